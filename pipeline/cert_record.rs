@@ -1,0 +1,548 @@
+//! X.509 extraction: a framed [`LogEntry`] becomes an owned [`CertRecord`],
+//! one row of the `certs` table.
+//!
+//! Real certificates are messy. A malformed extension, an undecodable name or
+//! trailing bytes are recorded in `parse_error` and every other field is still
+//! filled; a certificate that x509-parser rejects outright still gets a row
+//! with its hashes and, where the DER framing allows, its serial.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use sha2::{Digest, Sha256};
+use x509_parser::asn1_rs::{Any, Tag};
+use x509_parser::certificate::TbsCertificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
+use x509_parser::x509::AlgorithmIdentifier;
+
+use crate::ct_leaf::{EntryKind, EntryType, LogEntry};
+use crate::der;
+use crate::oid_names::{
+    self, CURVES, DN_ATTRIBUTES, EXTRA_EKUS, KEY_ALGORITHMS, SIGNATURE_ALGORITHMS,
+};
+
+/// A SHA-256 digest.
+pub type Sha256Digest = [u8; 32];
+
+/// One row of the `certs` table (without the `log` partition column).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CertRecord {
+    /// Index of the entry in its log.
+    pub entry_index: i64,
+    /// The entry's log timestamp, ms since the Unix epoch (UTC).
+    pub entry_timestamp_ms: i64,
+    /// `x509` or `precert`.
+    pub entry_type: &'static str,
+    /// SHA-256 of the certificate DER (of the pre_certificate for precert entries).
+    pub cert_sha256: Sha256Digest,
+    /// SHA-256 of the TBSCertificate without the CT poison and SCT-list extensions.
+    pub tbs_sha256: Option<Sha256Digest>,
+    /// X.509 version (1, 2 or 3).
+    pub cert_version: Option<i32>,
+    /// Lowercase hex of the serial's INTEGER content octets, as encoded.
+    pub serial: Option<String>,
+    /// Issuer distinguished name, attributes in certificate order.
+    pub issuer_dn: Option<String>,
+    /// First issuer commonName.
+    pub issuer_cn: Option<String>,
+    /// First issuer organizationName.
+    pub issuer_org: Option<String>,
+    /// Subject distinguished name, attributes in certificate order.
+    pub subject_dn: Option<String>,
+    /// First subject commonName.
+    pub subject_cn: Option<String>,
+    /// First subject organizationName.
+    pub subject_org: Option<String>,
+    /// Whether a subjectAltName extension is present.
+    pub has_san: bool,
+    /// SAN dNSNames, in certificate order.
+    pub san_dns: Vec<String>,
+    /// SAN iPAddresses, as text.
+    pub san_ip: Vec<String>,
+    /// Signature algorithm name (OpenSSL's), or the dotted OID when unknown.
+    pub signature_algorithm: Option<String>,
+    /// Signature algorithm OID, dotted.
+    pub signature_oid: Option<String>,
+    /// Key algorithm: RSA, EC, Ed25519, DSA, ...
+    pub key_algorithm: Option<String>,
+    /// Key size in bits (RSA modulus, DSA p, curve size).
+    pub key_bits: Option<i32>,
+    /// EC curve name (P-256, ...).
+    pub key_curve: Option<String>,
+    /// SHA-256 of the SubjectPublicKeyInfo DER.
+    pub spki_sha256: Option<Sha256Digest>,
+    /// notBefore, ms since the Unix epoch (UTC).
+    pub not_before_ms: Option<i64>,
+    /// notAfter, ms since the Unix epoch (UTC).
+    pub not_after_ms: Option<i64>,
+    /// basicConstraints cA (false when the extension is absent).
+    pub is_ca: Option<bool>,
+    /// certificatePolicies policy OIDs.
+    pub policy_oids: Vec<String>,
+    /// Extended key usages (names for the common ones, else dotted OIDs).
+    pub eku: Vec<String>,
+    /// Embedded SCTs, in list order: (log id, timestamp ms).
+    pub scts: Vec<(Sha256Digest, i64)>,
+    /// issuer_key_hash of a precert entry.
+    pub issuer_key_hash: Option<Sha256Digest>,
+    /// SHA-256 of each extra_data chain certificate, issuer first.
+    pub chain_sha256: Vec<Sha256Digest>,
+    /// Everything that failed to parse, `; `-separated; `None` when all parsed.
+    pub parse_error: Option<String>,
+    /// Raw certificate DER, kept only with `--keep-der`.
+    pub der: Option<Vec<u8>>,
+}
+
+/// Options for [`extract`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExtractOptions {
+    /// Keep the certificate DER in the `der` column.
+    pub keep_der: bool,
+}
+
+fn sha256(data: &[u8]) -> Sha256Digest {
+    Sha256::digest(data).into()
+}
+
+/// Collects parse problems for `parse_error`.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, msg: impl Into<String>) {
+        self.0.push(msg.into());
+    }
+
+    fn into_option(self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.join("; "))
+    }
+}
+
+/// Extracts the `certs` row of one framed entry.
+pub fn extract(entry_index: i64, entry: &LogEntry<'_>, opts: ExtractOptions) -> CertRecord {
+    let mut rec = CertRecord {
+        entry_index,
+        entry_timestamp_ms: entry.timestamp_ms as i64,
+        entry_type: entry.entry_type().as_str(),
+        chain_sha256: entry.chain.iter().map(|c| sha256(c)).collect(),
+        ..CertRecord::default()
+    };
+    let mut problems = Problems::default();
+    match entry.kind {
+        EntryKind::X509 { cert } => {
+            rec.cert_sha256 = sha256(cert);
+            if opts.keep_der {
+                rec.der = Some(cert.to_vec());
+            }
+            extract_certificate(cert, &mut rec, &mut problems);
+        }
+        EntryKind::Precert {
+            issuer_key_hash,
+            tbs,
+            pre_certificate,
+        } => {
+            rec.cert_sha256 = sha256(pre_certificate);
+            rec.issuer_key_hash = Some(issuer_key_hash);
+            if opts.keep_der {
+                rec.der = Some(pre_certificate.to_vec());
+            }
+            extract_precert_tbs(tbs, &mut rec, &mut problems);
+        }
+    }
+    debug_assert!(matches!(rec.entry_type, "x509" | "precert"));
+    debug_assert_eq!(
+        rec.entry_type == EntryType::Precert.as_str(),
+        rec.issuer_key_hash.is_some()
+    );
+    rec.parse_error = problems.into_option();
+    rec
+}
+
+fn extract_certificate(cert: &[u8], rec: &mut CertRecord, problems: &mut Problems) {
+    let tbs_tlv = der::tbs_of_certificate(cert);
+    rec.tbs_sha256 = tbs_tlv.and_then(der::ct_tbs_sha256);
+    match X509Certificate::from_der(cert) {
+        Ok((rest, x509)) => {
+            if !rest.is_empty() {
+                problems.add(format!("{} trailing bytes after certificate", rest.len()));
+            }
+            fill_tbs(&x509.tbs_certificate, rec, problems);
+            set_signature(&x509.signature_algorithm, rec);
+            if x509.signature_algorithm != x509.tbs_certificate.signature {
+                problems.add("outer signatureAlgorithm differs from TBSCertificate signature");
+            }
+        }
+        Err(e) => {
+            problems.add(format!("certificate: {e}"));
+            fill_fallback(tbs_tlv, rec);
+        }
+    }
+}
+
+fn extract_precert_tbs(tbs: &[u8], rec: &mut CertRecord, problems: &mut Problems) {
+    let tbs_tlv = der::read_tlv(tbs).map(|(t, _)| t);
+    rec.tbs_sha256 = tbs_tlv.and_then(der::ct_tbs_sha256);
+    match TbsCertificate::from_der(tbs) {
+        Ok((rest, parsed)) => {
+            if !rest.is_empty() {
+                problems.add(format!(
+                    "{} trailing bytes after tbs_certificate",
+                    rest.len()
+                ));
+            }
+            fill_tbs(&parsed, rec, problems);
+            set_signature(&parsed.signature, rec);
+        }
+        Err(e) => {
+            problems.add(format!("tbs_certificate: {e}"));
+            fill_fallback(tbs_tlv, rec);
+        }
+    }
+}
+
+/// What can be read without x509-parser when it rejects the certificate.
+fn fill_fallback(tbs: Option<der::Tlv<'_>>, rec: &mut CertRecord) {
+    if let Some(serial) = tbs.and_then(der::serial_of_tbs) {
+        rec.serial = Some(hex::encode(serial));
+    }
+}
+
+fn set_signature(alg: &AlgorithmIdentifier<'_>, rec: &mut CertRecord) {
+    rec.signature_algorithm = Some(oid_names::name_or_dotted(
+        SIGNATURE_ALGORITHMS,
+        &alg.algorithm,
+    ));
+    rec.signature_oid = Some(oid_names::dotted(SIGNATURE_ALGORITHMS, &alg.algorithm));
+}
+
+fn fill_tbs(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Problems) {
+    rec.cert_version = Some(tbs.version.0 as i32 + 1);
+    rec.serial = Some(hex::encode(tbs.raw_serial()));
+    let issuer = describe_name(tbs.issuer(), "issuer", problems);
+    rec.issuer_dn = Some(issuer.dn);
+    rec.issuer_cn = issuer.cn;
+    rec.issuer_org = issuer.org;
+    let subject = describe_name(tbs.subject(), "subject", problems);
+    rec.subject_dn = Some(subject.dn);
+    rec.subject_cn = subject.cn;
+    rec.subject_org = subject.org;
+    rec.not_before_ms = Some(tbs.validity.not_before.timestamp() * 1000);
+    rec.not_after_ms = Some(tbs.validity.not_after.timestamp() * 1000);
+    fill_key(tbs, rec, problems);
+    rec.is_ca = Some(false);
+    fill_extensions(tbs, rec, problems);
+}
+
+fn fill_key(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Problems) {
+    let spki = tbs.public_key();
+    rec.spki_sha256 = Some(sha256(spki.raw));
+    let alg = &spki.algorithm.algorithm;
+    let known = oid_names::lookup(KEY_ALGORITHMS, alg);
+    rec.key_algorithm = Some(known.map_or_else(|| oid_names::oid_text(alg), |k| k.name.to_owned()));
+    if let Some(k) = known.filter(|k| k.bits > 0) {
+        rec.key_bits = Some(k.bits as i32);
+    }
+    match known.map(|k| k.name) {
+        Some("RSA") => {
+            // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+            let modulus = der::read_tlv(&spki.subject_public_key.data)
+                .filter(|(seq, _)| seq.tag == 0x30)
+                .and_then(|(seq, _)| der::Children::new(seq.content).next())
+                .filter(|m| m.tag == 0x02);
+            match modulus {
+                Some(m) => rec.key_bits = Some(unsigned_bits(m.content)),
+                None => problems.add("RSA public key: invalid encoding"),
+            }
+        }
+        Some("EC") => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            match curve {
+                Some(c) => match oid_names::lookup(CURVES, &c) {
+                    Some(named) => {
+                        rec.key_curve = Some(named.name.to_owned());
+                        rec.key_bits = Some(named.bits as i32);
+                    }
+                    None => rec.key_curve = Some(oid_names::oid_text(&c)),
+                },
+                None => problems.add("EC public key: parameters are not a named curve"),
+            }
+        }
+        Some("DSA") => {
+            let p = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|params| der::Children::new(params.data).next());
+            match p {
+                Some(p) if p.tag == 0x02 => rec.key_bits = Some(unsigned_bits(p.content)),
+                _ => problems.add("DSA public key: missing domain parameters"),
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Bit length of an unsigned big-endian integer, ignoring leading zero bytes.
+fn unsigned_bits(bytes: &[u8]) -> i32 {
+    let trimmed: &[u8] = match bytes.iter().position(|&b| b != 0) {
+        Some(i) => &bytes[i..],
+        None => return 0,
+    };
+    (trimmed.len() as i32 - 1) * 8 + (8 - trimmed[0].leading_zeros() as i32)
+}
+
+fn fill_extensions(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Problems) {
+    let mut seen_san = false;
+    for ext in tbs.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectAlternativeName(san) => {
+                if seen_san {
+                    problems.add("duplicate subjectAltName extension");
+                }
+                seen_san = true;
+                rec.has_san = true;
+                for name in &san.general_names {
+                    add_general_name(name, rec, problems);
+                }
+            }
+            ParsedExtension::BasicConstraints(bc) => rec.is_ca = Some(bc.ca),
+            ParsedExtension::ExtendedKeyUsage(eku) => {
+                let flags = [
+                    (eku.any, "anyExtendedKeyUsage"),
+                    (eku.server_auth, "serverAuth"),
+                    (eku.client_auth, "clientAuth"),
+                    (eku.code_signing, "codeSigning"),
+                    (eku.email_protection, "emailProtection"),
+                    (eku.time_stamping, "timeStamping"),
+                    (eku.ocsp_signing, "OCSPSigning"),
+                ];
+                rec.eku
+                    .extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
+                rec.eku.extend(
+                    eku.other
+                        .iter()
+                        .map(|o| oid_names::name_or_dotted(EXTRA_EKUS, o)),
+                );
+            }
+            ParsedExtension::CertificatePolicies(policies) => {
+                rec.policy_oids
+                    .extend(policies.iter().map(|p| oid_names::oid_text(&p.policy_id)));
+            }
+            ParsedExtension::SCT(scts) => {
+                rec.scts.extend(
+                    scts.iter()
+                        .map(|s| (*s.id.key_id, s.timestamp.min(i64::MAX as u64) as i64)),
+                );
+            }
+            ParsedExtension::ParseError { error } => {
+                if ext.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME {
+                    rec.has_san = true;
+                }
+                problems.add(format!(
+                    "extension {}: {error}",
+                    oid_names::oid_text(&ext.oid)
+                ));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn add_general_name(name: &GeneralName<'_>, rec: &mut CertRecord, problems: &mut Problems) {
+    match name {
+        GeneralName::DNSName(s) => rec.san_dns.push((*s).to_owned()),
+        GeneralName::IPAddress(bytes) => match ip_to_string(bytes) {
+            Some(ip) if matches!(bytes.len(), 4 | 16) => rec.san_ip.push(ip),
+            Some(ip) => {
+                problems.add(format!("SAN iPAddress of {} bytes", bytes.len()));
+                rec.san_ip.push(ip);
+            }
+            None => {
+                problems.add(format!("SAN iPAddress of {} bytes", bytes.len()));
+                rec.san_ip.push(hex::encode(bytes));
+            }
+        },
+        GeneralName::Invalid(tag, data) => {
+            if *tag == Tag(2) {
+                problems.add("SAN dNSName is not valid IA5String");
+                rec.san_dns.push(String::from_utf8_lossy(data).into_owned());
+            } else {
+                problems.add(format!("invalid SAN entry with tag [{}]", tag.0));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An iPAddress as text. 8 and 32 bytes (address and mask, valid only in
+/// name constraints) show as `address/prefix` when the mask is contiguous.
+fn ip_to_string(bytes: &[u8]) -> Option<String> {
+    let prefix = |mask: &[u8]| {
+        let ones: u32 = mask.iter().map(|b| b.count_ones()).sum();
+        let contiguous = mask
+            .iter()
+            .flat_map(|b| (0..8).rev().map(move |i| b >> i & 1))
+            .skip_while(|&bit| bit == 1)
+            .all(|bit| bit == 0);
+        contiguous.then_some(ones)
+    };
+    match bytes.len() {
+        4 => Some(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).to_string()),
+        16 => Some(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).to_string()),
+        8 => Some(format!(
+            "{}/{}",
+            Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[..4]).ok()?),
+            prefix(&bytes[4..])?
+        )),
+        32 => Some(format!(
+            "{}/{}",
+            Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[..16]).ok()?),
+            prefix(&bytes[16..])?
+        )),
+        _ => None,
+    }
+}
+
+/// The text forms of a distinguished name.
+struct NameText {
+    dn: String,
+    cn: Option<String>,
+    org: Option<String>,
+}
+
+/// Formats a name as `C=US, O=Example, CN=example.com` (certificate order,
+/// multi-valued RDNs joined by ` + `), decoding every directory string type.
+fn describe_name(name: &X509Name<'_>, which: &str, problems: &mut Problems) -> NameText {
+    let mut out = NameText {
+        dn: String::new(),
+        cn: None,
+        org: None,
+    };
+    for (i, rdn) in name.iter().enumerate() {
+        if i > 0 {
+            out.dn.push_str(", ");
+        }
+        for (j, attr) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.dn.push_str(" + ");
+            }
+            let known = oid_names::lookup(DN_ATTRIBUTES, attr.attr_type());
+            match known {
+                Some(k) => out.dn.push_str(k.name),
+                None => out.dn.push_str(&oid_names::oid_text(attr.attr_type())),
+            }
+            out.dn.push('=');
+            let (value, lossy) = directory_string(attr.attr_value());
+            if lossy {
+                let label = known.map_or("attribute", |k| k.name);
+                problems.add(format!("{which} {label}: invalid string encoding"));
+            }
+            out.dn.push_str(&value);
+            match known.map(|k| k.name) {
+                Some("CN") if out.cn.is_none() => out.cn = Some(value),
+                Some("O") if out.org.is_none() => out.org = Some(value),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Decodes an attribute value to text; the flag is true when bytes were lost.
+fn directory_string(value: &Any<'_>) -> (String, bool) {
+    let data = value.data;
+    match value.tag() {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::NumericString
+        | Tag::VisibleString => match std::str::from_utf8(data) {
+            Ok(s) => (s.to_owned(), false),
+            Err(_) => (String::from_utf8_lossy(data).into_owned(), true),
+        },
+        // T.61 in practice holds Latin-1.
+        Tag::TeletexString => (data.iter().map(|&b| char::from(b)).collect(), false),
+        Tag::BmpString => {
+            let units = data
+                .chunks(2)
+                .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            let mut lossy = !data.len().is_multiple_of(2);
+            let s = char::decode_utf16(units)
+                .map(|r| {
+                    r.unwrap_or_else(|_| {
+                        lossy = true;
+                        char::REPLACEMENT_CHARACTER
+                    })
+                })
+                .collect();
+            (s, lossy)
+        }
+        Tag::UniversalString => {
+            let mut lossy = !data.len().is_multiple_of(4);
+            let s = data
+                .chunks_exact(4)
+                .map(|c| {
+                    char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).unwrap_or_else(
+                        || {
+                            lossy = true;
+                            char::REPLACEMENT_CHARACTER
+                        },
+                    )
+                })
+                .collect();
+            (s, lossy)
+        }
+        _ => {
+            let mut s = String::with_capacity(1 + 2 * data.len());
+            s.push('#');
+            for b in data {
+                let _ = write!(s, "{b:02x}");
+            }
+            (s, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_ignore_leading_zeros() {
+        assert_eq!(unsigned_bits(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(unsigned_bits(&[0x01]), 1);
+        assert_eq!(unsigned_bits(&[0x00]), 0);
+        assert_eq!(unsigned_bits(&[0x7f, 0xff]), 15);
+    }
+
+    #[test]
+    fn ip_text_forms() {
+        assert_eq!(ip_to_string(&[10, 0, 0, 1]).as_deref(), Some("10.0.0.1"));
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(ip_to_string(&v6).as_deref(), Some("::1"));
+        assert_eq!(ip_to_string(&[1, 2, 3]), None);
+        assert_eq!(
+            ip_to_string(&[10, 0, 0, 0, 255, 255, 255, 0]).as_deref(),
+            Some("10.0.0.0/24")
+        );
+        assert_eq!(ip_to_string(&[10, 0, 0, 0, 255, 0, 255, 0]), None);
+    }
+
+    #[test]
+    fn directory_strings_decode() {
+        let bmp = Any::from_tag_and_data(Tag::BmpString, &[0x6c, 0x83, 0x90, 0x1a]);
+        assert_eq!(directory_string(&bmp), ("沃通".to_owned(), false));
+        let t61 = Any::from_tag_and_data(Tag::TeletexString, &[0x4d, 0xfc]);
+        assert_eq!(directory_string(&t61), ("Mü".to_owned(), false));
+        let bad = Any::from_tag_and_data(Tag::Utf8String, &[0x41, 0xff]);
+        assert_eq!(directory_string(&bad), ("A\u{fffd}".to_owned(), true));
+        let other = Any::from_tag_and_data(Tag::OctetString, &[0xab]);
+        assert_eq!(directory_string(&other), ("#ab".to_owned(), false));
+    }
+}

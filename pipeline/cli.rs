@@ -1,0 +1,153 @@
+//! Command-line interface: every flag is defined here, once.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::checks::CheckOptions;
+use crate::ingest::IngestOptions;
+use crate::output::OutputFormat;
+use crate::progress::ProgressMode;
+use crate::query::QueryOptions;
+
+/// Turns bulk Certificate Transparency dumps into a Parquet dataset and hunts
+/// certificate mis-issuance with SQL.
+#[derive(Debug, Parser)]
+#[command(name = "pipeline", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode RFC 6962 get-entries dumps into DIR/certs and DIR/rejects (Parquet).
+    Ingest(IngestArgs),
+    /// Run SQL over a dataset (tables certs, rejects, findings).
+    Query(QueryArgs),
+    /// Run the mis-issuance rules (queries/*.sql) and report findings.
+    Check(CheckArgs),
+}
+
+/// Arguments of `pipeline query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The dataset directory (as written by `pipeline ingest --out`).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// SQL to run (statements separated by `;`). Without it: -f FILE, standard
+    /// input, or an interactive prompt on a terminal.
+    #[arg(value_name = "SQL")]
+    pub sql: Option<String>,
+    /// Read the SQL from a file.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write the result to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+impl QueryArgs {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> QueryOptions {
+        QueryOptions {
+            data: self.data.clone(),
+            sql: self.sql.clone(),
+            file: self.file.clone(),
+            format: self.format,
+            out: self.out.clone(),
+        }
+    }
+}
+
+/// Arguments of `pipeline check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Run only this rule (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
+    pub rules: Vec<String>,
+    /// The folder of rule files (every *.sql in it is a rule).
+    #[arg(long = "rules", value_name = "DIR", default_value = "queries")]
+    pub rules_dir: PathBuf,
+    /// Override a rule parameter, e.g. --param backdated.max_hours=72 (repeatable).
+    #[arg(long = "param", value_name = "RULE.NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Output format of the findings (the summary goes to stderr for csv and json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Write the findings to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Do not store the findings under DIR/findings.
+    #[arg(long)]
+    pub no_store: bool,
+}
+
+impl CheckArgs {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> CheckOptions {
+        CheckOptions {
+            data: self.data.clone(),
+            rules: self.rules.clone(),
+            rules_dir: self.rules_dir.clone(),
+            params: self.params.clone(),
+            format: self.format,
+            out: self.out.clone(),
+            no_store: self.no_store,
+        }
+    }
+}
+
+/// Arguments of `pipeline ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Dump files, or directories walked recursively (.json, .jsonl, .ndjson,
+    /// optionally .gz/.zst; compression is detected from the content).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// The dataset directory to write (DIR/certs/log=NAME/*.parquet, DIR/rejects/...).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The log's name (default: the input directory's name).
+    #[arg(long, value_name = "NAME")]
+    pub log: Option<String>,
+    /// Index of the first entry of a page not named <start>-<end>.json, or of
+    /// the first line of JSON lines that carry no "index".
+    #[arg(long, value_name = "N")]
+    pub start_index: Option<u64>,
+    /// Also store each certificate's DER in a `der` column.
+    #[arg(long)]
+    pub keep_der: bool,
+    /// Decoder threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Progress display.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Print the run summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl IngestArgs {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> IngestOptions {
+        IngestOptions {
+            inputs: self.inputs.clone(),
+            out: self.out.clone(),
+            log: self.log.clone(),
+            start_index: self.start_index,
+            keep_der: self.keep_der,
+            threads: self.threads,
+            progress: self.progress,
+        }
+    }
+}

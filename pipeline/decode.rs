@@ -1,0 +1,261 @@
+//! Decoding one [`Chunk`] of dump input into `certs` rows and `rejects` rows:
+//! JSON → base64 → RFC 6962 framing ([`crate::ct_leaf`]) → X.509
+//! ([`crate::cert_record`]). Entries of a chunk are decoded in parallel with
+//! rayon; the output keeps input order, whatever the thread count.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT as BASE64;
+use base64::Engine as _;
+use rayon::prelude::*;
+
+use crate::cert_record::{self, CertRecord, ExtractOptions};
+use crate::ct_leaf;
+use crate::dump::get_entries::{self, JsonEntry};
+use crate::dump::{Chunk, InputFile};
+use crate::reject::{Position, RejectKind, RejectRecord};
+
+/// The rows decoded from one chunk, in input order.
+#[derive(Debug)]
+pub struct ChunkOutput {
+    /// The file the chunk came from (its `log` names the partition).
+    pub file: Arc<InputFile>,
+    /// One row per decoded entry.
+    pub certs: Vec<CertRecord>,
+    /// One row per entry (or unreadable stretch) that could not be framed.
+    pub rejects: Vec<RejectRecord>,
+}
+
+impl ChunkOutput {
+    /// Entries read: every entry became a cert row or a reject.
+    pub fn entries(&self) -> u64 {
+        (self.certs.len() + self.rejects.len()) as u64
+    }
+
+    /// Cert rows with a parse_error.
+    pub fn parse_errors(&self) -> u64 {
+        self.certs
+            .iter()
+            .filter(|c| c.parse_error.is_some())
+            .count() as u64
+    }
+}
+
+/// The outcome of one entry. Nearly all are certs, so boxing the large
+/// variant would only add an allocation per entry.
+#[allow(clippy::large_enum_variant)]
+enum Outcome {
+    Cert(CertRecord),
+    Reject(RejectRecord),
+}
+
+/// Per-thread scratch buffers for base64 output.
+#[derive(Default)]
+struct Scratch {
+    leaf: Vec<u8>,
+    extra: Vec<u8>,
+}
+
+/// Decodes a chunk.
+pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
+    match chunk {
+        Chunk::Page {
+            file,
+            data,
+            read_error,
+        } => decode_page(file, &data, read_error, opts),
+        Chunk::Lines {
+            file,
+            data,
+            first_line,
+            first_byte,
+        } => decode_lines(file, &data, first_line, first_byte, opts),
+        Chunk::Failed {
+            file,
+            byte_offset,
+            message,
+        } => {
+            let reject = RejectRecord {
+                entry_index: None,
+                source_file: file.name.clone(),
+                position: Position::Byte(byte_offset),
+                kind: RejectKind::Io,
+                reason: format!("{message}; the rest of the file could not be read"),
+            };
+            ChunkOutput {
+                file,
+                certs: Vec::new(),
+                rejects: vec![reject],
+            }
+        }
+    }
+}
+
+fn collect(file: Arc<InputFile>, outcomes: Vec<Outcome>) -> ChunkOutput {
+    let mut out = ChunkOutput {
+        file,
+        certs: Vec::with_capacity(outcomes.len()),
+        rejects: Vec::new(),
+    };
+    for o in outcomes {
+        match o {
+            Outcome::Cert(c) => out.certs.push(c),
+            Outcome::Reject(r) => out.rejects.push(r),
+        }
+    }
+    out
+}
+
+fn decode_page(
+    file: Arc<InputFile>,
+    data: &[u8],
+    read_error: Option<String>,
+    opts: ExtractOptions,
+) -> ChunkOutput {
+    let (entries, json_error) = get_entries::parse_page(data);
+    let start = file.start_index;
+    let outcomes: Vec<Outcome> = entries
+        .par_iter()
+        .enumerate()
+        .map_init(Scratch::default, |scratch, (ordinal, raw)| {
+            let ordinal = ordinal as u64;
+            let index = start.map(|s| s + ordinal);
+            let position = Position::Entry { ordinal };
+            match get_entries::parse_entry(raw) {
+                Ok(entry) => decode_entry(&file, index, position, &entry, scratch, opts),
+                Err(e) => Outcome::Reject(RejectRecord {
+                    entry_index: index.and_then(|i| i64::try_from(i).ok()),
+                    source_file: file.name.clone(),
+                    position,
+                    kind: RejectKind::Json,
+                    reason: format!("entry is not a get-entries object: {e}"),
+                }),
+            }
+        })
+        .collect();
+    let mut out = collect(file.clone(), outcomes);
+    if json_error.is_some() || read_error.is_some() {
+        let n = entries.len() as u64;
+        let (position, kind, what) = match (&read_error, &json_error) {
+            (Some(read), _) => (
+                Position::Byte(data.len() as u64),
+                RejectKind::Io,
+                read.clone(),
+            ),
+            (None, Some(e)) => (
+                Position::Json {
+                    line: e.line() as u64,
+                    column: e.column() as u64,
+                },
+                RejectKind::Json,
+                format!("page JSON is invalid: {e}"),
+            ),
+            (None, None) => unreachable!("checked above"),
+        };
+        out.rejects.push(RejectRecord {
+            entry_index: start.map(|s| (s + n) as i64),
+            source_file: file.name.clone(),
+            position,
+            kind,
+            reason: format!("{what}; entries from ordinal {n} on could not be read"),
+        });
+    }
+    out
+}
+
+fn decode_lines(
+    file: Arc<InputFile>,
+    data: &[u8],
+    first_line: u64,
+    first_byte: u64,
+    opts: ExtractOptions,
+) -> ChunkOutput {
+    let mut lines = Vec::new();
+    let mut offset = 0usize;
+    for (i, raw) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line_no = first_line + i as u64;
+        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if !text.iter().all(u8::is_ascii_whitespace) {
+            lines.push((line_no, first_byte + offset as u64, text));
+        }
+        offset += raw.len();
+    }
+    let outcomes: Vec<Outcome> = lines
+        .par_iter()
+        .map_init(Scratch::default, |scratch, &(line, byte_offset, text)| {
+            let position = Position::Line { line, byte_offset };
+            match get_entries::parse_line(text) {
+                Ok(entry) => {
+                    let index = entry
+                        .index
+                        .or_else(|| file.start_index.map(|s| s + line - 1));
+                    decode_entry(&file, index, position, &entry, scratch, opts)
+                }
+                Err(e) => Outcome::Reject(RejectRecord {
+                    entry_index: None,
+                    source_file: file.name.clone(),
+                    position,
+                    kind: RejectKind::Json,
+                    reason: format!("line is not a JSON entry: {e}"),
+                }),
+            }
+        })
+        .collect();
+    collect(file, outcomes)
+}
+
+fn decode_entry(
+    file: &InputFile,
+    index: Option<u64>,
+    position: Position,
+    entry: &JsonEntry<'_>,
+    scratch: &mut Scratch,
+    opts: ExtractOptions,
+) -> Outcome {
+    let reject = |kind: RejectKind, reason: String| {
+        Outcome::Reject(RejectRecord {
+            entry_index: index.and_then(|i| i64::try_from(i).ok()),
+            source_file: file.name.clone(),
+            position,
+            kind,
+            reason,
+        })
+    };
+    let index = match index.map(i64::try_from) {
+        Some(Ok(i)) => i,
+        Some(Err(_)) => return reject(RejectKind::Index, "index exceeds 2^63-1".into()),
+        None => {
+            return reject(
+                RejectKind::Index,
+                "entry has no index: add \"index\" to each line or pass --start-index".into(),
+            )
+        }
+    };
+    let (Some(leaf_b64), Some(extra_b64)) = (&entry.leaf_input, &entry.extra_data) else {
+        let missing = if entry.leaf_input.is_none() {
+            "leaf_input"
+        } else {
+            "extra_data"
+        };
+        return reject(RejectKind::MissingField, format!("{missing} is missing"));
+    };
+    scratch.leaf.clear();
+    if let Err(e) = BASE64.decode_vec(leaf_b64.0.as_bytes(), &mut scratch.leaf) {
+        return reject(
+            RejectKind::Base64,
+            format!("leaf_input is not valid base64: {e}"),
+        );
+    }
+    scratch.extra.clear();
+    if let Err(e) = BASE64.decode_vec(extra_b64.0.as_bytes(), &mut scratch.extra) {
+        return reject(
+            RejectKind::Base64,
+            format!("extra_data is not valid base64: {e}"),
+        );
+    }
+    match ct_leaf::decode(&scratch.leaf, &scratch.extra) {
+        Ok(leaf) => Outcome::Cert(cert_record::extract(index, &leaf, opts)),
+        Err(e) => reject(RejectKind::Framing, e.to_string()),
+    }
+}

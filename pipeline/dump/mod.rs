@@ -1,0 +1,470 @@
+//! Dump input: finding the files of a dump, deciding their layout and first
+//! index, and cutting their decompressed content into [`Chunk`]s that the
+//! decoder can work on in parallel.
+//!
+//! Reading is sequential and bounded: a JSON-lines file is cut into chunks of
+//! about [`LINES_CHUNK_BYTES`] at line ends; a page is one chunk (pages are
+//! small; one over [`MAX_PAGE_BYTES`] is refused).
+
+pub mod compression;
+pub mod get_entries;
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+pub use get_entries::Layout;
+
+/// Target size of one JSON-lines chunk.
+pub const LINES_CHUNK_BYTES: usize = 8 << 20;
+
+/// The largest page accepted, decompressed.
+pub const MAX_PAGE_BYTES: usize = 1 << 30;
+
+/// Suffixes of files taken from a directory (before any `.gz`/`.zst`).
+const DUMP_SUFFIXES: &[&str] = &[".json", ".jsonl", ".ndjson"];
+const COMPRESSED_SUFFIXES: &[&str] = &[".gz", ".zst", ".zstd"];
+
+/// One input file of a dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// The path as shown in messages and the `rejects.source_file` column.
+    pub name: Arc<str>,
+    /// The log its entries belong to.
+    pub log: Arc<str>,
+    /// Size on disk.
+    pub size: u64,
+    /// Page or JSON lines.
+    pub layout: Layout,
+    /// Index of a page's first entry (from `<start>-<end>.json` or `--start-index`),
+    /// or the index of the first line of a JSON-lines file without explicit indices.
+    pub start_index: Option<u64>,
+}
+
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Files to ingest, in ingest order.
+    pub files: Vec<InputFile>,
+    /// Files under input directories that are not dumps (by name), left alone.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// Options for [`discover`].
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverOptions {
+    /// `--log`: the log of every input.
+    pub log: Option<String>,
+    /// `--start-index`: the first index of a page whose name does not tell it.
+    pub start_index: Option<u64>,
+}
+
+/// Strips `.gz`/`.zst` and returns the remaining file name.
+fn base_name(name: &str) -> &str {
+    COMPRESSED_SUFFIXES
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name)
+}
+
+/// The `(start, end)` of a page named `<start>-<end>.json[.gz|.zst]`.
+pub fn page_range(file_name: &str) -> Option<(u64, u64)> {
+    let stem = base_name(file_name).strip_suffix(".json")?;
+    let (a, b) = stem.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    let (start, end) = (a.parse().ok()?, b.parse().ok()?);
+    (start <= end).then_some((start, end))
+}
+
+fn is_dump_name(name: &str) -> bool {
+    let base = base_name(name);
+    DUMP_SUFFIXES.iter().any(|s| base.ends_with(s))
+}
+
+fn file_name(path: &Path) -> &str {
+    path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+}
+
+/// The default log name: the directory's own name.
+fn dir_log_name(dir: &Path) -> Result<String> {
+    let canonical = fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    let name = file_name(&canonical);
+    if name.is_empty() {
+        return Err(Error::Usage(format!(
+            "cannot name the log of {}: pass --log NAME",
+            dir.display()
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks that a log name can be a Hive partition value.
+pub fn validate_log_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '=' | '\0') || c.is_control());
+    if bad {
+        return Err(Error::Usage(format!(
+            "log name {name:?} cannot be a directory name: pass --log NAME"
+        )));
+    }
+    Ok(())
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let name = file_name(&path);
+        if name.starts_with('.') {
+            continue;
+        }
+        let ty = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if ty.is_dir() {
+            walk(&path, files, skipped)?;
+        } else if is_dump_name(name) {
+            files.push(path);
+        } else {
+            skipped.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the first bytes of the decompressed content to decide the layout.
+fn sniff_layout(path: &Path) -> Layout {
+    let mut head = Vec::new();
+    let sniffed = compression::open(path, Arc::new(AtomicU64::new(0)))
+        .and_then(|mut r| compression::read_up_to(&mut r, &mut head, 64 * 1024));
+    match sniffed {
+        Ok(()) => get_entries::detect_layout(&head),
+        // Unreadable: the name decides; the reader reports the error.
+        Err(_) if page_range(file_name(path)).is_some() => Layout::Page,
+        Err(_) => get_entries::detect_layout(&head),
+    }
+}
+
+/// Finds the input files under `inputs` (files, or directories walked
+/// recursively), decides each one's log, layout and start index, and orders
+/// them: by directory, then by start index, then by name.
+pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery> {
+    if let Some(log) = &opts.log {
+        validate_log_name(log)?;
+    }
+    let mut found: Vec<(PathBuf, String)> = Vec::new();
+    let mut skipped = Vec::new();
+    for input in inputs {
+        let meta = fs::metadata(input).map_err(|e| Error::io(input, e))?;
+        if meta.is_dir() {
+            let log = match &opts.log {
+                Some(l) => l.clone(),
+                None => dir_log_name(input)?,
+            };
+            let mut files = Vec::new();
+            walk(input, &mut files, &mut skipped)?;
+            found.extend(files.into_iter().map(|f| (f, log.clone())));
+        } else {
+            let log = match &opts.log {
+                Some(l) => l.clone(),
+                None => {
+                    let parent = input
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."));
+                    dir_log_name(parent)?
+                }
+            };
+            found.push((input.clone(), log));
+        }
+    }
+    let mut files = Vec::with_capacity(found.len());
+    for (path, log) in found {
+        validate_log_name(&log)?;
+        let size = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        let layout = sniff_layout(&path);
+        let start_index = page_range(file_name(&path)).map(|(start, _)| start);
+        files.push(InputFile {
+            name: Arc::from(path.display().to_string()),
+            path,
+            log: Arc::from(log),
+            size,
+            layout,
+            start_index,
+        });
+    }
+    assign_start_index(&mut files, opts.start_index)?;
+    files.sort_by(|a, b| {
+        (a.path.parent(), a.start_index, &a.path).cmp(&(b.path.parent(), b.start_index, &b.path))
+    });
+    let before = files.len();
+    files.dedup_by(|a, b| a.path == b.path);
+    debug_assert!(files.len() <= before);
+    Ok(Discovery { files, skipped })
+}
+
+/// Gives `--start-index` to the one page whose name does not tell its start,
+/// or to JSON-lines files (whose entries may then omit `index`).
+fn assign_start_index(files: &mut [InputFile], start_index: Option<u64>) -> Result<()> {
+    let unnamed: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].layout == Layout::Page && files[i].start_index.is_none())
+        .collect();
+    match (start_index, unnamed.as_slice()) {
+        (_, []) => {}
+        (Some(start), [only]) => files[*only].start_index = Some(start),
+        (Some(_), [first, ..]) => {
+            return Err(Error::Usage(format!(
+                "--start-index applies to a single page, but {} pages have no <start>-<end>.json name (first: {})",
+                unnamed.len(),
+                files[*first].name
+            )))
+        }
+        (None, [first, ..]) => {
+            return Err(Error::Input {
+                path: files[*first].path.clone(),
+                message: "cannot tell the index of this page's first entry: name the file <start>-<end>.json or pass --start-index N".into(),
+            })
+        }
+    }
+    if let Some(start) = start_index {
+        for f in files.iter_mut().filter(|f| f.layout == Layout::Lines) {
+            f.start_index = Some(start);
+        }
+    }
+    Ok(())
+}
+
+/// A unit of decompressed input for the decoder.
+#[derive(Debug)]
+pub enum Chunk {
+    /// A whole page. `read_error` is set when reading stopped early; `data`
+    /// then holds what was read before the error.
+    Page {
+        /// The file.
+        file: Arc<InputFile>,
+        /// The page's bytes.
+        data: Vec<u8>,
+        /// Why reading stopped before the end, if it did.
+        read_error: Option<String>,
+    },
+    /// Whole lines of a JSON-lines file.
+    Lines {
+        /// The file.
+        file: Arc<InputFile>,
+        /// The lines, each ending in `\n` except perhaps the file's last.
+        data: Vec<u8>,
+        /// 1-based number of the first line.
+        first_line: u64,
+        /// Offset of the first line in the decompressed stream.
+        first_byte: u64,
+    },
+    /// Reading a JSON-lines file failed at `byte_offset`; the rest is lost.
+    Failed {
+        /// The file.
+        file: Arc<InputFile>,
+        /// Offset in the decompressed stream where reading failed.
+        byte_offset: u64,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The longest line accepted in a JSON-lines file.
+pub const MAX_LINE_BYTES: usize = 256 << 20;
+
+/// Reads files in order and yields their chunks.
+pub struct ChunkReader {
+    files: std::vec::IntoIter<InputFile>,
+    current: Option<LinesState>,
+    pending: VecDeque<Chunk>,
+    counter: Arc<AtomicU64>,
+}
+
+struct LinesState {
+    file: Arc<InputFile>,
+    reader: Box<dyn Read + Send>,
+    carry: Vec<u8>,
+    next_line: u64,
+    next_byte: u64,
+}
+
+impl LinesState {
+    fn emit(&mut self, data: Vec<u8>) -> Chunk {
+        let chunk = Chunk::Lines {
+            file: self.file.clone(),
+            first_line: self.next_line,
+            first_byte: self.next_byte,
+            data,
+        };
+        if let Chunk::Lines { data, .. } = &chunk {
+            self.next_line += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.next_byte += data.len() as u64;
+        }
+        chunk
+    }
+
+    fn failed(&self, message: String) -> Chunk {
+        Chunk::Failed {
+            file: self.file.clone(),
+            byte_offset: self.next_byte,
+            message,
+        }
+    }
+
+    /// Reads the next chunk(s); returns true when the file is finished.
+    fn read_next(&mut self, out: &mut VecDeque<Chunk>) -> bool {
+        let mut data = std::mem::take(&mut self.carry);
+        loop {
+            let target = data.len() + LINES_CHUNK_BYTES;
+            match compression::read_up_to(&mut self.reader, &mut data, target) {
+                Ok(()) if data.len() < target => {
+                    if !data.is_empty() {
+                        out.push_back(self.emit(data));
+                    }
+                    return true;
+                }
+                Ok(()) => match data.iter().rposition(|&b| b == b'\n') {
+                    Some(nl) => {
+                        self.carry = data.split_off(nl + 1);
+                        out.push_back(self.emit(data));
+                        return false;
+                    }
+                    None if data.len() > MAX_LINE_BYTES => {
+                        let msg = format!(
+                            "line {} is longer than {MAX_LINE_BYTES} bytes; the rest of the file was not read",
+                            self.next_line
+                        );
+                        out.push_back(self.failed(msg));
+                        return true;
+                    }
+                    None => continue,
+                },
+                Err(e) => {
+                    let at = self.next_byte + data.len() as u64;
+                    if !data.is_empty() {
+                        out.push_back(self.emit(data));
+                    }
+                    out.push_back(Chunk::Failed {
+                        file: self.file.clone(),
+                        byte_offset: at,
+                        message: format!("read failed at byte {at}: {e}"),
+                    });
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+impl ChunkReader {
+    /// Reads `files`; `counter` accumulates on-disk bytes read.
+    pub fn new(files: Vec<InputFile>, counter: Arc<AtomicU64>) -> Self {
+        ChunkReader {
+            files: files.into_iter(),
+            current: None,
+            pending: VecDeque::new(),
+            counter,
+        }
+    }
+
+    fn start_file(&mut self, file: InputFile) {
+        let file = Arc::new(file);
+        let mut reader = match compression::open(&file.path, self.counter.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                self.pending.push_back(Chunk::Failed {
+                    file,
+                    byte_offset: 0,
+                    message: format!("cannot read: {e}"),
+                });
+                return;
+            }
+        };
+        match file.layout {
+            Layout::Page => {
+                let mut data = Vec::new();
+                let read = compression::read_up_to(&mut reader, &mut data, MAX_PAGE_BYTES + 1);
+                let read_error = match read {
+                    Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
+                    Ok(()) if data.len() > MAX_PAGE_BYTES => {
+                        data.truncate(MAX_PAGE_BYTES);
+                        Some(format!(
+                            "page larger than {MAX_PAGE_BYTES} bytes decompressed; the rest was not read"
+                        ))
+                    }
+                    Ok(()) => None,
+                };
+                self.pending.push_back(Chunk::Page {
+                    file,
+                    data,
+                    read_error,
+                });
+            }
+            Layout::Lines => {
+                self.current = Some(LinesState {
+                    file,
+                    reader,
+                    carry: Vec::new(),
+                    next_line: 1,
+                    next_byte: 0,
+                });
+            }
+        }
+    }
+}
+
+impl Iterator for ChunkReader {
+    type Item = Chunk;
+
+    fn next(&mut self) -> Option<Chunk> {
+        loop {
+            if let Some(chunk) = self.pending.pop_front() {
+                return Some(chunk);
+            }
+            if let Some(state) = self.current.as_mut() {
+                if state.read_next(&mut self.pending) {
+                    self.current = None;
+                }
+                continue;
+            }
+            let file = self.files.next()?;
+            self.start_file(file);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_names() {
+        assert_eq!(page_range("0-999.json"), Some((0, 999)));
+        assert_eq!(page_range("1000-1999.json.gz"), Some((1000, 1999)));
+        assert_eq!(page_range("5-5.json.zst"), Some((5, 5)));
+        assert_eq!(page_range("9-1.json"), None);
+        assert_eq!(page_range("a-1.json"), None);
+        assert_eq!(page_range("0-999.jsonl"), None);
+        assert_eq!(page_range("entries.json"), None);
+    }
+
+    #[test]
+    fn log_names_must_be_path_safe() {
+        assert!(validate_log_name("argon2024").is_ok());
+        assert!(validate_log_name("a/b").is_err());
+        assert!(validate_log_name("..").is_err());
+        assert!(validate_log_name("").is_err());
+        assert!(validate_log_name("x=y").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+//! The `pipeline` binary: parse flags, run the library, map the outcome to an
+//! exit status: 0 clean; 1 finished with error-severity findings (`check`) or
+//! unreadable input (`ingest`); 2 failure.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser;
+use pipeline::cli::{CheckArgs, Cli, Command, IngestArgs, QueryArgs};
+use pipeline::ingest::{self, IngestSummary};
+use pipeline::{checks, query};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Ingest(args) => run_ingest(args),
+        Command::Query(args) => run_query(args),
+        Command::Check(args) => run_check(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let summary = ingest::ingest(&args.options()).context("ingest failed")?;
+    print_summary(&summary, args);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(if summary.unreadable > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+fn run_query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(query::run(&args.options()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let report = runtime()?.block_on(checks::run(&args.options()))?;
+    Ok(if !report.broken.is_empty() {
+        ExitCode::from(2)
+    } else if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(s: &IngestSummary, args: &IngestArgs) {
+    eprintln!(
+        "ingested {} files ({:.1} MB) in {:.2} s: {} entries read -> {} rows, {} rejects, {} parse errors; {:.0} entries/s",
+        s.files,
+        s.input_bytes as f64 / 1e6,
+        s.elapsed_seconds,
+        s.entries_read,
+        s.rows,
+        s.rejects,
+        s.parse_errors,
+        s.entries_per_second
+    );
+    eprintln!(
+        "wrote {} Parquet files under {}",
+        s.output_files.len(),
+        args.out.display()
+    );
+    if s.unreadable > 0 {
+        eprintln!(
+            "warning: {} input files or file tails could not be read (kind = 'io' in {}/rejects)",
+            s.unreadable,
+            args.out.display()
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! `pipeline query`: ad-hoc SQL over a dataset, from the command line, a
+//! file, standard input, or an interactive prompt with history.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::output::{write_batches, OutputFormat};
+use crate::session;
+use crate::sql_text::{split_statements, Statement};
+
+/// What `pipeline query` was asked to do.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// The dataset directory.
+    pub data: PathBuf,
+    /// SQL given on the command line.
+    pub sql: Option<String>,
+    /// `-f FILE.sql`.
+    pub file: Option<PathBuf>,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Output file (default: stdout).
+    pub out: Option<PathBuf>,
+}
+
+/// Runs the statements of `script`, writing each result; `origin` names the
+/// script in error messages.
+pub async fn run_script(
+    ctx: &SessionContext,
+    script: &str,
+    origin: &str,
+    format: OutputFormat,
+    w: &mut (dyn Write + Send),
+) -> Result<()> {
+    for Statement { line, sql } in split_statements(script) {
+        let sql_error = |e: datafusion::error::DataFusionError| Error::Sql {
+            origin: origin.to_owned(),
+            line,
+            message: e.to_string(),
+        };
+        let df = ctx.sql(&sql).await.map_err(sql_error)?;
+        let batches = df.collect().await.map_err(sql_error)?;
+        write_batches(w, format, &batches)?;
+    }
+    Ok(())
+}
+
+fn open_output(out: Option<&Path>) -> Result<Box<dyn Write + Send>> {
+    Ok(match out {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).map_err(|e| Error::io(path, e))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    })
+}
+
+/// Runs `pipeline query`.
+pub async fn run(opts: &QueryOptions) -> Result<()> {
+    if opts.format == OutputFormat::Parquet && opts.out.is_none() {
+        return Err(Error::Usage("--format parquet needs --out FILE".into()));
+    }
+    let ctx = session::open(&opts.data).await?;
+    let (script, origin) = match (&opts.sql, &opts.file) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage("give SQL or -f FILE, not both".into()));
+        }
+        (Some(sql), None) => (sql.clone(), "<command line>".to_owned()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+            path.display().to_string(),
+        ),
+        (None, None) if std::io::stdin().is_terminal() => return interactive(&ctx).await,
+        (None, None) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| Error::io("<stdin>", e))?;
+            (s, "<stdin>".to_owned())
+        }
+    };
+    let mut w = open_output(opts.out.as_deref())?;
+    run_script(&ctx, &script, &origin, opts.format, &mut *w).await?;
+    w.flush().map_err(|e| Error::io("output", e))?;
+    Ok(())
+}
+
+fn history_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pipeline_history"))
+}
+
+/// The prompt: statements end with `;`; `\d` lists tables, `\d TABLE` shows
+/// its columns, `\q` quits.
+async fn interactive(ctx: &SessionContext) -> Result<()> {
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| Error::Usage(format!("cannot start the prompt: {e}")))?;
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    eprintln!("SQL over certs, rejects, findings. End statements with ';'. \\d [TABLE] describes, \\q quits.");
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "pipeline> "
+        } else {
+            "     ...> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(l) => l,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                buffer.clear();
+                continue;
+            }
+            Err(_) => break,
+        };
+        let trimmed = line.trim();
+        if buffer.is_empty() && trimmed.starts_with('\\') {
+            let _ = editor.add_history_entry(trimmed);
+            let sql = match trimmed.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["\\q"] => break,
+                ["\\d"] => "SHOW TABLES".to_owned(),
+                ["\\d", table] => format!("DESCRIBE {table}"),
+                _ => {
+                    eprintln!("unknown command {trimmed}: \\d, \\d TABLE, \\q");
+                    continue;
+                }
+            };
+            report(
+                run_script(
+                    ctx,
+                    &sql,
+                    "<prompt>",
+                    OutputFormat::Table,
+                    &mut std::io::stdout(),
+                )
+                .await,
+            );
+            continue;
+        }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if trimmed.ends_with(';') {
+            let _ = editor.add_history_entry(buffer.trim());
+            let script = std::mem::take(&mut buffer);
+            report(
+                run_script(
+                    ctx,
+                    &script,
+                    "<prompt>",
+                    OutputFormat::Table,
+                    &mut std::io::stdout(),
+                )
+                .await,
+            );
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+fn report(result: Result<()>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+    }
+}

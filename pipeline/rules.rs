@@ -1,0 +1,248 @@
+//! Rule files: `queries/<id>.sql`, one SELECT per file, with a header of
+//! `-- key: value` comment lines:
+//!
+//! ```sql
+//! -- id: backdated
+//! -- severity: warning
+//! -- source: CA/Browser Forum BRs 7.1.2 ...
+//! -- description: the certificate existed later than its not_before claims
+//! -- param: max_hours = 48 | hours allowed between not_before and the first evidence
+//! SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before, detail ...
+//! ```
+//!
+//! Parameters are written `${name}` in the SQL and replaced by their value
+//! (single quotes doubled, as values sit inside string literals).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::sql_text::substitute;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// A violation of a requirement.
+    Error,
+    /// Probably wrong; worth a look.
+    Warning,
+    /// For information.
+    Notice,
+}
+
+impl Severity {
+    /// The text form used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Notice => "notice",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "error" => Some(Severity::Error),
+            "warning" => Some(Severity::Warning),
+            "notice" => Some(Severity::Notice),
+            _ => None,
+        }
+    }
+}
+
+/// A named parameter with its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Its name, as written in `${name}`.
+    pub name: String,
+    /// The default value.
+    pub default: String,
+    /// What it means.
+    pub description: String,
+}
+
+/// One rule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule id (the file stem).
+    pub id: String,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// BR section, browser policy or incident it comes from.
+    pub source: String,
+    /// What it finds.
+    pub description: String,
+    /// Its parameters.
+    pub params: Vec<Param>,
+    /// The SQL (the whole file; comments included so lines stay true).
+    pub sql: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// A rule file that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line of the problem.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.message)
+    }
+}
+
+impl Rule {
+    /// Parses a rule file's text.
+    pub fn parse(path: &Path, text: &str) -> Result<Rule, RuleError> {
+        let err = |line: usize, message: String| RuleError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let mut header: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+        let mut params = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let Some(comment) = line.trim().strip_prefix("--") else {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                break;
+            };
+            let Some((key, value)) = comment.split_once(':') else {
+                continue;
+            };
+            let (key, value) = (key.trim(), value.trim());
+            match key {
+                "id" | "severity" | "source" | "description" => {
+                    header.insert(key, (line_no, value.to_owned()));
+                }
+                "param" => {
+                    let (decl, description) = value.split_once('|').unwrap_or((value, ""));
+                    let Some((name, default)) = decl.split_once('=') else {
+                        return Err(err(line_no, "param needs `name = default`".into()));
+                    };
+                    params.push(Param {
+                        name: name.trim().to_owned(),
+                        default: default.trim().to_owned(),
+                        description: description.trim().to_owned(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        let get = |key: &str| header.get(key).map(|(_, v)| v.clone());
+        let id = get("id").ok_or_else(|| err(1, "missing `-- id:` header".into()))?;
+        if id != stem {
+            return Err(err(
+                header["id"].0,
+                format!("id {id:?} differs from the file name {stem:?}"),
+            ));
+        }
+        let severity_text =
+            get("severity").ok_or_else(|| err(1, "missing `-- severity:` header".into()))?;
+        let severity = Severity::parse(&severity_text).ok_or_else(|| {
+            err(
+                header["severity"].0,
+                format!("severity {severity_text:?} is not error, warning or notice"),
+            )
+        })?;
+        Ok(Rule {
+            id,
+            severity,
+            source: get("source").unwrap_or_default(),
+            description: get("description").unwrap_or_default(),
+            params,
+            sql: text.to_owned(),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The SQL with parameters replaced: `overrides` win over defaults.
+    pub fn render(&self, overrides: &BTreeMap<String, String>) -> Result<String, RuleError> {
+        let value = |name: &str| {
+            overrides.get(name).cloned().or_else(|| {
+                self.params
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| p.default.clone())
+            })
+        };
+        substitute(&self.sql, value).map_err(|missing| RuleError {
+            path: self.path.clone(),
+            line: 1,
+            message: format!("unknown parameter(s): {}", missing.join(", ")),
+        })
+    }
+}
+
+/// Loads every `*.sql` of `dir`, sorted by file name. Broken files are
+/// returned separately so the others can still run.
+pub fn load_dir(dir: &Path) -> std::io::Result<(Vec<Rule>, Vec<RuleError>)> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    paths.sort();
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|e| RuleError {
+                path: path.clone(),
+                line: 1,
+                message: e.to_string(),
+            })
+            .and_then(|text| Rule::parse(&path, &text));
+        match parsed {
+            Ok(r) => rules.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((rules, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "-- id: demo\n-- severity: warning\n-- source: BR 1.2.3\n\
+        -- description: a demo\n-- param: max_hours = 48 | hours allowed\n\
+        SELECT ${max_hours} AS h\n";
+
+    #[test]
+    fn parses_header_and_params() {
+        let r = Rule::parse(Path::new("q/demo.sql"), TEXT).unwrap();
+        assert_eq!(r.severity, Severity::Warning);
+        assert_eq!(r.source, "BR 1.2.3");
+        assert_eq!(r.params[0].name, "max_hours");
+        assert_eq!(r.params[0].default, "48");
+        assert!(r
+            .render(&BTreeMap::new())
+            .unwrap()
+            .contains("SELECT 48 AS h"));
+        let o = BTreeMap::from([("max_hours".to_owned(), "72".to_owned())]);
+        assert!(r.render(&o).unwrap().contains("SELECT 72 AS h"));
+    }
+
+    #[test]
+    fn broken_headers_name_their_line() {
+        let e = Rule::parse(Path::new("q/other.sql"), TEXT).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("differs"));
+        let bad = TEXT.replace("warning", "fatal");
+        let e = Rule::parse(Path::new("q/demo.sql"), &bad).unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+}

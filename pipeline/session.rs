@@ -1,0 +1,90 @@
+//! The one place a DataFusion session over a dataset is built: tables
+//! `certs`, `rejects` and `findings` as Hive-partitioned listing tables, and
+//! the helper UDFs. `query`, `check` and the tests all use it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::MemTable;
+use datafusion::error::Result;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::batch::{cert_schema, reject_schema};
+use crate::udfs;
+
+/// The tables of a dataset, with their Hive partition column.
+pub const TABLES: &[(&str, &str)] = &[("certs", "log"), ("rejects", "log"), ("findings", "run")];
+
+/// The schema of `findings` files (the `run` partition column is in the path).
+pub fn finding_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("log", DataType::Utf8, true),
+        Field::new("entry_index", DataType::Int64, true),
+        Field::new("cert_sha256", DataType::Utf8, true),
+        Field::new("issuer_cn", DataType::Utf8, true),
+        Field::new("not_before", ts.clone(), true),
+        Field::new("detail", DataType::Utf8, true),
+        Field::new("run_time", ts, false),
+    ]))
+}
+
+fn known_schema(table: &str) -> SchemaRef {
+    match table {
+        "certs" => cert_schema(false),
+        "rejects" => reject_schema(),
+        _ => finding_schema(),
+    }
+}
+
+fn has_parquet(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            has_parquet(&p)
+        } else {
+            p.extension().is_some_and(|x| x == "parquet")
+        }
+    })
+}
+
+/// A session with the dataset at `data` registered and the UDFs loaded.
+/// A table with no files yet is registered empty, with its known schema.
+pub async fn open(data: &Path) -> Result<SessionContext> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(threads);
+    let ctx = SessionContext::new_with_config(config);
+    udfs::register(&ctx);
+    for (table, partition) in TABLES {
+        let dir = data.join(table);
+        if has_parquet(&dir) {
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet")
+                .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
+            let url = format!("{}/", dir.canonicalize()?.display());
+            ctx.register_listing_table(*table, url, options, None, None)
+                .await?;
+        } else {
+            let mut fields: Vec<Field> = known_schema(table)
+                .fields()
+                .iter()
+                .filter(|f| f.name() != partition)
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new(*partition, DataType::Utf8, false));
+            let schema = Arc::new(Schema::new(fields));
+            ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        }
+    }
+    Ok(ctx)
+}

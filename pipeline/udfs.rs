@@ -1,0 +1,401 @@
+//! SQL helper functions over DNS names and hashes, registered as DataFusion
+//! scalar UDFs: `registrable_domain`, `public_suffix`, `is_public_suffix`,
+//! `parent_domain`, `tld_is_delegated`, `is_reserved_ip` and `hex`.
+//!
+//! Names are looked up in the Public Suffix List carried by the `psl` crate
+//! (ICANN and private sections). Every function works a whole Arrow array at a
+//! time and allocates per value only to lowercase a name that has capitals.
+//! All of them return NULL for NULL; a leading `*.` and a trailing `.` are
+//! ignored; IDNs are expected as encoded in certificates (`xn--` A-labels).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, StringBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::{exec_err, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+use psl::Psl as _;
+
+/// The name functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum NameFn {
+    RegistrableDomain,
+    PublicSuffix,
+    IsPublicSuffix,
+    ParentDomain,
+    TldIsDelegated,
+    IsReservedIp,
+}
+
+impl NameFn {
+    fn sql_name(self) -> &'static str {
+        match self {
+            NameFn::RegistrableDomain => "registrable_domain",
+            NameFn::PublicSuffix => "public_suffix",
+            NameFn::IsPublicSuffix => "is_public_suffix",
+            NameFn::ParentDomain => "parent_domain",
+            NameFn::TldIsDelegated => "tld_is_delegated",
+            NameFn::IsReservedIp => "is_reserved_ip",
+        }
+    }
+
+    fn returns_bool(self) -> bool {
+        matches!(
+            self,
+            NameFn::IsPublicSuffix | NameFn::TldIsDelegated | NameFn::IsReservedIp
+        )
+    }
+}
+
+/// Lowercases and trims a name: no leading `*.`, no trailing `.`.
+/// Returns `None` for an empty result.
+pub fn normalize(name: &str) -> Option<Cow<'_, str>> {
+    let n = name.strip_prefix("*.").unwrap_or(name);
+    let n = n.strip_suffix('.').unwrap_or(n);
+    if n.is_empty() {
+        return None;
+    }
+    if n.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(n.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(n))
+    }
+}
+
+/// eTLD+1 of `name` (already normalised), if it has one.
+pub fn registrable_domain(name: &str) -> Option<&str> {
+    let d = psl::List.domain(name.as_bytes())?;
+    std::str::from_utf8(d.as_bytes()).ok()
+}
+
+/// The public suffix of `name` (already normalised); unlisted TLDs count as suffixes.
+pub fn public_suffix(name: &str) -> Option<&str> {
+    let s = psl::List.suffix(name.as_bytes())?;
+    std::str::from_utf8(s.as_bytes()).ok()
+}
+
+/// Whether `name` (already normalised) is itself a listed public suffix.
+pub fn is_public_suffix(name: &str) -> bool {
+    psl::List
+        .suffix(name.as_bytes())
+        .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes())
+}
+
+/// `name` without its first label (`*.a.b` → `a.b`, `x.a.b` → `a.b`); `None` for one label.
+pub fn parent_domain(name: &str) -> Option<&str> {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    n.split_once('.')
+        .map(|(_, rest)| rest)
+        .filter(|r| !r.is_empty())
+}
+
+/// Lowercased (allocating only when needed), without a trailing `.`.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    if n.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(n.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(n)
+    }
+}
+
+/// Whether the last label of `name` (already normalised) is a TLD in the PSL's ICANN section.
+pub fn tld_is_delegated(name: &str) -> bool {
+    let tld = name.rsplit('.').next().unwrap_or(name);
+    psl::List
+        .suffix(tld.as_bytes())
+        .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
+}
+
+/// Whether `text` is an IP address in a private or reserved range (IANA
+/// special-purpose registries: RFC 1918, loopback, link-local, CGNAT,
+/// documentation, benchmarking, multicast, future use; IPv6 ULA, link-local,
+/// site-local, documentation, discard, IETF protocol assignments, and
+/// IPv4-mapped addresses by their IPv4 value). Text that is no address: false.
+pub fn is_reserved_ip(text: &str) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    fn v4(ip: Ipv4Addr) -> bool {
+        let [a, b, c, _] = ip.octets();
+        a == 0
+            || a == 10
+            || a == 127
+            || a >= 224
+            || (a == 100 && (64..128).contains(&b))
+            || (a == 169 && b == 254)
+            || (a == 172 && (16..32).contains(&b))
+            || (a == 192 && b == 0 && (c == 0 || c == 2))
+            || (a == 192 && b == 88 && c == 99)
+            || (a == 192 && b == 168)
+            || (a == 198 && (b == 18 || b == 19))
+            || (a == 198 && b == 51 && c == 100)
+            || (a == 203 && b == 0 && c == 113)
+    }
+    match text.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => v4(ip),
+        Ok(IpAddr::V6(ip)) => {
+            if let Some(mapped) = ip.to_ipv4_mapped() {
+                return v4(mapped);
+            }
+            let seg = ip.segments();
+            ip.is_unspecified()
+                || ip.is_loopback()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xffc0) == 0xfec0
+                || (seg[0] & 0xff00) == 0xff00
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                || (seg[0] == 0x2001 && seg[1] < 0x0200)
+                || (seg[0] == 0x0100 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Calls `f` with each value of a string array (Utf8, LargeUtf8 or Utf8View).
+fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
+    if let Some(a) = array.as_string_opt::<i32>() {
+        a.iter().for_each(&mut f);
+    } else if let Some(a) = array.as_string_opt::<i64>() {
+        a.iter().for_each(&mut f);
+    } else if let Some(a) = array.as_string_view_opt() {
+        a.iter().for_each(&mut f);
+    } else if array.data_type() == &DataType::Null {
+        (0..array.len()).for_each(|_| f(None));
+    } else {
+        return exec_err!("expected a string argument, got {}", array.data_type());
+    }
+    Ok(())
+}
+
+/// A name function as a DataFusion UDF.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NameUdf {
+    func: NameFn,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for NameUdf {
+    fn name(&self) -> &str {
+        self.func.sql_name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(if self.func.returns_bool() {
+            DataType::Boolean
+        } else {
+            DataType::Utf8
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = &arrays[0];
+        let out: ArrayRef = if self.func.returns_bool() {
+            let mut b = BooleanBuilder::with_capacity(input.len());
+            for_each_str(input, |v| {
+                b.append_option(v.map(|name| match (self.func, normalize(name)) {
+                    (NameFn::IsReservedIp, _) => is_reserved_ip(name),
+                    (_, None) => false,
+                    (NameFn::IsPublicSuffix, Some(n)) => is_public_suffix(&n),
+                    (_, Some(n)) => tld_is_delegated(&n),
+                }))
+            })?;
+            Arc::new(b.finish())
+        } else {
+            let mut b = StringBuilder::with_capacity(input.len(), input.len() * 16);
+            for_each_str(input, |v| {
+                let Some(name) = v else {
+                    b.append_null();
+                    return;
+                };
+                if self.func == NameFn::ParentDomain {
+                    b.append_option(parent_domain(&lowercase(name)));
+                    return;
+                }
+                match normalize(name) {
+                    Some(n) if self.func == NameFn::RegistrableDomain => {
+                        b.append_option(registrable_domain(&n))
+                    }
+                    Some(n) => b.append_option(public_suffix(&n)),
+                    None => b.append_null(),
+                }
+            })?;
+            Arc::new(b.finish())
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `hex(binary)`: lowercase hex of a binary value.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct HexUdf {
+    signature: Signature,
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+}
+
+impl ScalarUDFImpl for HexUdf {
+    fn name(&self) -> &str {
+        "hex"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = &arrays[0];
+        let mut b = StringBuilder::with_capacity(input.len(), input.len() * 64);
+        let mut scratch = String::new();
+        let mut emit = |v: Option<&[u8]>| match v {
+            Some(bytes) => {
+                scratch.clear();
+                push_hex(&mut scratch, bytes);
+                b.append_value(&scratch);
+            }
+            None => b.append_null(),
+        };
+        match input.data_type() {
+            DataType::Binary => input.as_binary::<i32>().iter().for_each(&mut emit),
+            DataType::LargeBinary => input.as_binary::<i64>().iter().for_each(&mut emit),
+            DataType::BinaryView => input.as_binary_view().iter().for_each(&mut emit),
+            DataType::FixedSizeBinary(_) => input.as_fixed_size_binary().iter().for_each(&mut emit),
+            DataType::Null => (0..input.len()).for_each(|_| emit(None)),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                for_each_str(input, |v| emit(v.map(str::as_bytes)))?
+            }
+            other => return exec_err!("hex() expects a binary argument, got {other}"),
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
+/// Every UDF of this module.
+pub fn all() -> Vec<ScalarUDF> {
+    let mut udfs: Vec<ScalarUDF> = [
+        NameFn::RegistrableDomain,
+        NameFn::PublicSuffix,
+        NameFn::IsPublicSuffix,
+        NameFn::ParentDomain,
+        NameFn::TldIsDelegated,
+        NameFn::IsReservedIp,
+    ]
+    .into_iter()
+    .map(|func| {
+        ScalarUDF::new_from_impl(NameUdf {
+            func,
+            signature: Signature::string(1, Volatility::Immutable),
+        })
+    })
+    .collect();
+    udfs.push(ScalarUDF::new_from_impl(HexUdf {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
+    udfs
+}
+
+/// Registers every UDF with `ctx`.
+pub fn register(ctx: &SessionContext) {
+    for udf in all() {
+        ctx.register_udf(udf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> String {
+        normalize(s).unwrap().into_owned()
+    }
+
+    #[test]
+    fn registrable_domains() {
+        assert_eq!(
+            registrable_domain(&n("www.Example.co.UK")),
+            Some("example.co.uk")
+        );
+        assert_eq!(registrable_domain(&n("*.x.github.io")), Some("x.github.io"));
+        assert_eq!(registrable_domain(&n("github.io")), None);
+        assert_eq!(registrable_domain(&n("example.com.")), Some("example.com"));
+        assert_eq!(
+            registrable_domain(&n("www.xn--85x722f.xn--55qx5d.cn")),
+            Some("xn--85x722f.xn--55qx5d.cn")
+        );
+        assert!(normalize("").is_none() && normalize("*.").is_none());
+    }
+
+    #[test]
+    fn public_suffixes() {
+        assert_eq!(public_suffix("a.b.blogspot.com"), Some("blogspot.com"));
+        assert!(is_public_suffix("github.io"));
+        assert!(is_public_suffix("co.uk"));
+        assert!(is_public_suffix(&n("*.blogspot.com")));
+        assert!(!is_public_suffix("example.com"));
+        assert!(
+            !is_public_suffix("local"),
+            "unlisted TLDs are not listed suffixes"
+        );
+    }
+
+    #[test]
+    fn parents_and_tlds() {
+        assert_eq!(parent_domain("x.github.io"), Some("github.io"));
+        assert_eq!(parent_domain("*.example.com"), Some("example.com"));
+        assert_eq!(parent_domain("com"), None);
+        assert!(tld_is_delegated("www.example.com"));
+        assert!(tld_is_delegated("xn--p1ai"));
+        assert!(!tld_is_delegated("server.local"));
+        assert!(!tld_is_delegated("mail.corp"));
+        assert!(!tld_is_delegated("host.internal"));
+    }
+
+    #[test]
+    fn reserved_ips() {
+        for ip in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.31.255.255",
+            "127.0.0.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "2001:db8::5",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_reserved_ip(ip), "{ip}");
+        }
+        for ip in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+            "example.com",
+        ] {
+            assert!(!is_reserved_ip(ip), "{ip}");
+        }
+    }
+}

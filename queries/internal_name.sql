@@ -1,0 +1,32 @@
+-- id: internal_name
+-- severity: error
+-- source: CA/Browser Forum Baseline Requirements 4.2.2 and 7.1.4.2 (no Internal Names or Reserved IP Addresses after 2015-11-01)
+-- description: A dNSName or hostname-like subject CN whose top-level domain is not delegated (.local, .internal, .corp...), or a SAN iPAddress in a private or reserved range, in a certificate with not_after after 2015-11-01.
+-- param: cutoff = 2015-11-01T00:00:00Z | certificates expiring after this must not hold internal names
+WITH subscriber AS (
+  SELECT * FROM certs
+  WHERE NOT coalesce(is_ca, false) AND not_after > TIMESTAMP '${cutoff}'
+),
+names AS (
+  SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name, 'dNSName' AS kind
+  FROM subscriber
+  UNION ALL
+  SELECT log, entry_index, cert_sha256, issuer_cn, not_before, subject_cn AS name, 'CN' AS kind
+  FROM subscriber
+  WHERE regexp_like(subject_cn, '^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*\.?$')
+    AND NOT regexp_like(subject_cn, '^[0-9.]+$')
+),
+bad AS (
+  SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
+         kind || ' ' || name || ' has an undelegated TLD' AS why
+  FROM names
+  WHERE NOT tld_is_delegated(name)
+  UNION ALL
+  SELECT log, entry_index, cert_sha256, issuer_cn, not_before, 'iPAddress ' || ip || ' is reserved' AS why
+  FROM (SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_ip) AS ip FROM subscriber)
+  WHERE is_reserved_ip(ip)
+)
+SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+       string_agg(DISTINCT why, '; ') AS detail
+FROM bad
+GROUP BY log, entry_index, cert_sha256, issuer_cn, not_before

@@ -1,0 +1,152 @@
+//! Helpers shared by the tests: building RFC 6962 entries, writing dumps,
+//! running ingest into a temporary directory and reading the Parquet back.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{
+    Array, AsArray, BinaryArray, BooleanArray, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, TimestampMillisecondArray,
+};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pipeline::ingest::{ingest, IngestOptions, IngestSummary};
+use pipeline::progress::ProgressMode;
+
+/// The repository's test data directory.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+fn u24(n: usize) -> [u8; 3] {
+    [(n >> 16) as u8, (n >> 8) as u8, n as u8]
+}
+
+/// extra_data chain list.
+pub fn chain_bytes(chain: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for c in chain {
+        body.extend_from_slice(&u24(c.len()));
+        body.extend_from_slice(c);
+    }
+    let mut v = u24(body.len()).to_vec();
+    v.extend(body);
+    v
+}
+
+/// (leaf_input, extra_data) bytes of an x509_entry.
+pub fn x509_entry(ts: u64, cert: &[u8], chain: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+    let mut leaf = vec![0, 0];
+    leaf.extend_from_slice(&ts.to_be_bytes());
+    leaf.extend_from_slice(&[0, 0]);
+    leaf.extend_from_slice(&u24(cert.len()));
+    leaf.extend_from_slice(cert);
+    leaf.extend_from_slice(&[0, 0]);
+    (leaf, chain_bytes(chain))
+}
+
+/// A JSON entry object from raw bytes.
+pub fn json_entry(leaf: &[u8], extra: &[u8]) -> serde_json::Value {
+    serde_json::json!({"leaf_input": STANDARD.encode(leaf), "extra_data": STANDARD.encode(extra)})
+}
+
+/// Writes a page file.
+pub fn write_page(path: &Path, entries: &[serde_json::Value]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, serde_json::json!({ "entries": entries }).to_string()).unwrap();
+}
+
+/// Ingests `inputs` into `out` quietly.
+pub fn run_ingest(inputs: &[PathBuf], out: &Path, log: Option<&str>) -> IngestSummary {
+    ingest_with(inputs, out, log, None)
+}
+
+/// Ingests with an explicit thread count.
+pub fn ingest_with(
+    inputs: &[PathBuf],
+    out: &Path,
+    log: Option<&str>,
+    threads: Option<usize>,
+) -> IngestSummary {
+    ingest(&IngestOptions {
+        inputs: inputs.to_vec(),
+        out: out.to_path_buf(),
+        log: log.map(str::to_owned),
+        threads,
+        progress: ProgressMode::Quiet,
+        ..IngestOptions::default()
+    })
+    .expect("ingest")
+}
+
+/// Reads every Parquet file of `DIR/<table>/log=<log>/`, in name order.
+pub fn read_table(out: &Path, table: &str, log: &str) -> Vec<RecordBatch> {
+    let dir = out.join(table).join(format!("log={log}"));
+    let mut files: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => return Vec::new(),
+    };
+    files.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
+    files.sort();
+    let mut batches = Vec::new();
+    for f in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(f).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in reader {
+            batches.push(b.unwrap());
+        }
+    }
+    batches
+}
+
+/// One row of a table, as JSON values keyed by column (hashes as hex).
+pub fn rows(batches: &[RecordBatch]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut out = Vec::new();
+    for b in batches {
+        for i in 0..b.num_rows() {
+            let mut row = serde_json::Map::new();
+            for (f, col) in b.schema().fields().iter().zip(b.columns()) {
+                row.insert(f.name().clone(), cell(col.as_ref(), i));
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+fn cell(col: &dyn Array, i: usize) -> serde_json::Value {
+    use serde_json::Value;
+    if col.is_null(i) {
+        return Value::Null;
+    }
+    let any = col.as_any();
+    if let Some(a) = any.downcast_ref::<StringArray>() {
+        return Value::from(a.value(i));
+    }
+    if let Some(a) = any.downcast_ref::<Int64Array>() {
+        return Value::from(a.value(i));
+    }
+    if let Some(a) = any.downcast_ref::<Int32Array>() {
+        return Value::from(a.value(i));
+    }
+    if let Some(a) = any.downcast_ref::<BooleanArray>() {
+        return Value::from(a.value(i));
+    }
+    if let Some(a) = any.downcast_ref::<BinaryArray>() {
+        return Value::from(hex::encode(a.value(i)));
+    }
+    if let Some(a) = any.downcast_ref::<TimestampMillisecondArray>() {
+        return Value::from(a.value(i));
+    }
+    if let Some(a) = any.downcast_ref::<ListArray>() {
+        let inner = a.value(i);
+        return Value::Array((0..inner.len()).map(|j| cell(inner.as_ref(), j)).collect());
+    }
+    let _ = col.as_string_opt::<i32>();
+    panic!("unhandled column type {:?}", col.data_type())
+}

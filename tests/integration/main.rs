@@ -1,0 +1,12 @@
+//! Integration tests: real CT entries and real certificates first, then
+//! planted garbage, compression, accounting and robustness.
+
+mod fixtures;
+
+mod accounting;
+mod fuzz;
+mod real_certs;
+mod real_entries;
+mod rules;
+mod schema_docs;
+mod sql;

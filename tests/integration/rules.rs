@@ -1,0 +1,198 @@
+//! The rule library (queries/*.sql) over real and synthetic certificates:
+//! - the real corpus (tests/data/real/x509 and the ZLint test certificates)
+//!   against an independent Python implementation of the rules
+//!   (tests/data/rule_oracle.py over pyca/cryptography's reading);
+//! - planted findings and near-miss decoys (tests/data/make_synthetic.py).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pipeline::checks::{run_rules, CheckOptions, CheckReport};
+use pipeline::output::OutputFormat;
+use pipeline::session;
+use serde_json::Value;
+
+use crate::fixtures::{data_dir, run_ingest};
+
+fn queries_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("queries")
+}
+
+pub fn check_options(data: &Path) -> CheckOptions {
+    CheckOptions {
+        data: data.to_path_buf(),
+        rules: Vec::new(),
+        rules_dir: queries_dir(),
+        params: Vec::new(),
+        format: OutputFormat::Json,
+        out: None,
+        no_store: true,
+    }
+}
+
+fn report_for(logs: &[&str], opts: impl FnOnce(&Path) -> CheckOptions) -> CheckReport {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    for log in logs {
+        run_ingest(&[data_dir().join("wrapped").join(log)], &out, None);
+    }
+    let opts = opts(&out);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ctx = session::open(&out).await.unwrap();
+        run_rules(&ctx, &opts).await.unwrap()
+    })
+}
+
+type Key = (String, String, i64);
+
+fn found(report: &CheckReport) -> BTreeSet<Key> {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.rule.clone(),
+                f.log.clone().unwrap(),
+                f.entry_index.unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_rule_file_loads_and_runs() {
+    let report = report_for(&["synthetic"], check_options);
+    assert!(report.broken.is_empty(), "{:?}", report.broken);
+    assert_eq!(report.rules_run.len(), 15, "{:?}", report.rules_run);
+}
+
+#[test]
+fn real_certificates_match_the_independent_rule_oracle() {
+    let report = report_for(&["real-certs", "zlint"], check_options);
+    assert!(report.broken.is_empty(), "{:?}", report.broken);
+    let got = found(&report);
+    let mut want = BTreeSet::new();
+    let mut skip = BTreeSet::new();
+    let oracle =
+        fs::read_to_string(data_dir().join("wrapped/rule_findings.expected.jsonl")).unwrap();
+    for line in oracle.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let key = (
+            v["rule"].as_str().unwrap().to_owned(),
+            v["log"].as_str().unwrap().to_owned(),
+            v["entry_index"].as_i64().unwrap(),
+        );
+        if v.get("skip").is_some() {
+            skip.insert(key);
+        } else {
+            want.insert(key);
+        }
+    }
+    let oracle_rules: BTreeSet<&str> = want.iter().chain(&skip).map(|k| k.0.as_str()).collect();
+    let got_judged: BTreeSet<Key> = got
+        .iter()
+        .filter(|k| oracle_rules.contains(k.0.as_str()) && !skip.contains(*k))
+        .cloned()
+        .collect();
+    let missed: Vec<_> = want.difference(&got_judged).collect();
+    let extra: Vec<_> = got_judged.difference(&want).collect();
+    assert!(
+        missed.is_empty() && extra.is_empty(),
+        "missed {missed:?}\nextra {extra:?}"
+    );
+    // The corpus exercises most rules.
+    let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in &want {
+        *per_rule.entry(k.0.as_str()).or_default() += 1;
+    }
+    for rule in [
+        "sha1_after_2016",
+        "public_suffix_san",
+        "validity_too_long",
+        "rsa_key_too_small",
+        "internal_name",
+        "underscore_in_dnsname",
+        "cn_not_in_san",
+        "san_missing",
+        "low_serial_entropy",
+        "duplicate_serial",
+        "backdated",
+    ] {
+        assert!(
+            per_rule.get(rule).copied().unwrap_or(0) > 0,
+            "no real positive for {rule}"
+        );
+    }
+}
+
+#[test]
+fn planted_findings_are_found_and_decoys_are_not() {
+    let report = report_for(&["synthetic"], check_options);
+    let got = found(&report);
+    let planted = fs::read_to_string(data_dir().join("wrapped/synthetic.planted.jsonl")).unwrap();
+    let mut problems = Vec::new();
+    for line in planted.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let index = v["entry_index"].as_i64().unwrap();
+        let name = v["name"].as_str().unwrap();
+        for rule in v["rules"].as_array().unwrap() {
+            let key = (
+                rule.as_str().unwrap().to_owned(),
+                "synthetic".to_owned(),
+                index,
+            );
+            if !got.contains(&key) {
+                problems.push(format!("{name}: {rule} not found"));
+            }
+        }
+        for rule in v["decoy_for"].as_array().unwrap() {
+            let key = (
+                rule.as_str().unwrap().to_owned(),
+                "synthetic".to_owned(),
+                index,
+            );
+            if got.contains(&key) {
+                problems.push(format!("{name}: decoy found by {rule}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    let detail = |rule: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.rule == rule)
+            .and_then(|f| f.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(detail("unvalidated_parent_domain").contains("github.io is the parent of x.github.io"));
+    assert!(detail("internal_name").contains("server.corp"));
+}
+
+#[test]
+fn parameters_change_what_is_found() {
+    let report = report_for(&["synthetic"], |d| CheckOptions {
+        rules: vec!["backdated".into(), "missing_sct_after_promise".into()],
+        params: vec![
+            "backdated.max_hours=200".into(),
+            "missing_sct_after_promise.issuer_pattern=%Example Trust%".into(),
+        ],
+        ..check_options(d)
+    });
+    let got = found(&report);
+    let rules: BTreeSet<&str> = got.iter().map(|k| k.0.as_str()).collect();
+    // With 200 hours allowed, only the 2015 SHA-1 cert first seen months later is backdated.
+    let backdated: Vec<i64> = got
+        .iter()
+        .filter(|k| k.0 == "backdated")
+        .map(|k| k.2)
+        .collect();
+    assert_eq!(backdated.len(), 1, "{got:?}");
+    assert!(rules.contains("missing_sct_after_promise"));
+    assert!(report
+        .findings
+        .iter()
+        .all(|f| f.rule != "missing_sct_after_promise"
+            || f.issuer_cn.as_deref() == Some("Example Issuing CA 1")));
+}

@@ -1,0 +1,291 @@
+//! `pipeline query` and `pipeline check` as a user runs them (the real
+//! binary), and the SQL helper functions.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::fixtures::{data_dir, run_ingest};
+
+fn pipeline(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run pipeline")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn dataset(logs: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for log in logs {
+        run_ingest(
+            &[data_dir().join("wrapped").join(log)],
+            &tmp.path().join("data"),
+            None,
+        );
+    }
+    tmp
+}
+
+#[test]
+fn udfs_handle_null_empty_wildcards_and_idns() {
+    let tmp = dataset(&["synthetic"]);
+    let sql = "SELECT registrable_domain('www.Example.CO.uk') AS a, registrable_domain('*.x.github.io') AS b, \
+               registrable_domain('github.io') AS c, registrable_domain(NULL) AS d, registrable_domain('') AS e, \
+               public_suffix('a.b.blogspot.com') AS f, is_public_suffix('*.blogspot.com') AS g, \
+               is_public_suffix('example.com') AS h, parent_domain('*.example.com') AS i, \
+               tld_is_delegated('host.corp') AS j, tld_is_delegated('xn--p1ai') AS k, \
+               registrable_domain('www.xn--85x722f.xn--55qx5d.cn') AS l, is_reserved_ip('10.0.0.1') AS m, \
+               hex(X'00ff10') AS n";
+    let out = pipeline(
+        &["query", "--data", "data", "--format", "json", sql],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = &json_lines(&out)[0];
+    assert_eq!(row["a"], "example.co.uk");
+    assert_eq!(row["b"], "x.github.io");
+    assert!(row.get("c").is_none() || row["c"].is_null());
+    assert!(row.get("d").is_none() || row["d"].is_null());
+    assert!(row.get("e").is_none() || row["e"].is_null());
+    assert_eq!(row["f"], "blogspot.com");
+    assert_eq!(row["g"], true);
+    assert_eq!(row["h"], false);
+    assert_eq!(row["i"], "example.com");
+    assert_eq!(row["j"], false);
+    assert_eq!(row["k"], true);
+    assert_eq!(row["l"], "xn--85x722f.xn--55qx5d.cn");
+    assert_eq!(row["m"], true);
+    assert_eq!(row["n"], "00ff10");
+}
+
+#[test]
+fn query_filters_by_log_and_shows_hashes_as_hex() {
+    let tmp = dataset(&["synthetic", "real-certs"]);
+    let out = pipeline(
+        &[
+            "query",
+            "--data",
+            "data",
+            "--format",
+            "csv",
+            "SELECT log, count(*) AS n FROM certs GROUP BY log ORDER BY log",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "log,n\nreal-certs,217\nsynthetic,22\n"
+    );
+    let sql_file = tmp.path().join("q.sql");
+    fs::write(
+        &sql_file,
+        "-- the WoSign China root\nSELECT cert_sha256, subject_cn FROM certs\nWHERE log = 'real-certs' AND subject_cn = 'CA 沃通根证书';\n",
+    )
+    .unwrap();
+    let out = pipeline(
+        &["query", "--data", "data", "--format", "json", "-f", "q.sql"],
+        tmp.path(),
+    );
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 1);
+    let sha = rows[0]["cert_sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64);
+    assert!(sha
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+}
+
+#[test]
+fn sql_errors_name_file_and_line_and_exit_2() {
+    let tmp = dataset(&["synthetic"]);
+    fs::write(
+        tmp.path().join("bad.sql"),
+        "SELECT 1;\n\n-- next\nSELECT nope FROM certs;\n",
+    )
+    .unwrap();
+    let out = pipeline(&["query", "--data", "data", "-f", "bad.sql"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.sql:4:"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn check_reports_json_keys_exit_status_and_stores_findings() {
+    let tmp = dataset(&["synthetic"]);
+    let out = pipeline(
+        &[
+            "check",
+            "--data",
+            "data",
+            "--rules",
+            &rules_dir(),
+            "--format",
+            "json",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "error-severity findings exist");
+    let findings = json_lines(&out);
+    assert!(findings.len() > 10);
+    let keys: Vec<&str> = findings[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = vec![
+        "rule",
+        "severity",
+        "log",
+        "entry_index",
+        "cert_sha256",
+        "issuer_cn",
+        "not_before",
+        "detail",
+    ];
+    want.sort();
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort();
+    assert_eq!(keys_sorted, want);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("15 rules run"), "{summary}");
+    assert!(summary.contains("issuer_certs"), "{summary}");
+
+    // The stored findings are a table.
+    let q = pipeline(
+        &[
+            "query",
+            "--data",
+            "data",
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM findings",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&q.stdout),
+        format!("n\n{}\n", findings.len())
+    );
+
+    // A rule with only warnings: exit 0.
+    let out = pipeline(
+        &[
+            "check",
+            "--data",
+            "data",
+            "--rules",
+            &rules_dir(),
+            "--rule",
+            "missing_sct_after_promise",
+            "--no-store",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("WoSign CA Free SSL Certificate G2"));
+}
+
+fn rules_dir() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("queries")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn a_broken_rule_is_named_and_the_others_still_run() {
+    let tmp = dataset(&["synthetic"]);
+    let rules = tmp.path().join("rules");
+    fs::create_dir(&rules).unwrap();
+    fs::copy(
+        Path::new(&rules_dir()).join("san_missing.sql"),
+        rules.join("san_missing.sql"),
+    )
+    .unwrap();
+    fs::copy(
+        Path::new(&rules_dir()).join("wildcard_misplaced.sql"),
+        rules.join("wildcard_misplaced.sql"),
+    )
+    .unwrap();
+    fs::write(
+        rules.join("broken.sql"),
+        "-- id: broken\n-- severity: error\n\nSELECT no_such_column FROM certs\n",
+    )
+    .unwrap();
+    let out = pipeline(
+        &["check", "--data", "data", "--rules", "rules", "--no-store"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.sql:4:"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 rules run"), "{stdout}");
+    assert!(stdout.contains("wildcard_misplaced"), "{stdout}");
+}
+
+#[test]
+fn ingest_json_summary_has_the_documented_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = data_dir().join("wrapped/synthetic");
+    let out = pipeline(
+        &[
+            "ingest",
+            src.to_str().unwrap(),
+            "--out",
+            "data",
+            "--json",
+            "--progress",
+            "quiet",
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "files",
+        "entries_read",
+        "rows",
+        "rejects",
+        "parse_errors",
+        "input_bytes",
+        "elapsed_seconds",
+        "entries_per_second",
+        "output_files",
+        "unreadable",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["entries_read"], 22);
+    assert_eq!(v["rows"], 22);
+}
