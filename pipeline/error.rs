@@ -8,8 +8,8 @@ use std::path::PathBuf;
 /// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An I/O error on a named file or directory.
-    #[error("{}: {source}", path.display())]
+    /// An I/O error on a named file or directory (the cause follows in the error chain).
+    #[error("{}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
@@ -28,8 +28,8 @@ pub enum Error {
     /// Invalid command-line usage discovered after argument parsing.
     #[error("{0}")]
     Usage(String),
-    /// Writing Parquet failed.
-    #[error("writing {}: {source}", path.display())]
+    /// Writing Parquet failed (the cause follows in the error chain).
+    #[error("writing {}", path.display())]
     Parquet {
         /// The file being written.
         path: PathBuf,
@@ -63,6 +63,18 @@ impl Error {
             source,
         }
     }
+}
+
+/// An error and its causes, `: `-separated (what `anyhow` prints with `{:#}`).
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Result with the library's [`Error`].

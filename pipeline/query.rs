@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::prelude::SessionContext;
 
-use crate::error::{Error, Result};
+use crate::error::{with_causes, Error, Result};
 use crate::output::{write_batches, OutputFormat};
 use crate::session;
 use crate::sql_text::{split_statements, Statement};
@@ -166,6 +166,6 @@ async fn interactive(ctx: &SessionContext) -> Result<()> {
 
 fn report(result: Result<()>) {
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", with_causes(&e));
     }
 }
