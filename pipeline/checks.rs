@@ -36,8 +36,8 @@ pub struct CheckOptions {
     pub data: PathBuf,
     /// Only these rule ids (all when empty).
     pub rules: Vec<String>,
-    /// The rules folder.
-    pub rules_dir: PathBuf,
+    /// The rules folder; `None`: `./queries` if it exists, else the built-in rules.
+    pub rules_dir: Option<PathBuf>,
     /// `RULE.NAME=VALUE` overrides.
     pub params: Vec<String>,
     /// Output format of the findings.
@@ -159,8 +159,17 @@ fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<
 
 /// Runs the rules and gathers the report (nothing is printed or stored).
 pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<CheckReport> {
-    let (mut rules, broken) =
-        rules::load_dir(&opts.rules_dir).map_err(|e| Error::io(&opts.rules_dir, e))?;
+    let local = Path::new("queries");
+    let dir = match &opts.rules_dir {
+        Some(d) => Some(d.as_path()),
+        None if local.is_dir() => Some(local),
+        None => None,
+    };
+    let (mut rules, broken) = match dir {
+        Some(d) => rules::load_dir(d).map_err(|e| Error::io(d, e))?,
+        None => rules::load_builtin(),
+    };
+    let where_from = dir.map_or("the built-in rules".to_owned(), |d| d.display().to_string());
     let mut report = CheckReport {
         broken,
         ..CheckReport::default()
@@ -173,10 +182,7 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
                     .iter()
                     .any(|b| b.path.file_stem().is_some_and(|s| s == id.as_str()));
             if !known {
-                return Err(Error::Usage(format!(
-                    "no rule {id:?} in {}",
-                    opts.rules_dir.display()
-                )));
+                return Err(Error::Usage(format!("no rule {id:?} in {where_from}")));
             }
         }
         rules.retain(|r| opts.rules.contains(&r.id));

@@ -74,9 +74,10 @@ pub struct CheckArgs {
     /// Run only this rule (repeatable).
     #[arg(long = "rule", value_name = "ID")]
     pub rules: Vec<String>,
-    /// The folder of rule files (every *.sql in it is a rule).
-    #[arg(long = "rules", value_name = "DIR", default_value = "queries")]
-    pub rules_dir: PathBuf,
+    /// The folder of rule files (every *.sql in it is a rule). Default:
+    /// ./queries if it exists, else the rules built into the binary.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules_dir: Option<PathBuf>,
     /// Override a rule parameter, e.g. --param backdated.max_hours=72 (repeatable).
     #[arg(long = "param", value_name = "RULE.NAME=VALUE")]
     pub params: Vec<String>,

@@ -18,6 +18,7 @@
 //! [`session`] (tables and [`udfs`]) → [`output`]; [`query`] runs ad-hoc SQL.
 
 pub mod batch;
+pub mod builtin_rules;
 pub mod cert_record;
 pub mod checks;
 pub mod cli;

@@ -213,6 +213,19 @@ pub fn load_dir(dir: &Path) -> std::io::Result<(Vec<Rule>, Vec<RuleError>)> {
     Ok((rules, errors))
 }
 
+/// Parses the rules compiled into the binary (see [`crate::builtin_rules`]).
+pub fn load_builtin() -> (Vec<Rule>, Vec<RuleError>) {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for (name, text) in crate::builtin_rules::RULES {
+        match Rule::parse(&Path::new("<built-in>").join(name), text) {
+            Ok(r) => rules.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    (rules, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +247,23 @@ mod tests {
             .contains("SELECT 48 AS h"));
         let o = BTreeMap::from([("max_hours".to_owned(), "72".to_owned())]);
         assert!(r.render(&o).unwrap().contains("SELECT 72 AS h"));
+    }
+
+    #[test]
+    fn built_in_rules_are_the_queries_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+        let (on_disk, broken) = load_dir(&dir).unwrap();
+        assert!(broken.is_empty());
+        let (built_in, broken) = load_builtin();
+        assert!(broken.is_empty());
+        assert_eq!(on_disk.len(), built_in.len());
+        for (a, b) in on_disk.iter().zip(&built_in) {
+            assert_eq!(
+                (&a.id, &a.sql),
+                (&b.id, &b.sql),
+                "queries/ and the binary disagree"
+            );
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn check_options(data: &Path) -> CheckOptions {
     CheckOptions {
         data: data.to_path_buf(),
         rules: Vec::new(),
-        rules_dir: queries_dir(),
+        rules_dir: Some(queries_dir()),
         params: Vec::new(),
         format: OutputFormat::Json,
         out: None,

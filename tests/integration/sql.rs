@@ -289,3 +289,15 @@ fn ingest_json_summary_has_the_documented_keys() {
     assert_eq!(v["entries_read"], 22);
     assert_eq!(v["rows"], 22);
 }
+
+#[test]
+fn check_runs_the_built_in_rules_from_any_directory() {
+    let tmp = dataset(&["synthetic"]);
+    // No ./queries here: the rules compiled into the binary run.
+    let out = pipeline(
+        &["check", "--data", "data", "--no-store", "--format", "json"],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("15 rules run"));
+}
