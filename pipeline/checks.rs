@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::output::{write_batches, OutputFormat};
+use crate::output::{self, write_batches, OutputFormat};
 use crate::parquet_sink::PartitionWriter;
 use crate::rules::{self, Rule, RuleError, Severity};
 use crate::session::{self, finding_schema};
@@ -376,12 +376,7 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
         write_summary(&mut std::io::stderr(), &report).map_err(|e| Error::io("stderr", e))?;
     }
     let shown = batch.project(&[0, 1, 2, 3, 4, 5, 6, 7])?;
-    let mut w: Box<dyn Write + Send> = match &opts.out {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| Error::io(p, e))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-    };
+    let mut w = output::open(opts.out.as_deref())?;
     if shown.num_rows() > 0 || opts.format != OutputFormat::Table {
         write_batches(&mut *w, opts.format, &[shown])?;
     }

@@ -2,7 +2,8 @@
 //! stdout or a file. Binary columns (hashes) are shown as lowercase hex in
 //! every text format.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, ListArray, StringBuilder};
@@ -67,7 +68,17 @@ pub fn hex_binary_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
-/// Writes `batches` in `format` to `w`. `schema` is used when there are no rows.
+/// A buffered writer to `path`, or to stdout when there is none.
+pub fn open(path: Option<&Path>) -> crate::error::Result<Box<dyn Write + Send>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            std::fs::File::create(p).map_err(|e| crate::error::Error::io(p, e))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    })
+}
+
+/// Writes `batches` in `format` to `w` (nothing for Parquet without rows).
 pub fn write_batches(
     w: &mut (dyn Write + Send),
     format: OutputFormat,

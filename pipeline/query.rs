@@ -1,14 +1,13 @@
 //! `pipeline query`: ad-hoc SQL over a dataset, from the command line, a
 //! file, standard input, or an interactive prompt with history.
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 
 use datafusion::prelude::SessionContext;
 
 use crate::error::{with_causes, Error, Result};
-use crate::output::{write_batches, OutputFormat};
+use crate::output::{self, write_batches, OutputFormat};
 use crate::session;
 use crate::sql_text::{split_statements, Statement};
 
@@ -49,15 +48,6 @@ pub async fn run_script(
     Ok(())
 }
 
-fn open_output(out: Option<&Path>) -> Result<Box<dyn Write + Send>> {
-    Ok(match out {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).map_err(|e| Error::io(path, e))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout())),
-    })
-}
-
 /// Runs `pipeline query`.
 pub async fn run(opts: &QueryOptions) -> Result<()> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
@@ -82,7 +72,7 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
             (s, "<stdin>".to_owned())
         }
     };
-    let mut w = open_output(opts.out.as_deref())?;
+    let mut w = output::open(opts.out.as_deref())?;
     run_script(&ctx, &script, &origin, opts.format, &mut *w).await?;
     w.flush().map_err(|e| Error::io("output", e))?;
     Ok(())
