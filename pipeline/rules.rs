@@ -195,35 +195,37 @@ pub fn load_dir(dir: &Path) -> std::io::Result<(Vec<Rule>, Vec<RuleError>)> {
         .filter(|p| p.extension().is_some_and(|x| x == "sql"))
         .collect();
     paths.sort();
-    let mut rules = Vec::new();
-    let mut errors = Vec::new();
-    for path in paths {
-        let parsed = std::fs::read_to_string(&path)
+    Ok(split(paths.into_iter().map(|path| {
+        std::fs::read_to_string(&path)
             .map_err(|e| RuleError {
                 path: path.clone(),
                 line: 1,
                 message: e.to_string(),
             })
-            .and_then(|text| Rule::parse(&path, &text));
-        match parsed {
-            Ok(r) => rules.push(r),
-            Err(e) => errors.push(e),
-        }
-    }
-    Ok((rules, errors))
+            .and_then(|text| Rule::parse(&path, &text))
+    })))
 }
 
-/// Parses the rules compiled into the binary (see [`crate::builtin_rules`]).
-pub fn load_builtin() -> (Vec<Rule>, Vec<RuleError>) {
+/// Usable rules and broken ones, in order.
+fn split(parsed: impl Iterator<Item = Result<Rule, RuleError>>) -> (Vec<Rule>, Vec<RuleError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
-    for (name, text) in crate::builtin_rules::RULES {
-        match Rule::parse(&Path::new("<built-in>").join(name), text) {
+    for p in parsed {
+        match p {
             Ok(r) => rules.push(r),
             Err(e) => errors.push(e),
         }
     }
     (rules, errors)
+}
+
+/// Parses the rules compiled into the binary (see [`crate::builtin_rules`]).
+pub fn load_builtin() -> (Vec<Rule>, Vec<RuleError>) {
+    split(
+        crate::builtin_rules::RULES
+            .iter()
+            .map(|(name, text)| Rule::parse(&Path::new("<built-in>").join(name), text)),
+    )
 }
 
 #[cfg(test)]
