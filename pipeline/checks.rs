@@ -46,6 +46,8 @@ pub struct CheckOptions {
     pub out: Option<PathBuf>,
     /// Do not store the findings under DIR/findings.
     pub no_store: bool,
+    /// Print each rule's run time to stderr.
+    pub timings: bool,
 }
 
 /// One finding.
@@ -82,6 +84,8 @@ pub struct CheckReport {
     pub issuer_certs: BTreeMap<String, i64>,
     /// Where the findings were stored.
     pub stored: Vec<PathBuf>,
+    /// Seconds each rule took (planning, execution and collecting its findings).
+    pub rule_seconds: Vec<(String, f64)>,
 }
 
 impl CheckReport {
@@ -210,6 +214,7 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
                 rule.id
             )));
         }
+        let started = std::time::Instant::now();
         let result = async {
             let sql = rule.render(params)?;
             let fail = |e: datafusion::error::DataFusionError| RuleError {
@@ -231,6 +236,9 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
             })
         }
         .await;
+        report
+            .rule_seconds
+            .push((rule.id.clone(), started.elapsed().as_secs_f64()));
         match result {
             Ok(mut findings) => {
                 findings.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
@@ -358,6 +366,11 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     let mut report = run_rules(&ctx, opts).await?;
     for e in &report.broken {
         eprintln!("error: rule {e}");
+    }
+    if opts.timings {
+        for (rule, seconds) in &report.rule_seconds {
+            eprintln!("timing: {rule} {seconds:.3} s");
+        }
     }
     let batch = findings_batch(&report.findings, now.timestamp_millis())?;
     if !opts.no_store {

@@ -9,6 +9,7 @@ use crate::ingest::IngestOptions;
 use crate::output::OutputFormat;
 use crate::progress::ProgressMode;
 use crate::query::QueryOptions;
+use crate::synth::{Compress, SynthOptions};
 
 /// Turns bulk Certificate Transparency dumps into a Parquet dataset and hunts
 /// certificate mis-issuance with SQL.
@@ -29,6 +30,62 @@ pub enum Command {
     Query(QueryArgs),
     /// Run the mis-issuance rules (queries/*.sql) and report findings.
     Check(CheckArgs),
+    /// Generate a realistic CT dump with planted anomalies and its ground truth.
+    Synth(SynthArgs),
+}
+
+/// Arguments of `pipeline synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Entries in all (split evenly across the logs).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub entries: u64,
+    /// Random seed: the same seed and options write the same bytes.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// The directory to create (absent or empty). Logs go to OUT/synth-1, ...
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Dump format.
+    #[arg(long, value_enum, default_value_t = SynthFormat::GetEntries)]
+    pub format: SynthFormat,
+    /// Number of logs.
+    #[arg(long, value_name = "K", default_value_t = 2)]
+    pub logs: u32,
+    /// Page compression.
+    #[arg(long, value_enum, default_value_t = Compress::Mixed)]
+    pub compress: Compress,
+    /// Share of certificates planted with each rule's anomaly (0.003 = 0.3% per rule).
+    #[arg(long, value_name = "RATE", default_value_t = 0.003)]
+    pub plant_rate: f64,
+    /// Generator threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Formats `pipeline synth` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SynthFormat {
+    /// RFC 6962 get-entries pages (and a JSON-lines tail per log).
+    GetEntries,
+}
+
+impl SynthArgs {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> SynthOptions {
+        SynthOptions {
+            out: self.out.clone(),
+            entries: self.entries,
+            seed: self.seed,
+            logs: self.logs,
+            compress: self.compress,
+            plant_rate: self.plant_rate,
+            threads: self.threads,
+        }
+    }
 }
 
 /// Arguments of `pipeline query`.
@@ -90,6 +147,9 @@ pub struct CheckArgs {
     /// Do not store the findings under DIR/findings.
     #[arg(long)]
     pub no_store: bool,
+    /// Print each rule's run time (seconds) to stderr.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 impl CheckArgs {
@@ -103,6 +163,7 @@ impl CheckArgs {
             format: self.format,
             out: self.out.clone(),
             no_store: self.no_store,
+            timings: self.timings,
         }
     }
 }

@@ -16,6 +16,8 @@
 //!
 //! Questions flow the same way: [`rules`] (`queries/*.sql`) → [`checks`] →
 //! [`session`] (tables and [`udfs`]) → [`output`]; [`query`] runs ad-hoc SQL.
+//!
+//! [`synth`] writes realistic dumps with planted anomalies and their ground truth.
 
 pub mod batch;
 pub mod builtin_rules;
@@ -37,4 +39,5 @@ pub mod reject;
 pub mod rules;
 pub mod session;
 pub mod sql_text;
+pub mod synth;
 pub mod udfs;

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use pipeline::cli::{CheckArgs, Cli, Command, IngestArgs, QueryArgs};
+use pipeline::cli::{CheckArgs, Cli, Command, IngestArgs, QueryArgs, SynthArgs};
 use pipeline::ingest::{self, IngestSummary};
-use pipeline::{checks, query};
+use pipeline::{checks, query, synth};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => run_ingest(args),
         Command::Query(args) => run_query(args),
         Command::Check(args) => run_check(args),
+        Command::Synth(args) => run_synth(args),
     };
     match result {
         Ok(code) => code,
@@ -57,6 +58,37 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
+    let s = synth::run(&args.options()).context("synth failed")?;
+    let planted: u64 = s.planted.values().sum();
+    let rejects: u64 = s.rejects.values().sum();
+    eprintln!(
+        "wrote {} entries in {} logs to {} ({} files, {:.1} MB) in {:.2} s ({:.0} entries/s): {} precert entries, {} planted rule hits, {} decoys, {} malformed, {} unparseable, {} truncated files",
+        s.entries,
+        s.logs.len(),
+        args.out.display(),
+        s.files,
+        s.bytes as f64 / 1e6,
+        s.elapsed_seconds,
+        s.entries_per_second,
+        s.precert_entries,
+        planted,
+        s.decoys.values().sum::<u64>(),
+        rejects,
+        s.parse_errors,
+        s.truncated_files.len()
+    );
+    eprintln!(
+        "ground truth: {}; ingest with: pipeline ingest {}/*/ --out DATASET",
+        args.out.join("ground_truth.jsonl").display(),
+        args.out.display()
+    );
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(s: &IngestSummary, args: &IngestArgs) {

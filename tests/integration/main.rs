@@ -10,3 +10,4 @@ mod real_entries;
 mod rules;
 mod schema_docs;
 mod sql;
+mod synth;

@@ -28,6 +28,7 @@ pub fn check_options(data: &Path) -> CheckOptions {
         format: OutputFormat::Json,
         out: None,
         no_store: true,
+        timings: false,
     }
 }
 

@@ -1,0 +1,312 @@
+//! Encoding of generated issuances as RFC 6962 log entries: the DER
+//! certificates (precertificate with poison, final certificate with or
+//! without its embedded SCT list), the MerkleTreeLeaf (`leaf_input`) and the
+//! chain (`extra_data`).
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use super::authorities::Authorities;
+use super::issuance::{Issuance, Logging};
+use super::keys::KeyPool;
+use super::time::{DAY, NOW};
+use super::x509_der::{self as der, ext_oid, Attr, KeyKind, Sct};
+
+/// IDs of real logs (Google's log list v3) that generated SCTs cite beside
+/// the log the dump is for.
+const OTHER_LOG_IDS: &[&str] = &[
+    "sh4FzIuizYogTodm+Su5iiUgZ2va+nDnsklTLe+LkF4=",
+    "9lyUL9F3MCIUVBgIMJRWjuNNExkzv98MLyALzE7xZOM=",
+    "Xqdz+d9WwOe1Nkh90EngMnqRmgyEoRIShBh1loFxRVg=",
+    "RJRlLrDuzq/EQAfYqP4owNrmgr7YyzG1P9MzlrW2gag=",
+    "VhQGmi/XwuzT9eG9RLI+x0Z2ubyZEVzA75SYVdaJ0N0=",
+    "8JWkWfIA0YJAEC0vk4iOrUv+HUfjmeHQNKawqKqOsnM=",
+    "VYHUwhaQNgFK6gubVzxT8MDkOHhwJQgXL6OqHQcT0ww=",
+    "5xLysDd+GmL7jskMYYTx6ns3y1YdESZb8+DzS/JBVG4=",
+    "lCC8Ho7VjWyIcx+CiyIsDdHaTV5sT5Q9YdtOL1hNosI=",
+];
+
+/// Organisations of OV subjects.
+const ORGS: &[(&str, &str, &str, &str)] = &[
+    (
+        "US",
+        "California",
+        "San Francisco",
+        "Example Networks, Inc.",
+    ),
+    ("DE", "Bayern", "München", "Beispiel Handels GmbH"),
+    ("GB", "London", "London", "Sample Retail Ltd"),
+    ("JP", "Tokyo", "Chiyoda-ku", "サンプル株式会社"),
+    ("CN", "Beijing", "Beijing", "北京示例科技有限公司"),
+    ("FR", "Île-de-France", "Paris", "Exemple SAS"),
+    ("BR", "São Paulo", "São Paulo", "Exemplo Comércio Ltda"),
+];
+
+/// One log entry: the base64 texts of `leaf_input` and `extra_data`, and the
+/// raw leaf (for planting malformed variants).
+#[derive(Debug, Clone)]
+pub struct EntryText {
+    /// The MerkleTreeLeaf, raw.
+    pub leaf: Vec<u8>,
+    /// base64 of the leaf.
+    pub leaf_b64: String,
+    /// base64 of extra_data.
+    pub extra_b64: String,
+    /// "x509" or "precert".
+    pub entry_type: &'static str,
+}
+
+/// The entries an issuance yields in this log.
+#[derive(Debug)]
+pub struct Encoded {
+    /// The precert entry of a pair.
+    pub precert: Option<EntryText>,
+    /// The final certificate's x509 entry.
+    pub final_cert: EntryText,
+}
+
+/// Encodes issuances for one log.
+#[derive(Debug)]
+pub struct Encoder<'a> {
+    cas: &'a Authorities,
+    keys: KeyPool,
+    log_id: [u8; 32],
+    other_logs: Vec<[u8; 32]>,
+    /// Per CA: the TLS certificate_chain (u24 list) with and without the root.
+    chains: Vec<[Vec<u8>; 2]>,
+    /// Per CA: base64 of the x509 extra_data for each chain.
+    chains_b64: Vec<[String; 2]>,
+}
+
+fn push_u24(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u32).to_be_bytes()[1..]);
+}
+
+fn chain_list(certs: &[&[u8]]) -> Vec<u8> {
+    let total: usize = certs.iter().map(|c| 3 + c.len()).sum();
+    let mut out = Vec::with_capacity(3 + total);
+    push_u24(&mut out, total);
+    for c in certs {
+        push_u24(&mut out, c.len());
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder for the log called `log_name`.
+    pub fn new(cas: &'a Authorities, keys: KeyPool, log_name: &str) -> Encoder<'a> {
+        let log_id: [u8; 32] = Sha256::digest(log_name.as_bytes()).into();
+        let other_logs = OTHER_LOG_IDS
+            .iter()
+            .map(|b| {
+                let v = BASE64.decode(b).expect("constant base64");
+                v.try_into().expect("log IDs are 32 bytes")
+            })
+            .collect();
+        let mut chains = Vec::with_capacity(cas.all.len());
+        for ca in &cas.all {
+            let root = &cas.all[ca.root].cert;
+            chains.push([chain_list(&[&ca.cert]), chain_list(&[&ca.cert, root])]);
+        }
+        let chains_b64 = chains
+            .iter()
+            .map(|[a, b]| [BASE64.encode(a), BASE64.encode(b)])
+            .collect();
+        Encoder {
+            cas,
+            keys,
+            log_id,
+            other_logs,
+            chains,
+            chains_b64,
+        }
+    }
+
+    fn subject(&self, is: &Issuance, rng: &mut impl Rng) -> Vec<u8> {
+        let mut attrs: Vec<(Attr, &str)> = Vec::new();
+        if is.ov {
+            let (c, st, l, o) = ORGS[rng.random_range(0..ORGS.len())];
+            attrs.extend([(Attr::C, c), (Attr::St, st), (Attr::L, l), (Attr::O, o)]);
+        }
+        if let Some(cn) = &is.subject_cn {
+            attrs.push((Attr::Cn, cn));
+        }
+        der::encode_name(&attrs)
+    }
+
+    fn scts(&self, is: &Issuance, own: bool, rng: &mut impl Rng) -> Vec<Sct> {
+        let first_ms = ((is.not_before + is.evidence_delay) * 1000) as u64;
+        let count = rng.random_range(2..=3);
+        let mut scts = Vec::with_capacity(count);
+        if own {
+            scts.push(Sct {
+                log_id: self.log_id,
+                timestamp_ms: first_ms,
+            });
+        }
+        while scts.len() < count {
+            let log_id = self.other_logs[rng.random_range(0..self.other_logs.len())];
+            if scts.iter().any(|s| s.log_id == log_id) {
+                continue;
+            }
+            let timestamp_ms = if scts.is_empty() {
+                first_ms
+            } else {
+                first_ms + rng.random_range(0..3000)
+            };
+            scts.push(Sct {
+                log_id,
+                timestamp_ms,
+            });
+        }
+        scts
+    }
+
+    /// The log entries of `is` in this log.
+    pub fn encode(&self, is: &Issuance, rng: &mut impl Rng) -> Encoded {
+        let ca = &self.cas.all[is.ca];
+        let mut spki = self.keys.spki(is.key, rng);
+        let ski: [u8; 32] = Sha256::digest(&spki).into();
+        if is.broken {
+            // A SET where the SubjectPublicKeyInfo SEQUENCE belongs.
+            spki[0] = 0x31;
+        }
+        let subject = self.subject(is, rng);
+        let rsa = matches!(is.key, KeyKind::Rsa(_));
+        let mut exts = vec![
+            der::extension(ext_oid::AKI, false, &der::authority_key_id(&ca.key_id)),
+            der::extension(ext_oid::SKI, false, &der::subject_key_id(&ski[..20])),
+            der::extension(ext_oid::KEY_USAGE, true, &der::key_usage(false, rsa)),
+            der::extension(ext_oid::EKU, false, &der::ext_key_usage()),
+            der::extension(
+                ext_oid::BASIC_CONSTRAINTS,
+                true,
+                &der::basic_constraints(false),
+            ),
+            der::extension(
+                ext_oid::POLICIES,
+                false,
+                &der::policies(if is.ov {
+                    &[2, 23, 140, 1, 2, 2]
+                } else {
+                    &[2, 23, 140, 1, 2, 1]
+                }),
+            ),
+            der::extension(
+                ext_oid::AIA,
+                false,
+                &der::authority_info_access(
+                    &format!("http://ocsp.{}", ca.def.host),
+                    &format!("http://crt.{}/{}.der", ca.def.host, ca.def.id),
+                ),
+            ),
+        ];
+        if !ca.def.acme {
+            exts.push(der::extension(
+                ext_oid::CRL_DP,
+                false,
+                &der::crl_distribution_point(&format!(
+                    "http://crl.{}/{}.crl",
+                    ca.def.host, ca.def.id
+                )),
+            ));
+        }
+        if is.has_san {
+            exts.push(der::extension(
+                ext_oid::SAN,
+                is.subject_cn.is_none() && !is.ov,
+                &der::subject_alt_name(&is.san_dns, &is.san_ip),
+            ));
+        }
+        let sig_alg = ca.def.key.sig_alg(is.sha1);
+        let tbs_with = |extra: Option<Vec<u8>>| {
+            let mut all = exts.clone();
+            all.extend(extra);
+            der::encode_tbs(&der::Tbs {
+                serial: &is.serial,
+                sig_alg,
+                issuer: &ca.name_der,
+                not_before: is.not_before,
+                not_after: is.not_after,
+                subject: &subject,
+                spki: &spki,
+                extensions: &all,
+            })
+        };
+        let with_root = usize::from(rng.random_bool(0.7));
+        let evidence_ms = ((is.not_before + is.evidence_delay) * 1000) as u64;
+        let (own_scts, final_scts) = match is.logging {
+            Logging::Pair { final_scts } => (true, final_scts),
+            Logging::FinalWithScts => (false, true),
+            Logging::FinalWithoutScts => (false, false),
+        };
+        let precert = if let Logging::Pair { .. } = is.logging {
+            let leaf_tbs = tbs_with(None);
+            let pre_tbs = tbs_with(Some(der::extension(
+                ext_oid::CT_POISON,
+                true,
+                der::POISON_VALUE,
+            )));
+            let pre = der::encode_certificate(&pre_tbs, sig_alg, &ca.def.key.random_signature(rng));
+            let mut leaf = Vec::with_capacity(leaf_tbs.len() + 50);
+            leaf.extend_from_slice(&[0, 0]);
+            leaf.extend_from_slice(&evidence_ms.to_be_bytes());
+            leaf.extend_from_slice(&[0, 1]);
+            leaf.extend_from_slice(&ca.key_hash);
+            push_u24(&mut leaf, leaf_tbs.len());
+            leaf.extend_from_slice(&leaf_tbs);
+            leaf.extend_from_slice(&[0, 0]);
+            let chain = &self.chains[is.ca][with_root];
+            let mut extra = Vec::with_capacity(pre.len() + chain.len() + 3);
+            push_u24(&mut extra, pre.len());
+            extra.extend_from_slice(&pre);
+            extra.extend_from_slice(chain);
+            Some(EntryText {
+                leaf_b64: BASE64.encode(&leaf),
+                leaf,
+                extra_b64: BASE64.encode(&extra),
+                entry_type: "precert",
+            })
+        } else {
+            None
+        };
+        let final_tbs = if final_scts {
+            let scts = self.scts(is, own_scts, rng);
+            tbs_with(Some(der::extension(
+                ext_oid::SCT_LIST,
+                false,
+                &der::sct_list(&scts, rng),
+            )))
+        } else {
+            tbs_with(None)
+        };
+        let final_der =
+            der::encode_certificate(&final_tbs, sig_alg, &ca.def.key.random_signature(rng));
+        let final_ms = match is.logging {
+            Logging::Pair { .. } => evidence_ms + rng.random_range(1_000..300_000),
+            Logging::FinalWithScts => evidence_ms + rng.random_range(0..7 * DAY as u64 * 1000),
+            Logging::FinalWithoutScts => evidence_ms + rng.random_range(0..30 * DAY as u64 * 1000),
+        }
+        .min((NOW * 1000) as u64)
+        .max(evidence_ms);
+        let mut leaf = Vec::with_capacity(final_der.len() + 20);
+        leaf.extend_from_slice(&[0, 0]);
+        leaf.extend_from_slice(&final_ms.to_be_bytes());
+        leaf.extend_from_slice(&[0, 0]);
+        push_u24(&mut leaf, final_der.len());
+        leaf.extend_from_slice(&final_der);
+        leaf.extend_from_slice(&[0, 0]);
+        Encoded {
+            precert,
+            final_cert: EntryText {
+                leaf_b64: BASE64.encode(&leaf),
+                leaf,
+                extra_b64: self.chains_b64[is.ca][with_root].clone(),
+                entry_type: "x509",
+            },
+        }
+    }
+}

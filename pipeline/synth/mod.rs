@@ -1,0 +1,600 @@
+//! `pipeline synth`: realistic CT dumps of any size, deterministic for a
+//! seed, with planted anomalies and a ground truth.
+//!
+//! A dump is `OUT/<log>/<start>-<end>.json[.gz|.zst]` get-entries pages per
+//! log (1000 entries a page in the first log, 256 in the second, ...), the
+//! last part of each log as a JSON-lines file, `OUT/ground_truth.jsonl` (one
+//! line per planted entry: log, entry_index, rules it must trigger, decoy,
+//! reject kind, parse error) and `OUT/synth.json` (what was made). Ingest it
+//! with `pipeline ingest OUT/*/`.
+//!
+//! Pages are generated in parallel, each from its own random stream, so the
+//! output does not depend on the number of threads.
+
+pub mod authorities;
+pub mod ct_encode;
+pub mod issuance;
+pub mod keys;
+pub mod names;
+pub mod time;
+pub mod x509_der;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use authorities::Authorities;
+use ct_encode::{Encoder, EntryText};
+use issuance::Issuance;
+use keys::KeyPool;
+
+/// How pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compress {
+    /// One page in eight gzip, one in eight zstd, the rest plain JSON.
+    Mixed,
+    /// Plain JSON only.
+    None,
+    /// Every page gzip.
+    Gzip,
+    /// Every page zstd.
+    Zstd,
+}
+
+/// Options of `pipeline synth`.
+#[derive(Debug, Clone)]
+pub struct SynthOptions {
+    /// Output directory (must not exist or be empty).
+    pub out: PathBuf,
+    /// Entries in all, split evenly across logs.
+    pub entries: u64,
+    /// Random seed: the same seed and options give the same bytes.
+    pub seed: u64,
+    /// Number of logs.
+    pub logs: u32,
+    /// Page compression.
+    pub compress: Compress,
+    /// Share of issuances planted with an anomaly, per rule.
+    pub plant_rate: f64,
+    /// Generator threads (default: all cores).
+    pub threads: Option<usize>,
+}
+
+/// What `pipeline synth` made; its keys are the command's JSON output and
+/// the content of `OUT/synth.json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SynthSummary {
+    /// Entries written (log slots), malformed ones included.
+    pub entries: u64,
+    /// The seed.
+    pub seed: u64,
+    /// Per log: name, entries, page size.
+    pub logs: Vec<LogSummary>,
+    /// Files written (excluding the ground truth and this summary).
+    pub files: u64,
+    /// Bytes of those files.
+    pub bytes: u64,
+    /// Entries of precert type.
+    pub precert_entries: u64,
+    /// Entries planted per rule (an entry can count for several rules).
+    pub planted: BTreeMap<String, u64>,
+    /// Decoy entries per decoy kind.
+    pub decoys: BTreeMap<String, u64>,
+    /// Malformed entries per reject kind they must produce.
+    pub rejects: BTreeMap<String, u64>,
+    /// Entries whose certificate cannot be parsed (rows with parse_error).
+    pub parse_errors: u64,
+    /// Pages cut short on purpose (an `io` reject each).
+    pub truncated_files: Vec<String>,
+    /// Wall time.
+    pub elapsed_seconds: f64,
+    /// Entries per second.
+    pub entries_per_second: f64,
+}
+
+/// One log of a generated dump.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogSummary {
+    /// Its name (and directory).
+    pub name: String,
+    /// Entries (indices 0..entries).
+    pub entries: u64,
+    /// Entries per get-entries page.
+    pub page_size: u64,
+}
+
+/// A file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageKind {
+    /// A get-entries page with this compression ("", "gz", "zst").
+    Page(&'static str),
+    /// A gzip page cut at 60% of its bytes, holding only background entries.
+    Truncated,
+    /// JSON lines with explicit indices.
+    Lines,
+}
+
+#[derive(Debug, Clone)]
+struct PagePlan {
+    log: usize,
+    number: u64,
+    start: u64,
+    count: u64,
+    kind: PageKind,
+}
+
+/// Malformed entries, by the reject they must produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Malformed {
+    NotObject,
+    MissingExtra,
+    BadBase64,
+    BadFraming,
+    NoIndex,
+    BrokenLine,
+}
+
+impl Malformed {
+    const IN_PAGES: [Malformed; 4] = [
+        Malformed::NotObject,
+        Malformed::MissingExtra,
+        Malformed::BadBase64,
+        Malformed::BadFraming,
+    ];
+    const IN_LINES: [Malformed; 2] = [Malformed::NoIndex, Malformed::BrokenLine];
+
+    fn reject_kind(self) -> &'static str {
+        match self {
+            Malformed::NotObject | Malformed::BrokenLine => "json",
+            Malformed::MissingExtra => "missing_field",
+            Malformed::BadBase64 => "base64",
+            Malformed::BadFraming => "framing",
+            Malformed::NoIndex => "index",
+        }
+    }
+}
+
+enum Slot {
+    Entry(EntryText),
+    Malformed(Malformed, EntryText),
+}
+
+/// A line of `ground_truth.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+struct TruthLine {
+    log: String,
+    entry_index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decoy: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reject: Option<&'static str>,
+    /// Whether the reject row carries the entry_index (a line that cannot
+    /// be parsed, or has no index, cannot tell it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reject_has_index: Option<bool>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    parse_error: bool,
+}
+
+#[derive(Default)]
+struct PageReport {
+    truth: Vec<TruthLine>,
+    bytes: u64,
+    precerts: u64,
+    truncated: Option<String>,
+}
+
+/// Chance per entry of a malformed entry, and of an unparseable certificate.
+const MALFORMED_RATE: f64 = 1.0 / 20_000.0;
+const BROKEN_RATE: f64 = 1.0 / 20_000.0;
+/// Decoys per issuance, per decoy kind.
+const DECOY_RATE: f64 = 0.002;
+const PAGE_SIZES: [u64; 2] = [1000, 256];
+
+fn page_rng(seed: u64, log: usize, page: u64) -> ChaCha8Rng {
+    let mut h = Sha256::new();
+    h.update(b"pipeline synth page");
+    h.update(seed.to_be_bytes());
+    h.update((log as u64).to_be_bytes());
+    h.update(page.to_be_bytes());
+    ChaCha8Rng::from_seed(h.finalize().into())
+}
+
+/// The name of log `i` of a dump.
+pub fn log_name(i: usize) -> String {
+    format!("synth-{}", i + 1)
+}
+
+fn plan_pages(opts: &SynthOptions) -> (Vec<LogSummary>, Vec<PagePlan>) {
+    let logs = opts.logs.max(1) as u64;
+    let mut summaries = Vec::new();
+    let mut plans = Vec::new();
+    for log in 0..logs as usize {
+        let entries = opts.entries / logs + u64::from((log as u64) < opts.entries % logs);
+        let page_size = PAGE_SIZES[log % PAGE_SIZES.len()];
+        let pages = entries.div_ceil(page_size);
+        for number in 0..pages {
+            let start = number * page_size;
+            let count = page_size.min(entries - start);
+            let kind = if pages >= 2 && number == pages - 1 {
+                PageKind::Lines
+            } else if pages >= 6 && number == 2 {
+                PageKind::Truncated
+            } else {
+                match (opts.compress, number % 8) {
+                    (Compress::None, _) => PageKind::Page(""),
+                    (Compress::Gzip, _) => PageKind::Page("gz"),
+                    (Compress::Zstd, _) => PageKind::Page("zst"),
+                    (Compress::Mixed, 3) => PageKind::Page("gz"),
+                    (Compress::Mixed, 6) => PageKind::Page("zst"),
+                    (Compress::Mixed, _) => PageKind::Page(""),
+                }
+            };
+            plans.push(PagePlan {
+                log,
+                number,
+                start,
+                count,
+                kind,
+            });
+        }
+        summaries.push(LogSummary {
+            name: log_name(log),
+            entries,
+            page_size,
+        });
+    }
+    (summaries, plans)
+}
+
+/// Generates a dump. The output directory must be absent or empty.
+pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
+    let started = Instant::now();
+    if let Ok(mut entries) = fs::read_dir(&opts.out) {
+        if entries.next().is_some() {
+            return Err(Error::Usage(format!(
+                "{} is not empty: give a new directory",
+                opts.out.display()
+            )));
+        }
+    }
+    fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let keys = KeyPool::default();
+    let mut ca_rng = page_rng(opts.seed, usize::MAX, u64::MAX);
+    let cas = Authorities::make(&mut ca_rng, &keys);
+    let (logs, plans) = plan_pages(opts);
+    for l in &logs {
+        let dir = opts.out.join(&l.name);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    }
+    let encoders: Vec<Encoder<'_>> = logs
+        .iter()
+        .map(|l| Encoder::new(&cas, keys, &l.name))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start threads: {e}")))?;
+    let ctx = Ctx {
+        opts,
+        cas: &cas,
+        encoders: &encoders,
+        logs: &logs,
+    };
+    let reports: Vec<PageReport> = pool.install(|| {
+        plans
+            .par_iter()
+            .map(|plan| ctx.page(plan))
+            .collect::<Result<Vec<_>>>()
+    })?;
+
+    let mut summary = SynthSummary {
+        entries: logs.iter().map(|l| l.entries).sum(),
+        seed: opts.seed,
+        files: plans.len() as u64,
+        logs,
+        ..SynthSummary::default()
+    };
+    let mut truth = Vec::new();
+    for r in reports {
+        summary.bytes += r.bytes;
+        summary.precert_entries += r.precerts;
+        summary.truncated_files.extend(r.truncated);
+        truth.extend(r.truth);
+    }
+    truth.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
+    let mut text = Vec::with_capacity(truth.len() * 100);
+    for t in &truth {
+        for rule in &t.rules {
+            *summary.planted.entry((*rule).to_owned()).or_default() += 1;
+        }
+        if let Some(d) = t.decoy {
+            *summary.decoys.entry(d.to_owned()).or_default() += 1;
+        }
+        if let Some(k) = t.reject {
+            *summary.rejects.entry(k.to_owned()).or_default() += 1;
+        }
+        summary.parse_errors += u64::from(t.parse_error);
+        serde_json::to_writer(&mut text, t).expect("serialisable");
+        text.push(b'\n');
+    }
+    write_file(&opts.out.join("ground_truth.jsonl"), &text)?;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    summary.entries_per_second = summary.entries as f64 / summary.elapsed_seconds.max(1e-9);
+    let json = serde_json::to_vec_pretty(&summary).expect("serialisable");
+    write_file(&opts.out.join("synth.json"), &json)?;
+    Ok(summary)
+}
+
+fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(data).map_err(|e| Error::io(path, e))
+}
+
+struct Ctx<'a> {
+    opts: &'a SynthOptions,
+    cas: &'a Authorities,
+    encoders: &'a [Encoder<'a>],
+    logs: &'a [LogSummary],
+}
+
+/// Finds a free slot after `i` (up to `reach` ahead, then anywhere after).
+fn free_slot_after(slots: &[Option<Slot>], i: usize, first_try: usize) -> Option<usize> {
+    let n = slots.len();
+    (first_try..n)
+        .chain(i + 1..first_try.min(n))
+        .find(|&j| j > i && slots[j].is_none())
+}
+
+impl Ctx<'_> {
+    fn page(&self, plan: &PagePlan) -> Result<PageReport> {
+        let mut rng = page_rng(self.opts.seed, plan.log, plan.number);
+        let encoder = &self.encoders[plan.log];
+        let log = &self.logs[plan.log].name;
+        let n = plan.count as usize;
+        let mut slots: Vec<Option<Slot>> = (0..n).map(|_| None).collect();
+        let mut report = PageReport::default();
+        let clean = plan.kind == PageKind::Truncated;
+        let kinds: &[Malformed] = if plan.kind == PageKind::Lines {
+            &Malformed::IN_LINES
+        } else {
+            &Malformed::IN_PAGES
+        };
+        let truth_at = |report: &mut PageReport,
+                        slot: usize,
+                        is: Option<&Issuance>,
+                        entry_type: &'static str| {
+            if let Some(is) = is {
+                if is.rules.is_empty() && is.decoy.is_none() && !is.broken {
+                    return;
+                }
+                report.truth.push(TruthLine {
+                    log: log.clone(),
+                    entry_index: plan.start + slot as u64,
+                    entry_type: Some(entry_type),
+                    rules: is.rules.clone(),
+                    decoy: is.decoy,
+                    reject: None,
+                    reject_has_index: None,
+                    parse_error: is.broken,
+                });
+            }
+        };
+        // Every first page and last file holds one malformed entry of each kind.
+        let mut forced: Vec<(usize, Malformed)> = Vec::new();
+        if !clean && (plan.number == 0 || plan.kind == PageKind::Lines) && n >= 4 * kinds.len() {
+            for &k in kinds {
+                loop {
+                    let at = rng.random_range(0..n);
+                    if !forced.iter().any(|(a, _)| *a == at) {
+                        forced.push((at, k));
+                        break;
+                    }
+                }
+            }
+        }
+        let mut forced_broken = if !clean && plan.number == 0 && n >= 16 {
+            Some(rng.random_range(0..n))
+        } else {
+            None
+        };
+        let plant_total = self.opts.plant_rate * issuance::PLANTS.len() as f64;
+        let decoy_total = DECOY_RATE * issuance::DECOYS.len() as f64;
+        for i in 0..n {
+            if slots[i].is_some() {
+                continue;
+            }
+            // A forced entry lands on the first free slot at or after its place.
+            let forced_here = forced
+                .iter()
+                .position(|(a, _)| *a <= i)
+                .map(|p| forced.swap_remove(p).1);
+            let malformed = forced_here.or_else(|| {
+                (!clean && rng.random_bool(MALFORMED_RATE))
+                    .then(|| kinds[rng.random_range(0..kinds.len())])
+            });
+            if let Some(kind) = malformed {
+                let is = issuance::background(&mut rng, self.cas);
+                let enc = encoder.encode(&is, &mut rng);
+                let text = enc.precert.unwrap_or(enc.final_cert);
+                let has_index = !(plan.kind == PageKind::Lines
+                    && matches!(
+                        kind,
+                        Malformed::NoIndex | Malformed::BrokenLine | Malformed::NotObject
+                    ));
+                report.truth.push(TruthLine {
+                    log: log.clone(),
+                    entry_index: plan.start + i as u64,
+                    entry_type: None,
+                    rules: Vec::new(),
+                    decoy: None,
+                    reject: Some(kind.reject_kind()),
+                    reject_has_index: Some(has_index),
+                    parse_error: false,
+                });
+                slots[i] = Some(Slot::Malformed(kind, text));
+                continue;
+            }
+            let x: f64 = rng.random();
+            let mut is = if clean || x >= plant_total + decoy_total {
+                issuance::background(&mut rng, self.cas)
+            } else if x < plant_total {
+                let rule = issuance::PLANTS
+                    [((x / self.opts.plant_rate) as usize).min(issuance::PLANTS.len() - 1)];
+                issuance::plant(&mut rng, self.cas, rule)
+            } else {
+                let k = ((x - plant_total) / DECOY_RATE) as usize;
+                issuance::decoy(
+                    &mut rng,
+                    self.cas,
+                    issuance::DECOYS[k.min(issuance::DECOYS.len() - 1)],
+                )
+            };
+            let broken_due = forced_broken.is_some_and(|b| b <= i);
+            if broken_due || (!clean && rng.random_bool(BROKEN_RATE)) {
+                forced_broken = forced_broken.filter(|_| !broken_due);
+                is = issuance::background(&mut rng, self.cas);
+                is.logging = issuance::Logging::FinalWithoutScts;
+                is.broken = true;
+            }
+            if is.rules.first() == Some(&"duplicate_serial") {
+                let twin_slot = free_slot_after(&slots, i, i + 1 + rng.random_range(0..40));
+                match twin_slot {
+                    Some(j) => {
+                        let twin = issuance::duplicate_of(&mut rng, self.cas, &is);
+                        let enc = encoder.encode(&twin, &mut rng);
+                        truth_at(&mut report, j, Some(&twin), "x509");
+                        slots[j] = Some(Slot::Entry(enc.final_cert));
+                    }
+                    None => is = issuance::background(&mut rng, self.cas),
+                }
+            }
+            let enc = encoder.encode(&is, &mut rng);
+            match enc.precert {
+                Some(pre) => {
+                    report.precerts += 1;
+                    truth_at(&mut report, i, Some(&is), "precert");
+                    slots[i] = Some(Slot::Entry(pre));
+                    let j = free_slot_after(&slots, i, i + 1 + rng.random_range(0..40));
+                    if let Some(j) = j {
+                        truth_at(&mut report, j, Some(&is), "x509");
+                        slots[j] = Some(Slot::Entry(enc.final_cert));
+                    }
+                }
+                None => {
+                    truth_at(&mut report, i, Some(&is), "x509");
+                    slots[i] = Some(Slot::Entry(enc.final_cert));
+                }
+            }
+        }
+        let body = render(plan, &slots);
+        let (name, bytes) = self.compress(plan, body)?;
+        let path = self.opts.out.join(log).join(&name);
+        write_file(&path, &bytes)?;
+        report.bytes = bytes.len() as u64;
+        if plan.kind == PageKind::Truncated {
+            report.truncated = Some(format!("{log}/{name}"));
+        }
+        Ok(report)
+    }
+
+    fn compress(&self, plan: &PagePlan, body: Vec<u8>) -> Result<(String, Vec<u8>)> {
+        let end = plan.start + plan.count - 1;
+        let io = |e: std::io::Error| Error::io(&self.opts.out, e);
+        Ok(match plan.kind {
+            PageKind::Lines => (format!("tail-{}.ndjson", plan.start), body),
+            PageKind::Page("") => (format!("{}-{end}.json", plan.start), body),
+            PageKind::Page("zst") => (
+                format!("{}-{end}.json.zst", plan.start),
+                zstd::bulk::compress(&body, 3).map_err(io)?,
+            ),
+            PageKind::Page(_) | PageKind::Truncated => {
+                let mut gz = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(body.len() / 2),
+                    flate2::Compression::fast(),
+                );
+                gz.write_all(&body).map_err(io)?;
+                let mut data = gz.finish().map_err(io)?;
+                if plan.kind == PageKind::Truncated {
+                    data.truncate(data.len() * 6 / 10);
+                }
+                (format!("{}-{end}.json.gz", plan.start), data)
+            }
+        })
+    }
+}
+
+fn render(plan: &PagePlan, slots: &[Option<Slot>]) -> Vec<u8> {
+    let lines = plan.kind == PageKind::Lines;
+    let mut out = Vec::with_capacity(slots.len() * 4096);
+    if !lines {
+        out.extend_from_slice(b"{\"entries\":[");
+    }
+    for (i, slot) in slots.iter().enumerate() {
+        let index = plan.start + i as u64;
+        if !lines && i > 0 {
+            out.push(b',');
+        }
+        let index_key = if lines {
+            format!("\"index\":{index},")
+        } else {
+            String::new()
+        };
+        let entry = |out: &mut Vec<u8>, key: &str, leaf: &str, extra: Option<&str>| {
+            out.push(b'{');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\"leaf_input\":\"");
+            out.extend_from_slice(leaf.as_bytes());
+            out.push(b'"');
+            if let Some(extra) = extra {
+                out.extend_from_slice(b",\"extra_data\":\"");
+                out.extend_from_slice(extra.as_bytes());
+                out.push(b'"');
+            }
+            out.push(b'}');
+        };
+        match slot {
+            Some(Slot::Entry(t)) => entry(&mut out, &index_key, &t.leaf_b64, Some(&t.extra_b64)),
+            Some(Slot::Malformed(kind, t)) => match kind {
+                Malformed::NotObject => out.extend_from_slice(b"[\"not\",\"an\",\"entry\"]"),
+                Malformed::MissingExtra => entry(&mut out, &index_key, &t.leaf_b64, None),
+                Malformed::BadBase64 => {
+                    let bad = format!("{}*{}", &t.leaf_b64[..8], &t.leaf_b64[8..]);
+                    entry(&mut out, &index_key, &bad, Some(&t.extra_b64))
+                }
+                Malformed::BadFraming => {
+                    use base64::Engine;
+                    let cut = base64::engine::general_purpose::STANDARD
+                        .encode(&t.leaf[..t.leaf.len() / 2]);
+                    entry(&mut out, &index_key, &cut, Some(&t.extra_b64))
+                }
+                Malformed::NoIndex => entry(&mut out, "", &t.leaf_b64, Some(&t.extra_b64)),
+                Malformed::BrokenLine => out.extend_from_slice(
+                    format!("{{{index_key}\"leaf_input\":\"{}", &t.leaf_b64[..40]).as_bytes(),
+                ),
+            },
+            None => unreachable!("every slot is filled"),
+        }
+        if lines {
+            out.push(b'\n');
+        }
+    }
+    if !lines {
+        out.extend_from_slice(b"]}");
+    }
+    out
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The benchmark behind scripts/bench (run it through that script, which builds
+the binary and prepares the virtualenv). For N entries:
+
+1. generates a dump with `pipeline synth` once (cached by N and seed);
+2. `pipeline ingest`: entries/s, input MB/s, peak RSS, Parquet bytes per entry;
+3. `pipeline check`, all rules: seconds in all and per rule;
+4. the queries of scripts/bench_queries/ in `pipeline query` and in DuckDB over
+   the same Parquet files: our time / DuckDB time per query;
+5. the Python baseline ingester (scripts/peers/py_ingest.py) on the same dump:
+   its row count must match ours; our throughput / its throughput;
+6. prints a markdown table and writes bench/results/<date>-<N>.json.
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def timed(cmd, **kw):
+    """Runs cmd under /usr/bin/time -v: (stdout, stderr, seconds, peak RSS bytes)."""
+    started = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, **kw)
+    seconds = time.perf_counter() - started
+    if p.returncode not in (0, 1):
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    return p.stdout, p.stderr, seconds, int(rss.group(1)) * 1024 if rss else None
+
+
+def du(path):
+    return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
+
+
+def best_of(n, fn):
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--compress", default="mixed")
+    ap.add_argument("--repeat", type=int, default=3, help="query runs; the best counts")
+    ap.add_argument("--skip-peer", action="store_true")
+    a = ap.parse_args()
+    cores = os.cpu_count()
+    cache = pathlib.Path(a.cache)
+    dump = cache / f"synth-{a.entries}-seed{a.seed}-{a.compress}"
+    results = {"entries": a.entries, "seed": a.seed, "cores": cores,
+               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+               "date": datetime.date.today().isoformat()}
+
+    if not (dump / "synth.json").exists():
+        tmp = dump.with_name(dump.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        out, _, secs, rss = timed([a.bin, "synth", "--entries", str(a.entries), "--seed", str(a.seed),
+                                   "--compress", a.compress, "--out", str(tmp), "--json"])
+        tmp.rename(dump)
+        results["synth"] = {"seconds": secs, "peak_rss_bytes": rss}
+    synth = json.loads((dump / "synth.json").read_text())
+    logs = sorted(str(p) for p in dump.iterdir() if p.is_dir())
+    input_bytes = synth["bytes"]
+
+    work = pathlib.Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    try:
+        data = work / "data"
+        out, _, secs, rss = timed([a.bin, "ingest", *logs, "--out", str(data), "--json", "--progress", "quiet"])
+        ing = json.loads(out)
+        cert_bytes = du(data / "certs")
+        results["ingest"] = {
+            "seconds": secs, "entries": ing["entries_read"], "rows": ing["rows"], "rejects": ing["rejects"],
+            "entries_per_second": ing["entries_read"] / secs,
+            "entries_per_second_per_core": ing["entries_read"] / secs / cores,
+            "input_mb_per_second": input_bytes / 1e6 / secs, "input_bytes": input_bytes,
+            "peak_rss_bytes": rss, "parquet_bytes": cert_bytes,
+            "parquet_bytes_per_entry": cert_bytes / max(ing["rows"], 1),
+        }
+
+        _, err, secs, rss = timed([a.bin, "check", "--data", str(data), "--rules", str(ROOT / "queries"),
+                                   "--format", "json", "--no-store", "--timings", "--out", os.devnull])
+        per_rule = {m.group(1): float(m.group(2)) for m in re.finditer(r"timing: (\S+) ([0-9.]+) s", err)}
+        results["check"] = {"seconds": secs, "peak_rss_bytes": rss, "rule_seconds": per_rule}
+
+        import duckdb
+        con = duckdb.connect()
+        con.execute(f"CREATE VIEW certs AS SELECT * FROM read_parquet('{data}/certs/*/*.parquet', hive_partitioning = true)")
+        queries = {}
+        for q in sorted((ROOT / "scripts" / "bench_queries").glob("*.sql")):
+            sql = q.read_text()
+            ours = best_of(a.repeat, lambda: subprocess.run(
+                [a.bin, "query", "--data", str(data), "-f", str(q), "--format", "csv", "--out", os.devnull],
+                check=True, capture_output=True))
+            our_rows = subprocess.run([a.bin, "query", "--data", str(data), "-f", str(q), "--format", "csv"],
+                                      check=True, capture_output=True, text=True).stdout.count("\n") - 1
+            duck_rows = len(con.execute(sql).fetchall())
+            duck = best_of(a.repeat, lambda: con.execute(sql).fetchall())
+            queries[q.stem] = {"ours_seconds": ours, "duckdb_seconds": duck, "ratio": ours / duck,
+                               "rows": our_rows, "duckdb_rows": duck_rows}
+        results["queries"] = queries
+
+        if not a.skip_peer:
+            peer_out = work / "peer"
+            out, _, secs, rss = timed([sys.executable, str(ROOT / "scripts" / "peers" / "py_ingest.py"),
+                                       str(peer_out), *logs])
+            peer = json.loads(out)
+            results["python_peer"] = {
+                "seconds": secs, "rows": peer["rows"], "rejects": peer["rejects"],
+                "entries_per_second": ing["entries_read"] / secs, "peak_rss_bytes": rss,
+                "rows_match": peer["rows"] == ing["rows"],
+                "our_speedup": results["ingest"]["entries_per_second"] / (ing["entries_read"] / secs),
+            }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{results['date']}-{a.entries}.json"
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\nwritten to {target.relative_to(ROOT)}")
+
+
+def report(r):
+    i, c = r["ingest"], r["check"]
+    mb = 1 << 20
+    lines = [
+        f"## pipeline benchmark: {r['entries']:,} entries, seed {r['seed']}, {r['cores']} cores, {r['date']}",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| ingest | {i['seconds']:.1f} s, {i['entries_per_second']:,.0f} entries/s "
+        f"({i['entries_per_second_per_core']:,.0f}/core), {i['input_mb_per_second']:.0f} MB/s of input |",
+        f"| ingest peak RSS | {i['peak_rss_bytes'] / mb:,.0f} MiB |",
+        f"| Parquet (certs, no DER) | {i['parquet_bytes_per_entry']:.0f} bytes/entry |",
+        f"| rows / rejects | {i['rows']:,} / {i['rejects']:,} |",
+        f"| check, all rules | {c['seconds']:.1f} s, peak RSS {c['peak_rss_bytes'] / mb:,.0f} MiB |",
+    ]
+    if "python_peer" in r:
+        p = r["python_peer"]
+        lines.append(f"| Python peer ingest | {p['seconds']:.1f} s, {p['entries_per_second']:,.0f} entries/s; "
+                     f"rows match: {p['rows_match']}; **ours {p['our_speedup']:.1f}x** |")
+    lines += ["", "| rule | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in sorted(c["rule_seconds"].items(), key=lambda kv: -kv[1])]
+    lines += ["", "| query | ours s | DuckDB s | ours / DuckDB | rows |", "|---|---|---|---|---|"]
+    for k, q in r["queries"].items():
+        same = "" if q["rows"] == q["duckdb_rows"] else f" (DuckDB {q['duckdb_rows']})"
+        lines.append(f"| {k} | {q['ours_seconds']:.2f} | {q['duckdb_seconds']:.2f} | {q['ratio']:.2f} | {q['rows']}{same} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
