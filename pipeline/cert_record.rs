@@ -105,6 +105,51 @@ fn sha256(data: &[u8]) -> Sha256Digest {
     Sha256::digest(data).into()
 }
 
+/// SHA-256 of chain certificates, remembered per thread: a log's entries
+/// repeat the same few issuer certificates, so each is hashed once. Keyed by
+/// length and last 32 bytes (signature bytes), confirmed by comparing the
+/// whole certificate, so a key collision costs a hash, never a wrong digest.
+struct ChainDigests {
+    map: std::collections::HashMap<(usize, [u8; 32]), (Box<[u8]>, Sha256Digest)>,
+}
+
+impl ChainDigests {
+    const MAX: usize = 4096;
+
+    fn digest(&mut self, cert: &[u8]) -> Sha256Digest {
+        if cert.len() < 64 {
+            return sha256(cert);
+        }
+        let mut tail = [0u8; 32];
+        tail.copy_from_slice(&cert[cert.len() - 32..]);
+        let key = (cert.len(), tail);
+        if let Some((bytes, digest)) = self.map.get(&key) {
+            if **bytes == *cert {
+                return *digest;
+            }
+        }
+        if self.map.len() >= Self::MAX {
+            self.map.clear();
+        }
+        let digest = sha256(cert);
+        self.map.insert(key, (cert.into(), digest));
+        digest
+    }
+}
+
+thread_local! {
+    static CHAIN_DIGESTS: std::cell::RefCell<ChainDigests> = std::cell::RefCell::new(ChainDigests {
+        map: std::collections::HashMap::new(),
+    });
+}
+
+fn chain_digests(chain: &[&[u8]]) -> Vec<Sha256Digest> {
+    CHAIN_DIGESTS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        chain.iter().map(|c| cache.digest(c)).collect()
+    })
+}
+
 /// Collects parse problems for `parse_error`.
 #[derive(Default)]
 struct Problems(Vec<String>);
@@ -125,7 +170,7 @@ pub fn extract(entry_index: i64, entry: &LogEntry<'_>, opts: ExtractOptions) -> 
         entry_index,
         entry_timestamp_ms: entry.timestamp_ms as i64,
         entry_type: entry.entry_type().as_str(),
-        chain_sha256: entry.chain.iter().map(|c| sha256(c)).collect(),
+        chain_sha256: chain_digests(&entry.chain),
         ..CertRecord::default()
     };
     let mut problems = Problems::default();
@@ -544,5 +589,21 @@ mod tests {
         assert_eq!(directory_string(&bad), ("A\u{fffd}".to_owned(), true));
         let other = Any::from_tag_and_data(Tag::OctetString, &[0xab]);
         assert_eq!(directory_string(&other), ("#ab".to_owned(), false));
+    }
+
+    #[test]
+    fn chain_digests_are_exact_even_when_keys_collide() {
+        let a = vec![7u8; 300];
+        let mut b = a.clone();
+        b[10] = 8; // same length and last 32 bytes: same cache key
+        let short = [1u8, 2, 3];
+        let expect = |c: &[u8]| -> Sha256Digest { Sha256::digest(c).into() };
+        for _ in 0..3 {
+            let got = chain_digests(&[&a, &b, &short, &a]);
+            assert_eq!(
+                got,
+                vec![expect(&a), expect(&b), expect(&short), expect(&a)]
+            );
+        }
     }
 }

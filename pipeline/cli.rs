@@ -107,6 +107,10 @@ pub struct QueryArgs {
     /// Write the result to a file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Print each statement's time (planning, execution, collecting; not
+    /// writing) to stderr.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 impl QueryArgs {
@@ -118,6 +122,7 @@ impl QueryArgs {
             file: self.file.clone(),
             format: self.format,
             out: self.out.clone(),
+            timings: self.timings,
         }
     }
 }

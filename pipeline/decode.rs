@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT as BASE64;
+use std::sync::LazyLock;
+
+use base64::engine::general_purpose::PAD_INDIFFERENT;
+use base64::engine::Simd;
 use base64::Engine as _;
 use rayon::prelude::*;
 
@@ -40,6 +43,10 @@ impl ChunkOutput {
             .count() as u64
     }
 }
+
+/// The standard alphabet, padding optional, with the SIMD decoder the CPU
+/// supports (AVX2 or NEON, detected once; scalar otherwise).
+static BASE64: LazyLock<Simd> = LazyLock::new(|| Simd::standard(PAD_INDIFFERENT));
 
 /// The outcome of one entry. Nearly all are certs, so boxing the large
 /// variant would only add an allocation per entry.

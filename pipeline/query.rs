@@ -24,16 +24,20 @@ pub struct QueryOptions {
     pub format: OutputFormat,
     /// Output file (default: stdout).
     pub out: Option<PathBuf>,
+    /// Print each statement's time (planning, execution, collecting) to stderr.
+    pub timings: bool,
 }
 
 /// Runs the statements of `script`, writing each result; `origin` names the
-/// script in error messages.
+/// script in error messages. With `timings`, each statement's time (without
+/// writing the result) goes to stderr as `timing: ORIGIN:LINE SECONDS s`.
 pub async fn run_script(
     ctx: &SessionContext,
     script: &str,
     origin: &str,
     format: OutputFormat,
     w: &mut (dyn Write + Send),
+    timings: bool,
 ) -> Result<()> {
     for Statement { line, sql } in split_statements(script) {
         let sql_error = |e: datafusion::error::DataFusionError| Error::Sql {
@@ -41,8 +45,15 @@ pub async fn run_script(
             line,
             message: e.to_string(),
         };
+        let started = std::time::Instant::now();
         let df = ctx.sql(&sql).await.map_err(sql_error)?;
         let batches = df.collect().await.map_err(sql_error)?;
+        if timings {
+            eprintln!(
+                "timing: {origin}:{line} {:.4} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
         write_batches(w, format, &batches)?;
     }
     Ok(())
@@ -73,7 +84,7 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
         }
     };
     let mut w = output::open(opts.out.as_deref())?;
-    run_script(&ctx, &script, &origin, opts.format, &mut *w).await?;
+    run_script(&ctx, &script, &origin, opts.format, &mut *w, opts.timings).await?;
     w.flush().map_err(|e| Error::io("output", e))?;
     Ok(())
 }
@@ -126,6 +137,7 @@ async fn interactive(ctx: &SessionContext) -> Result<()> {
                     "<prompt>",
                     OutputFormat::Table,
                     &mut std::io::stdout(),
+                    false,
                 )
                 .await,
             );
@@ -143,6 +155,7 @@ async fn interactive(ctx: &SessionContext) -> Result<()> {
                     "<prompt>",
                     OutputFormat::Table,
                     &mut std::io::stdout(),
+                    false,
                 )
                 .await,
             );

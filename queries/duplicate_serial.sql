@@ -8,18 +8,17 @@ WITH s AS (
   WHERE NOT coalesce(is_ca, false)
     AND serial IS NOT NULL AND tbs_sha256 IS NOT NULL AND issuer_dn IS NOT NULL
 ),
--- Work on distinct certificates, not entries, so a certificate logged many
+-- Serials with more than one tbs_sha256 (min <> max is a cheap test of that),
+-- then the distinct certificates holding them, so a certificate logged many
 -- times costs nothing extra.
-t AS (
-  SELECT DISTINCT issuer_dn, serial, tbs_sha256, issuer_key_hash FROM s
-),
 shared AS (
-  SELECT issuer_dn, serial FROM t
+  SELECT issuer_dn, serial FROM s
   GROUP BY issuer_dn, serial
-  HAVING count(DISTINCT tbs_sha256) > 1
+  HAVING min(tbs_sha256) <> max(tbs_sha256)
 ),
 candidates AS (
-  SELECT t.* FROM t JOIN shared ON t.issuer_dn = shared.issuer_dn AND t.serial = shared.serial
+  SELECT DISTINCT s.issuer_dn, s.serial, s.tbs_sha256, s.issuer_key_hash
+  FROM s JOIN shared ON s.issuer_dn = shared.issuer_dn AND s.serial = shared.serial
 ),
 pairs AS (
   SELECT a.issuer_dn, a.serial, a.tbs_sha256,
