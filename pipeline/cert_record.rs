@@ -110,8 +110,11 @@ fn sha256(data: &[u8]) -> Sha256Digest {
 /// length and last 32 bytes (signature bytes), confirmed by comparing the
 /// whole certificate, so a key collision costs a hash, never a wrong digest.
 struct ChainDigests {
-    map: std::collections::HashMap<(usize, [u8; 32]), (Box<[u8]>, Sha256Digest)>,
+    map: std::collections::HashMap<ChainKey, (Box<[u8]>, Sha256Digest)>,
 }
+
+/// A chain certificate's length and last 32 bytes.
+type ChainKey = (usize, [u8; 32]);
 
 impl ChainDigests {
     const MAX: usize = 4096;
