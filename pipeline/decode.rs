@@ -124,12 +124,12 @@ fn decode_page(
     let outcomes: Vec<Outcome> = entries
         .par_iter()
         .enumerate()
-        .map_init(Scratch::default, |scratch, (ordinal, raw)| {
+        .map_init(Scratch::default, |scratch, (ordinal, parsed)| {
             let ordinal = ordinal as u64;
             let index = start.map(|s| s + ordinal);
             let position = Position::Entry { ordinal };
-            match get_entries::parse_entry(raw) {
-                Ok(entry) => decode_entry(&file, index, position, &entry, scratch, opts),
+            match parsed {
+                Ok(entry) => decode_entry(&file, index, position, entry, scratch, opts),
                 Err(e) => Outcome::Reject(RejectRecord {
                     entry_index: index.and_then(|i| i64::try_from(i).ok()),
                     source_file: file.name.clone(),

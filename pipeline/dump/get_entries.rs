@@ -9,7 +9,6 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// A JSON string that borrows from the input unless it holds escapes.
 /// (serde does not borrow through `Option<Cow<str>>` directly.)
@@ -55,15 +54,14 @@ pub fn parse_line(line: &[u8]) -> Result<JsonEntry<'_>, serde_json::Error> {
     serde_json::from_slice(line)
 }
 
-/// Parses one element of a page's `entries` array.
-pub fn parse_entry(raw: &RawValue) -> Result<JsonEntry<'_>, serde_json::Error> {
-    serde_json::from_str(raw.get())
-}
+/// One element of a page's `entries` array: the entry, or why it is not one.
+pub type PageEntry<'a> = Result<JsonEntry<'a>, String>;
 
-/// Splits a page into its raw entries, so one malformed entry does not cost
-/// the others. Returns the entries read and the syntax error that stopped the
-/// parse early, if any (the entries before it are still returned).
-pub fn parse_page(data: &[u8]) -> (Vec<&RawValue>, Option<serde_json::Error>) {
+/// Parses a page in one pass. Each element of `entries` becomes a
+/// [`PageEntry`], so one malformed entry does not cost the others. Returns the
+/// entries read and the syntax error that stopped the parse early, if any
+/// (the entries before it are still returned).
+pub fn parse_page(data: &[u8]) -> (Vec<PageEntry<'_>>, Option<serde_json::Error>) {
     let mut entries = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(data);
     let result = PageSeed {
@@ -83,7 +81,7 @@ pub fn parse_page(data: &[u8]) -> (Vec<&RawValue>, Option<serde_json::Error>) {
 
 /// Deserialises a page object, pushing entries as they are read.
 struct PageSeed<'v, 'a> {
-    entries: &'v mut Vec<&'a RawValue>,
+    entries: &'v mut Vec<PageEntry<'a>>,
 }
 
 impl<'de, 'v> DeserializeSeed<'de> for PageSeed<'v, 'de> {
@@ -119,7 +117,7 @@ impl<'de, 'v> Visitor<'de> for PageSeed<'v, 'de> {
 }
 
 struct EntriesSeed<'v, 'a> {
-    entries: &'v mut Vec<&'a RawValue>,
+    entries: &'v mut Vec<PageEntry<'a>>,
 }
 
 impl<'de, 'v> DeserializeSeed<'de> for EntriesSeed<'v, 'de> {
@@ -138,10 +136,165 @@ impl<'de, 'v> Visitor<'de> for EntriesSeed<'v, 'de> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(entry) = seq.next_element::<&'de RawValue>()? {
+        while let Some(entry) = seq.next_element_seed(EntrySeed)? {
             self.entries.push(entry);
         }
         Ok(())
+    }
+}
+
+/// Reads one element of `entries` whatever its shape: syntax errors stop the
+/// page, but a well-formed element of the wrong shape only becomes an `Err`.
+struct EntrySeed;
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = PageEntry<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+fn not_an_object<'a>(what: &str) -> PageEntry<'a> {
+    Err(format!("invalid type: {what}, expected an entry object"))
+}
+
+impl<'de> Visitor<'de> for EntrySeed {
+    type Value = PageEntry<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an entry object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entry = JsonEntry {
+            leaf_input: None,
+            extra_data: None,
+            index: None,
+        };
+        let mut problem = None;
+        // Keys are read as Lenient so they borrow (a Cow<str> key allocates).
+        while let Some(key) = map.next_key::<Lenient<'de>>()? {
+            let key = match key {
+                Lenient::Str(k) => k,
+                Lenient::Other(what) => Cow::Borrowed(what),
+            };
+            let slot = match key.as_ref() {
+                "leaf_input" => &mut entry.leaf_input,
+                "extra_data" => &mut entry.extra_data,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            match map.next_value::<Lenient<'de>>()? {
+                Lenient::Str(text) if slot.is_none() => *slot = Some(JsonStr(text)),
+                Lenient::Str(_) => problem = Some(format!("duplicate field `{key}`")),
+                Lenient::Other(what) => {
+                    problem = Some(format!(
+                        "invalid type: {what}, expected a string for `{key}`"
+                    ))
+                }
+            }
+        }
+        Ok(match problem {
+            Some(p) => Err(p),
+            None => Ok(entry),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(not_an_object("sequence"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(not_an_object("boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(not_an_object("integer"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(not_an_object("integer"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(not_an_object("number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(not_an_object("string"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(not_an_object("null"))
+    }
+}
+
+/// A field value: a string (borrowed unless escaped), or the kind of value
+/// found instead.
+enum Lenient<'a> {
+    Str(Cow<'a, str>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Lenient<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientVisitor)
+    }
+}
+
+struct LenientVisitor;
+
+impl<'de> Visitor<'de> for LenientVisitor {
+    type Value = Lenient<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Lenient::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Lenient::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Lenient::Str(Cow::Owned(v)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Lenient::Other("map"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lenient::Other("sequence"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Lenient::Other("boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Lenient::Other("integer"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Lenient::Other("integer"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Lenient::Other("number"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Lenient::Other("null"))
     }
 }
 
@@ -166,10 +319,10 @@ mod tests {
     #[test]
     fn page_borrows_and_handles_escapes() {
         let data = br#"{"entries":[{"leaf_input":"AAA=","extra_data":"BB\/B"}],"x":1}"#;
-        let (entries, err) = parse_page(data);
+        let (mut entries, err) = parse_page(data);
         assert!(err.is_none());
         assert_eq!(entries.len(), 1);
-        let e = parse_entry(entries[0]).unwrap();
+        let e = entries.remove(0).unwrap();
         assert!(matches!(e.leaf_input, Some(JsonStr(Cow::Borrowed("AAA=")))));
         assert_eq!(e.extra_data.unwrap().0, "BB/B");
     }
@@ -185,11 +338,19 @@ mod tests {
 
     #[test]
     fn a_malformed_entry_does_not_stop_the_page() {
-        let data = br#"{"entries":[{"leaf_input":5},{"leaf_input":"C","extra_data":"D"}]}"#;
-        let (entries, err) = parse_page(data);
+        let data = br#"{"entries":[{"leaf_input":5},[1,{"a":2}],null,{"leaf_input":"A","leaf_input":"B"},{"leaf_input":"C","extra_data":"D","x":{"y":[1]}}]}"#;
+        let (mut entries, err) = parse_page(data);
         assert!(err.is_none());
-        assert!(parse_entry(entries[0]).is_err());
-        assert_eq!(parse_entry(entries[1]).unwrap().leaf_input.unwrap().0, "C");
+        assert_eq!(entries.len(), 5);
+        assert!(entries[0].as_ref().unwrap_err().contains("integer"));
+        assert!(entries[1].as_ref().unwrap_err().contains("sequence"));
+        assert!(entries[2].as_ref().unwrap_err().contains("null"));
+        assert!(entries[3].as_ref().unwrap_err().contains("duplicate"));
+        let e = entries.remove(4).unwrap();
+        assert_eq!(
+            (e.leaf_input.unwrap().0, e.extra_data.unwrap().0),
+            ("C".into(), "D".into())
+        );
     }
 
     #[test]
