@@ -156,7 +156,7 @@ pub fn is_reserved_ip(text: &str) -> bool {
 }
 
 /// Calls `f` with each value of a string array (Utf8, LargeUtf8 or Utf8View).
-fn for_each_str(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
+fn for_each_str<'a>(array: &'a ArrayRef, mut f: impl FnMut(Option<&'a str>)) -> Result<()> {
     if let Some(a) = array.as_string_opt::<i32>() {
         a.iter().for_each(&mut f);
     } else if let Some(a) = array.as_string_opt::<i64>() {
@@ -289,6 +289,91 @@ impl ScalarUDFImpl for HexUdf {
     }
 }
 
+/// List predicates over name lists (a SAN list), so rules can select the few
+/// certificates worth unnesting without unnesting every name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum AnyFn {
+    /// `any_unregistrable(names)`: some name has no registrable domain (a
+    /// public suffix, listed or not, or empty).
+    Unregistrable,
+}
+
+impl AnyFn {
+    fn sql_name(self) -> &'static str {
+        match self {
+            AnyFn::Unregistrable => "any_unregistrable",
+        }
+    }
+
+    fn holds(self, name: Option<&str>) -> bool {
+        match self {
+            AnyFn::Unregistrable => name
+                .and_then(normalize)
+                .is_none_or(|n| registrable_domain(&n).is_none()),
+        }
+    }
+}
+
+/// A list predicate as a DataFusion UDF: NULL for a NULL list, else whether
+/// any element satisfies it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AnyNameUdf {
+    func: AnyFn,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for AnyNameUdf {
+    fn name(&self) -> &str {
+        self.func.sql_name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = &arrays[0];
+        let (offsets, values): (Vec<usize>, &ArrayRef) = match input.data_type() {
+            DataType::List(_) => {
+                let l = input.as_list::<i32>();
+                (
+                    l.value_offsets().iter().map(|&o| o as usize).collect(),
+                    l.values(),
+                )
+            }
+            DataType::LargeList(_) => {
+                let l = input.as_list::<i64>();
+                (
+                    l.value_offsets().iter().map(|&o| o as usize).collect(),
+                    l.values(),
+                )
+            }
+            DataType::Null => {
+                let nulls = arrow::array::new_null_array(&DataType::Boolean, input.len());
+                return Ok(ColumnarValue::Array(nulls));
+            }
+            other => return exec_err!("{}() expects a list of strings, got {other}", self.name()),
+        };
+        let mut names: Vec<Option<&str>> = Vec::with_capacity(values.len());
+        for_each_str(values, |v| names.push(v))?;
+        let mut b = BooleanBuilder::with_capacity(input.len());
+        for row in 0..input.len() {
+            if input.is_null(row) {
+                b.append_null();
+            } else {
+                let range = offsets[row]..offsets[row + 1];
+                b.append_value(names[range].iter().any(|&n| self.func.holds(n)));
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
 /// Every UDF of this module.
 pub fn all() -> Vec<ScalarUDF> {
     let mut udfs: Vec<ScalarUDF> = [
@@ -307,6 +392,12 @@ pub fn all() -> Vec<ScalarUDF> {
         })
     })
     .collect();
+    for func in [AnyFn::Unregistrable] {
+        udfs.push(ScalarUDF::new_from_impl(AnyNameUdf {
+            func,
+            signature: Signature::any(1, Volatility::Immutable),
+        }));
+    }
     udfs.push(ScalarUDF::new_from_impl(HexUdf {
         signature: Signature::any(1, Volatility::Immutable),
     }));

@@ -8,17 +8,18 @@ WITH s AS (
   WHERE NOT coalesce(is_ca, false)
     AND serial IS NOT NULL AND tbs_sha256 IS NOT NULL AND issuer_dn IS NOT NULL
 ),
--- Serials with more than one tbs_sha256 (min <> max is a cheap test of that),
+-- Serials with more than one tbs_sha256 under any issuer (min <> max is a
+-- cheap test of that; grouping on the serial alone keeps the keys short),
 -- then the distinct certificates holding them, so a certificate logged many
--- times costs nothing extra.
+-- times costs nothing extra. The issuer is compared in `pairs`.
 shared AS (
-  SELECT issuer_dn, serial FROM s
-  GROUP BY issuer_dn, serial
+  SELECT serial FROM s
+  GROUP BY serial
   HAVING min(tbs_sha256) <> max(tbs_sha256)
 ),
 candidates AS (
   SELECT DISTINCT s.issuer_dn, s.serial, s.tbs_sha256, s.issuer_key_hash
-  FROM s JOIN shared ON s.issuer_dn = shared.issuer_dn AND s.serial = shared.serial
+  FROM s JOIN shared ON s.serial = shared.serial
 ),
 pairs AS (
   SELECT a.issuer_dn, a.serial, a.tbs_sha256,

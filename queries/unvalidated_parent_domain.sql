@@ -2,22 +2,13 @@
 -- severity: error
 -- source: Mozilla, "WoSign and StartCom" (2016), issue "Arbitrary domain validation": control of x.github.io yielded github.io; CA/Browser Forum Baseline Requirements 3.2.2.4
 -- description: The SANs hold a name c.P and its parent P where P is a public suffix or lies above the registrable domain of c.P, so whoever validated c.P cannot own P.
-WITH names AS (
-  SELECT log, entry_index, unnest(san_dns) AS name
-  FROM certs
-  WHERE NOT coalesce(is_ca, false) AND cardinality(san_dns) > 1
-),
 -- A parent that qualifies is itself a suffix (it has no registrable domain):
 -- only certificates holding such a name can have a pair, so only their names
 -- go into the self-join.
-holders AS (
-  SELECT DISTINCT log, entry_index FROM names WHERE registrable_domain(name) IS NULL
-),
-candidates AS (
-  SELECT c.log, c.entry_index, c.cert_sha256, c.issuer_cn, c.not_before, unnest(c.san_dns) AS name
-  FROM certs c
-  JOIN holders h ON c.log = h.log AND c.entry_index = h.entry_index
-  WHERE NOT coalesce(c.is_ca, false)
+WITH candidates AS (
+  SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
+  FROM certs
+  WHERE NOT coalesce(is_ca, false) AND cardinality(san_dns) > 1 AND any_unregistrable(san_dns)
 ),
 pairs AS (
   SELECT c.log, c.entry_index, c.cert_sha256, c.issuer_cn, c.not_before, c.name AS child, p.name AS parent

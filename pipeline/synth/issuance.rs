@@ -493,7 +493,10 @@ pub fn duplicate_of(rng: &mut impl Rng, cas: &Authorities, first: &Issuance) -> 
     is.sha1 = false;
     is.serial = first.serial.clone();
     is.logging = Logging::FinalWithoutScts;
-    is.not_after = is.not_before + (first.not_after - first.not_before);
+    // The first certificate's validity, unless the later notBefore falls in an
+    // era with a lower cap.
+    is.not_after = (is.not_before + (first.not_after - first.not_before))
+        .min(validity_cap_end(is.not_before) - DAY);
     is.rules = vec!["duplicate_serial"];
     is
 }

@@ -45,7 +45,9 @@ fn udfs_handle_null_empty_wildcards_and_idns() {
                is_public_suffix('example.com') AS h, parent_domain('*.example.com') AS i, \
                tld_is_delegated('host.corp') AS j, tld_is_delegated('xn--p1ai') AS k, \
                registrable_domain('www.xn--85x722f.xn--55qx5d.cn') AS l, is_reserved_ip('10.0.0.1') AS m, \
-               hex(X'00ff10') AS n";
+               hex(X'00ff10') AS n, any_unregistrable(make_array('a.com', 'co.uk')) AS o, \
+               any_unregistrable(make_array('x.corp', '*.a.com')) AS p, \
+               any_unregistrable(CAST(NULL AS VARCHAR[])) AS q, any_unregistrable(make_array('*.')) AS r";
     let out = pipeline(
         &["query", "--data", "data", "--format", "json", sql],
         tmp.path(),
@@ -70,6 +72,13 @@ fn udfs_handle_null_empty_wildcards_and_idns() {
     assert_eq!(row["l"], "xn--85x722f.xn--55qx5d.cn");
     assert_eq!(row["m"], true);
     assert_eq!(row["n"], "00ff10");
+    assert_eq!(row["o"], true);
+    assert_eq!(
+        row["p"], false,
+        "x.corp is registrable under the PSL's default rule"
+    );
+    assert!(row.get("q").is_none_or(|v| v.is_null()));
+    assert_eq!(row["r"], true, "an empty name has no registrable domain");
 }
 
 #[test]
