@@ -392,12 +392,10 @@ pub fn all() -> Vec<ScalarUDF> {
         })
     })
     .collect();
-    for func in [AnyFn::Unregistrable] {
-        udfs.push(ScalarUDF::new_from_impl(AnyNameUdf {
-            func,
-            signature: Signature::any(1, Volatility::Immutable),
-        }));
-    }
+    udfs.push(ScalarUDF::new_from_impl(AnyNameUdf {
+        func: AnyFn::Unregistrable,
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     udfs.push(ScalarUDF::new_from_impl(HexUdf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
