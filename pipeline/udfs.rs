@@ -289,42 +289,24 @@ impl ScalarUDFImpl for HexUdf {
     }
 }
 
-/// List predicates over name lists (a SAN list), so rules can select the few
+/// Whether a name has no registrable domain (a public suffix, listed or not,
+/// or empty): the test of `any_unregistrable`.
+fn unregistrable(name: Option<&str>) -> bool {
+    name.and_then(normalize)
+        .is_none_or(|n| registrable_domain(&n).is_none())
+}
+
+/// `any_unregistrable(names)`: NULL for a NULL list, else whether any name
+/// of it has no registrable domain. Rules use it to select the few
 /// certificates worth unnesting without unnesting every name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum AnyFn {
-    /// `any_unregistrable(names)`: some name has no registrable domain (a
-    /// public suffix, listed or not, or empty).
-    Unregistrable,
-}
-
-impl AnyFn {
-    fn sql_name(self) -> &'static str {
-        match self {
-            AnyFn::Unregistrable => "any_unregistrable",
-        }
-    }
-
-    fn holds(self, name: Option<&str>) -> bool {
-        match self {
-            AnyFn::Unregistrable => name
-                .and_then(normalize)
-                .is_none_or(|n| registrable_domain(&n).is_none()),
-        }
-    }
-}
-
-/// A list predicate as a DataFusion UDF: NULL for a NULL list, else whether
-/// any element satisfies it.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct AnyNameUdf {
-    func: AnyFn,
+struct AnyUnregistrableUdf {
     signature: Signature,
 }
 
-impl ScalarUDFImpl for AnyNameUdf {
+impl ScalarUDFImpl for AnyUnregistrableUdf {
     fn name(&self) -> &str {
-        self.func.sql_name()
+        "any_unregistrable"
     }
 
     fn signature(&self) -> &Signature {
@@ -367,7 +349,7 @@ impl ScalarUDFImpl for AnyNameUdf {
                 b.append_null();
             } else {
                 let range = offsets[row]..offsets[row + 1];
-                b.append_value(names[range].iter().any(|&n| self.func.holds(n)));
+                b.append_value(names[range].iter().any(|&n| unregistrable(n)));
             }
         }
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -392,8 +374,7 @@ pub fn all() -> Vec<ScalarUDF> {
         })
     })
     .collect();
-    udfs.push(ScalarUDF::new_from_impl(AnyNameUdf {
-        func: AnyFn::Unregistrable,
+    udfs.push(ScalarUDF::new_from_impl(AnyUnregistrableUdf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
     udfs.push(ScalarUDF::new_from_impl(HexUdf {

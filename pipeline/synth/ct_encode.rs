@@ -44,12 +44,9 @@ const ORGS: &[(&str, &str, &str, &str)] = &[
     ("BR", "São Paulo", "São Paulo", "Exemplo Comércio Ltda"),
 ];
 
-/// One log entry: the base64 texts of `leaf_input` and `extra_data`, and the
-/// raw leaf (for planting malformed variants).
+/// One log entry: the base64 texts of `leaf_input` and `extra_data`.
 #[derive(Debug, Clone)]
 pub struct EntryText {
-    /// The MerkleTreeLeaf, raw.
-    pub leaf: Vec<u8>,
     /// base64 of the leaf.
     pub leaf_b64: String,
     /// base64 of extra_data.
@@ -82,6 +79,26 @@ pub struct Encoder<'a> {
 
 fn push_u24(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&(n as u32).to_be_bytes()[1..]);
+}
+
+/// A v1 MerkleTreeLeaf: an x509 entry holding `der` (the certificate), or,
+/// with an issuer key hash, a precert entry holding `der` (the TBS); no
+/// extensions.
+fn merkle_leaf(timestamp_ms: u64, issuer_key_hash: Option<&[u8; 32]>, der: &[u8]) -> Vec<u8> {
+    let mut leaf = Vec::with_capacity(der.len() + 50);
+    leaf.extend_from_slice(&[0, 0]);
+    leaf.extend_from_slice(&timestamp_ms.to_be_bytes());
+    match issuer_key_hash {
+        Some(hash) => {
+            leaf.extend_from_slice(&[0, 1]);
+            leaf.extend_from_slice(hash);
+        }
+        None => leaf.extend_from_slice(&[0, 0]),
+    }
+    push_u24(&mut leaf, der.len());
+    leaf.extend_from_slice(der);
+    leaf.extend_from_slice(&[0, 0]);
+    leaf
 }
 
 fn chain_list(certs: &[&[u8]]) -> Vec<u8> {
@@ -251,14 +268,7 @@ impl<'a> Encoder<'a> {
                 der::POISON_VALUE,
             )));
             let pre = der::encode_certificate(&pre_tbs, sig_alg, &ca.def.key.random_signature(rng));
-            let mut leaf = Vec::with_capacity(leaf_tbs.len() + 50);
-            leaf.extend_from_slice(&[0, 0]);
-            leaf.extend_from_slice(&evidence_ms.to_be_bytes());
-            leaf.extend_from_slice(&[0, 1]);
-            leaf.extend_from_slice(&ca.key_hash);
-            push_u24(&mut leaf, leaf_tbs.len());
-            leaf.extend_from_slice(&leaf_tbs);
-            leaf.extend_from_slice(&[0, 0]);
+            let leaf = merkle_leaf(evidence_ms, Some(&ca.key_hash), &leaf_tbs);
             let chain = &self.chains[is.ca][with_root];
             let mut extra = Vec::with_capacity(pre.len() + chain.len() + 3);
             push_u24(&mut extra, pre.len());
@@ -266,7 +276,6 @@ impl<'a> Encoder<'a> {
             extra.extend_from_slice(chain);
             Some(EntryText {
                 leaf_b64: BASE64.encode(&leaf),
-                leaf,
                 extra_b64: BASE64.encode(&extra),
                 entry_type: "precert",
             })
@@ -292,18 +301,11 @@ impl<'a> Encoder<'a> {
         }
         .min((NOW * 1000) as u64)
         .max(evidence_ms);
-        let mut leaf = Vec::with_capacity(final_der.len() + 20);
-        leaf.extend_from_slice(&[0, 0]);
-        leaf.extend_from_slice(&final_ms.to_be_bytes());
-        leaf.extend_from_slice(&[0, 0]);
-        push_u24(&mut leaf, final_der.len());
-        leaf.extend_from_slice(&final_der);
-        leaf.extend_from_slice(&[0, 0]);
+        let leaf = merkle_leaf(final_ms, None, &final_der);
         Encoded {
             precert,
             final_cert: EntryText {
                 leaf_b64: BASE64.encode(&leaf),
-                leaf,
                 extra_b64: self.chains_b64[is.ca][with_root].clone(),
                 entry_type: "x509",
             },

@@ -352,7 +352,7 @@ struct Ctx<'a> {
     logs: &'a [LogSummary],
 }
 
-/// Finds a free slot after `i` (up to `reach` ahead, then anywhere after).
+/// Finds a free slot after `i`: from `first_try` on, else between `i` and it.
 fn free_slot_after(slots: &[Option<Slot>], i: usize, first_try: usize) -> Option<usize> {
     let n = slots.len();
     (first_try..n)
@@ -374,11 +374,8 @@ impl Ctx<'_> {
         } else {
             &Malformed::IN_PAGES
         };
-        let truth_at = |report: &mut PageReport,
-                        slot: usize,
-                        is: Option<&Issuance>,
-                        entry_type: &'static str| {
-            if let Some(is) = is {
+        let truth_at =
+            |report: &mut PageReport, slot: usize, is: &Issuance, entry_type: &'static str| {
                 if is.rules.is_empty() && is.decoy.is_none() && !is.broken {
                     return;
                 }
@@ -392,8 +389,7 @@ impl Ctx<'_> {
                     reject_has_index: None,
                     parse_error: is.broken,
                 });
-            }
-        };
+            };
         // Every first page and last file holds one malformed entry of each kind.
         let mut forced: Vec<(usize, Malformed)> = Vec::new();
         if !clean && (plan.number == 0 || plan.kind == PageKind::Lines) && n >= 4 * kinds.len() {
@@ -477,7 +473,7 @@ impl Ctx<'_> {
                     Some(j) => {
                         let twin = issuance::duplicate_of(&mut rng, self.cas, &is);
                         let enc = encoder.encode(&twin, &mut rng);
-                        truth_at(&mut report, j, Some(&twin), "x509");
+                        truth_at(&mut report, j, &twin, "x509");
                         slots[j] = Some(Slot::Entry(enc.final_cert));
                     }
                     None => is = issuance::background(&mut rng, self.cas),
@@ -487,16 +483,16 @@ impl Ctx<'_> {
             match enc.precert {
                 Some(pre) => {
                     report.precerts += 1;
-                    truth_at(&mut report, i, Some(&is), "precert");
+                    truth_at(&mut report, i, &is, "precert");
                     slots[i] = Some(Slot::Entry(pre));
                     let j = free_slot_after(&slots, i, i + 1 + rng.random_range(0..40));
                     if let Some(j) = j {
-                        truth_at(&mut report, j, Some(&is), "x509");
+                        truth_at(&mut report, j, &is, "x509");
                         slots[j] = Some(Slot::Entry(enc.final_cert));
                     }
                 }
                 None => {
-                    truth_at(&mut report, i, Some(&is), "x509");
+                    truth_at(&mut report, i, &is, "x509");
                     slots[i] = Some(Slot::Entry(enc.final_cert));
                 }
             }
@@ -577,9 +573,10 @@ fn render(plan: &PagePlan, slots: &[Option<Slot>]) -> Vec<u8> {
                     entry(&mut out, &index_key, &bad, Some(&t.extra_b64))
                 }
                 Malformed::BadFraming => {
+                    use base64::engine::general_purpose::STANDARD;
                     use base64::Engine;
-                    let cut = base64::engine::general_purpose::STANDARD
-                        .encode(&t.leaf[..t.leaf.len() / 2]);
+                    let leaf = STANDARD.decode(&t.leaf_b64).expect("our own base64");
+                    let cut = STANDARD.encode(&leaf[..leaf.len() / 2]);
                     entry(&mut out, &index_key, &cut, Some(&t.extra_b64))
                 }
                 Malformed::NoIndex => entry(&mut out, "", &t.leaf_b64, Some(&t.extra_b64)),
