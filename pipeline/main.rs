@@ -10,6 +10,11 @@ use pipeline::cli::{CheckArgs, Cli, Command, IngestArgs, QueryArgs, SynthArgs};
 use pipeline::ingest::{self, IngestSummary};
 use pipeline::{checks, query, synth};
 
+/// mimalloc: decoding makes many small short-lived allocations per entry,
+/// which glibc's allocator serves markedly slower across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {

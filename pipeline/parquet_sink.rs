@@ -27,7 +27,7 @@ const HASH_COLUMNS: &[&str] = &["cert_sha256", "tbs_sha256", "spki_sha256", "der
 
 /// The one place where Parquet writer settings are chosen.
 pub fn writer_properties() -> WriterProperties {
-    let zstd = ZstdLevel::try_new(3).expect("zstd level 3 is valid");
+    let zstd = ZstdLevel::try_new(1).expect("zstd level 1 is valid");
     let mut b = WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_2_0)
         .set_compression(Compression::ZSTD(zstd))

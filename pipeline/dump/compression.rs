@@ -48,6 +48,14 @@ impl<R: Read> Read for CountingReader<R> {
 /// Opens `path` and returns a reader of its decompressed content.
 /// `counter` accumulates the on-disk bytes read.
 pub fn open(path: &Path, counter: Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
+    open_detected(path, counter).map(|(reader, _)| reader)
+}
+
+/// Like [`open`], also saying which compression was detected.
+pub fn open_detected(
+    path: &Path,
+    counter: Arc<AtomicU64>,
+) -> io::Result<(Box<dyn Read + Send>, Compression)> {
     let file = File::open(path)?;
     let mut reader = BufReader::with_capacity(
         256 * 1024,
@@ -56,27 +64,22 @@ pub fn open(path: &Path, counter: Arc<AtomicU64>) -> io::Result<Box<dyn Read + S
             counter,
         },
     );
-    let head = reader.fill_buf()?;
-    Ok(match Compression::detect(head) {
+    let compression = Compression::detect(reader.fill_buf()?);
+    let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
-    })
+    };
+    Ok((reader, compression))
 }
 
 /// Reads up to `limit` bytes into `buf`; on error returns what was read and the error.
+///
+/// Reads straight into `buf`'s spare capacity (no bounce buffer); callers
+/// reserve what they expect so the vector rarely reallocates.
 pub fn read_up_to(reader: &mut dyn Read, buf: &mut Vec<u8>, limit: usize) -> io::Result<()> {
-    let mut chunk = [0u8; 64 * 1024];
-    while buf.len() < limit {
-        let want = chunk.len().min(limit - buf.len());
-        match reader.read(&mut chunk[..want]) {
-            Ok(0) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    let want = limit.saturating_sub(buf.len()) as u64;
+    reader.take(want).read_to_end(buf).map(|_| ())
 }
 
 #[cfg(test)]

@@ -325,6 +325,7 @@ impl LinesState {
         let mut data = std::mem::take(&mut self.carry);
         loop {
             let target = data.len() + LINES_CHUNK_BYTES;
+            data.reserve(LINES_CHUNK_BYTES);
             match compression::read_up_to(&mut self.reader, &mut data, target) {
                 Ok(()) if data.len() < target => {
                     if !data.is_empty() {
@@ -378,20 +379,30 @@ impl ChunkReader {
 
     fn start_file(&mut self, file: InputFile) {
         let file = Arc::new(file);
-        let mut reader = match compression::open(&file.path, self.counter.clone()) {
-            Ok(r) => r,
-            Err(e) => {
-                self.pending.push_back(Chunk::Failed {
-                    file,
-                    byte_offset: 0,
-                    message: format!("cannot read: {e}"),
-                });
-                return;
-            }
-        };
+        let (mut reader, compressed) =
+            match compression::open_detected(&file.path, self.counter.clone()) {
+                Ok((r, c)) => (r, c),
+                Err(e) => {
+                    self.pending.push_back(Chunk::Failed {
+                        file,
+                        byte_offset: 0,
+                        message: format!("cannot read: {e}"),
+                    });
+                    return;
+                }
+            };
         match file.layout {
             Layout::Page => {
-                let mut data = Vec::new();
+                // Room for the whole page: its size, or about 4:1 for
+                // compressed JSON (the vector grows if that is short).
+                let factor = match compressed {
+                    compression::Compression::None => 1,
+                    _ => 4,
+                };
+                let guess = (file.size as usize)
+                    .saturating_mul(factor)
+                    .saturating_add(1);
+                let mut data = Vec::with_capacity(guess.min(MAX_PAGE_BYTES + 1));
                 let read = compression::read_up_to(&mut reader, &mut data, MAX_PAGE_BYTES + 1);
                 let read_error = match read {
                     Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
