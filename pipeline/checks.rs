@@ -48,6 +48,8 @@ pub struct CheckOptions {
     pub no_store: bool,
     /// Print each rule's run time to stderr.
     pub timings: bool,
+    /// `--new`: report only findings absent from the previous stored run.
+    pub new: bool,
 }
 
 /// One finding.
@@ -86,6 +88,8 @@ pub struct CheckReport {
     pub stored: Vec<PathBuf>,
     /// Seconds each rule took (planning, execution and collecting its findings).
     pub rule_seconds: Vec<(String, f64)>,
+    /// With `--new`: the run compared against, and how many findings it already had.
+    pub previous_run: Option<(String, usize)>,
 }
 
 impl CheckReport {
@@ -306,8 +310,57 @@ pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBa
 pub fn store(data: &Path, batch: &RecordBatch, run: &str) -> Result<Vec<PathBuf>> {
     let dir = data.join("findings").join(format!("run={run}"));
     let mut w = PartitionWriter::new(dir, "part".into(), finding_schema());
-    w.write(batch)?;
+    // A run without findings is stored too (an empty file), so that the
+    // next `check --new` compares with it and not with an older run.
+    w.write_even_if_empty(batch)?;
     w.finish()
+}
+
+/// The most recent stored run, and its findings as (rule, cert_sha256).
+async fn previous_findings(
+    ctx: &SessionContext,
+) -> Result<Option<(String, std::collections::HashSet<(String, String)>)>> {
+    let batches = ctx
+        .sql(
+            "SELECT run, rule, cert_sha256 FROM findings \
+             WHERE run = (SELECT max(run) FROM findings)",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut run = None;
+    let mut set = std::collections::HashSet::new();
+    for b in &batches {
+        let text = |i: usize| cast(b.column(i), &DataType::Utf8);
+        let (runs, rules, certs) = (text(0)?, text(1)?, text(2)?);
+        let (runs, rules, certs) = (
+            runs.as_string::<i32>(),
+            rules.as_string::<i32>(),
+            certs.as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            run.get_or_insert_with(|| runs.value(i).to_owned());
+            set.insert((rules.value(i).to_owned(), certs.value(i).to_owned()));
+        }
+    }
+    if run.is_none() {
+        // The latest run may have had no findings at all.
+        let batches = ctx
+            .sql("SELECT max(run) FROM findings")
+            .await?
+            .collect()
+            .await?;
+        run = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .filter_map(|b| {
+                let c = cast(b.column(0), &DataType::Utf8).ok()?;
+                let c = c.as_string::<i32>();
+                (!c.is_null(0)).then(|| c.value(0).to_owned())
+            })
+            .next();
+    }
+    Ok(run.map(|r| (r, set)))
 }
 
 /// Writes the per-rule, per-issuer summary as a text table.
@@ -363,6 +416,11 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     }
     let ctx = session::open(&opts.data).await?;
     let now = chrono::Utc::now();
+    let previous = if opts.new {
+        previous_findings(&ctx).await?
+    } else {
+        None
+    };
     let mut report = run_rules(&ctx, opts).await?;
     for e in &report.broken {
         eprintln!("error: rule {e}");
@@ -380,6 +438,28 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
             &now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
         )?;
     }
+    let batch = if opts.new {
+        let (run, seen) = previous.unwrap_or_default();
+        let before = report.findings.len();
+        report.findings.retain(|f| {
+            let key = (f.rule.clone(), f.cert_sha256.clone().unwrap_or_default());
+            !seen.contains(&key)
+        });
+        let known = before - report.findings.len();
+        eprintln!(
+            "{} new findings; {known} were already reported by {}",
+            report.findings.len(),
+            if run.is_empty() {
+                "no earlier run (every finding is new)".to_owned()
+            } else {
+                format!("run {run}")
+            }
+        );
+        report.previous_run = Some((run, known));
+        findings_batch(&report.findings, now.timestamp_millis())?
+    } else {
+        batch
+    };
     // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.
     if opts.format == OutputFormat::Table {
         let mut stdout = std::io::stdout();

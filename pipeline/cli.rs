@@ -155,6 +155,10 @@ pub struct CheckArgs {
     /// Print each rule's run time (seconds) to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// Report only findings absent from the previous stored run (same rule
+    /// and cert_sha256); all findings are still stored.
+    #[arg(long)]
+    pub new: bool,
 }
 
 impl CheckArgs {
@@ -169,6 +173,7 @@ impl CheckArgs {
             out: self.out.clone(),
             no_store: self.no_store,
             timings: self.timings,
+            new: self.new,
         }
     }
 }
@@ -202,6 +207,9 @@ pub struct IngestArgs {
     /// Print the run summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// When another run is writing to DIR, wait for it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 impl IngestArgs {
@@ -215,6 +223,7 @@ impl IngestArgs {
             keep_der: self.keep_der,
             threads: self.threads,
             progress: self.progress,
+            wait: self.wait,
         }
     }
 }

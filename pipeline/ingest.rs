@@ -7,25 +7,32 @@
 //!   (rayon keeps their order);
 //! - a writer thread builds record batches and writes Parquet files.
 //!
-//! Every entry read becomes one `certs` row or one `rejects` row. If the run
-//! fails, the files it already wrote are removed again.
+//! Every entry read becomes one `certs` row, one `rejects` row, or is counted
+//! as a duplicate of an entry the dataset already holds (same log and index).
+//!
+//! Runs are incremental and crash-safe: inputs listed in the manifest are not
+//! read again, and everything is written to a staging area and committed at
+//! the end (see [`crate::commit`]), so a failed or killed run changes nothing.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use rangemap::RangeInclusiveSet;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::batch::{cert_schema, reject_schema, CertBatchBuilder, RejectBatchBuilder};
 use crate::cert_record::ExtractOptions;
+use crate::commit::{self, Staging};
 use crate::decode::{decode_chunk, ChunkOutput};
-use crate::dump::{self, Chunk, ChunkReader, DiscoverOptions};
+use crate::dump::{self, Chunk, ChunkReader, DiscoverOptions, InputFile};
 use crate::error::{Error, Result};
+use crate::manifest::{self, ManifestEntry};
 use crate::parquet_sink::{partition_dir, PartitionWriter};
 use crate::progress::{Progress, ProgressMode};
 use crate::reject::RejectKind;
@@ -54,6 +61,8 @@ pub struct IngestOptions {
     pub threads: Option<usize>,
     /// How to show progress.
     pub progress: ProgressMode,
+    /// `--wait`: wait for another run holding the dataset's lock instead of failing.
+    pub wait: bool,
 }
 
 /// The run summary; its keys are part of the command's JSON output.
@@ -61,6 +70,11 @@ pub struct IngestOptions {
 pub struct IngestSummary {
     /// Input files read.
     pub files: u64,
+    /// Input files skipped because the manifest lists them (same path, size
+    /// and modification time, or same content).
+    pub already_ingested: u64,
+    /// Entries not stored because the dataset already held their (log, entry_index).
+    pub duplicates: u64,
     /// Files under input directories skipped because their names are not dumps.
     pub skipped_files: u64,
     /// Entries read (each became a row or a reject).
@@ -102,15 +116,162 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
             path.display()
         );
     }
-    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
-    let total_bytes: u64 = discovery.files.iter().map(|f| f.size).sum();
-    let files = discovery.files.len() as u64;
+    let _lock = commit::lock(&opts.out, opts.wait)?;
+    let recovery = commit::recover(&opts.out)?;
+    for run in &recovery.rolled_forward {
+        eprintln!("finished the commit of interrupted run {run}");
+    }
+    for run in &recovery.rolled_back {
+        eprintln!("removed the uncommitted files of interrupted run {run}");
+    }
+    let previous = manifest::read(&opts.out)?;
+    let (todo, already) = select_new(discovery.files, &previous)?;
+    let skipped_files = discovery.skipped.len() as u64;
+    if todo.is_empty() {
+        return Ok(IngestSummary {
+            already_ingested: already,
+            skipped_files,
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+            ..IngestSummary::default()
+        });
+    }
+
     let run_id = format!(
         "part-{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
     );
+    let staging = Staging::create(&opts.out, &run_id)?;
+    let coverage = manifest::coverage(&previous);
+    match run(opts, &todo, staging.dir(), &run_id, coverage) {
+        Ok(written) => {
+            commit::crash_point("staged");
+            let entries = manifest_entries(staging.dir(), &todo, &written, &run_id)?;
+            let mut all = previous;
+            all.extend(entries);
+            let output_files = staging.commit(&written.files, &all, &[])?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let entries_read = written.rows + written.rejects + written.duplicates;
+            Ok(IngestSummary {
+                files: todo.len() as u64,
+                already_ingested: already,
+                duplicates: written.duplicates,
+                skipped_files,
+                entries_read,
+                rows: written.rows,
+                rejects: written.rejects,
+                parse_errors: written.parse_errors,
+                unreadable: written.unreadable,
+                input_bytes: written.input_bytes,
+                elapsed_seconds: elapsed,
+                entries_per_second: entries_read as f64 / elapsed.max(1e-9),
+                output_files,
+            })
+        }
+        Err(e) => {
+            staging.abandon();
+            Err(e)
+        }
+    }
+}
 
+/// Splits the inputs into those to read and a count of those the manifest
+/// already lists. An input whose path is listed but whose content differs
+/// is an error: its old rows are in the dataset.
+fn select_new(files: Vec<InputFile>, previous: &[ManifestEntry]) -> Result<(Vec<InputFile>, u64)> {
+    let by_path: HashMap<&str, &ManifestEntry> =
+        previous.iter().map(|e| (e.path.as_str(), e)).collect();
+    let mut todo = Vec::new();
+    let mut already = 0;
+    for file in files {
+        let key = canonical(&file.path);
+        let Some(entry) = by_path.get(key.as_str()) else {
+            todo.push(file);
+            continue;
+        };
+        if entry.size == file.size as i64 && entry.mtime_ns == file.mtime_ns {
+            already += 1;
+            continue;
+        }
+        let digest =
+            dump::compression::file_sha256(&file.path).map_err(|e| Error::io(&file.path, e))?;
+        if hex::encode(digest) == entry.sha256 {
+            already += 1;
+            continue;
+        }
+        return Err(Error::Input {
+            path: file.path.clone(),
+            message: format!(
+                "changed since run {} ingested it ({} bytes then, {} now; the SHA-256 differs); \
+                 the dataset keeps the {} rows read then",
+                entry.run_id, entry.size, file.size, entry.rows
+            ),
+        });
+    }
+    Ok((todo, already))
+}
+
+fn canonical(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// The manifest rows of this run's inputs.
+fn manifest_entries(
+    staged: &Path,
+    files: &[InputFile],
+    written: &Written,
+    run_id: &str,
+) -> Result<Vec<ManifestEntry>> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut entries = Vec::with_capacity(files.len());
+    for file in files {
+        let stats = written
+            .per_file
+            .get(&file.path)
+            .cloned()
+            .unwrap_or_default();
+        let relative = |p: &PathBuf| p.strip_prefix(staged).ok().map(|r| r.display().to_string());
+        let output_files = written
+            .files_by_log
+            .get(&*file.log)
+            .map(|fs| fs.iter().filter_map(relative).collect())
+            .unwrap_or_default();
+        let first = stats.ranges.iter().next().map(|r| *r.start() as i64);
+        let last = stats.ranges.iter().next_back().map(|r| *r.end() as i64);
+        entries.push(ManifestEntry {
+            path: canonical(&file.path),
+            size: file.size as i64,
+            mtime_ns: file.mtime_ns,
+            sha256: file.sha256.get().map(hex::encode).unwrap_or_default(),
+            log: file.log.to_string(),
+            first_index: first,
+            last_index: last,
+            index_ranges: manifest::format_ranges(&stats.ranges),
+            entries: (stats.rows + stats.rejects + stats.duplicates) as i64,
+            rows: stats.rows as i64,
+            rejects: stats.rejects as i64,
+            parse_errors: stats.parse_errors as i64,
+            duplicates: stats.duplicates as i64,
+            run_id: run_id.to_owned(),
+            ingested_at_ms: now,
+            output_files,
+        });
+    }
+    Ok(entries)
+}
+
+/// Reads, decodes and writes `files` into the staging tree `out`.
+fn run(
+    opts: &IngestOptions,
+    files: &[InputFile],
+    out: &Path,
+    run_id: &str,
+    coverage: BTreeMap<String, RangeInclusiveSet<u64>>,
+) -> Result<Written> {
+    let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let pool = match opts.threads {
         Some(n) => Some(
             rayon::ThreadPoolBuilder::new()
@@ -121,7 +282,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         None => None,
     };
     let bytes_read = Arc::new(AtomicU64::new(0));
-    let reader = ChunkReader::new(discovery.files, bytes_read.clone());
+    let reader = ChunkReader::new(files.to_vec(), bytes_read.clone());
     let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(8);
     let reader_thread = thread::Builder::new()
         .name("reader".into())
@@ -135,7 +296,12 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         .map_err(|e| Error::io("reader thread", e))?;
 
     let (wave_tx, wave_rx) = sync_channel::<Vec<ChunkOutput>>(2);
-    let sinks = Sinks::new(opts.out.clone(), run_id, opts.keep_der);
+    let sinks = Sinks::new(
+        out.to_path_buf(),
+        run_id.to_owned(),
+        opts.keep_der,
+        coverage,
+    );
     let writer_thread = thread::Builder::new()
         .name("writer".into())
         .spawn(move || sinks.run(wave_rx))
@@ -168,26 +334,13 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     progress.finish();
     let written = writer_thread
         .join()
-        .map_err(|_| Error::Usage("the writer thread panicked".into()))??;
+        .map_err(|_| Error::Usage("the writer thread panicked".into()))?;
     reader_thread
         .join()
         .map_err(|_| Error::Usage("the reader thread panicked".into()))?;
-
-    let elapsed = started.elapsed().as_secs_f64();
-    let entries_read = written.rows + written.rejects;
-    Ok(IngestSummary {
-        files,
-        skipped_files: discovery.skipped.len() as u64,
-        entries_read,
-        rows: written.rows,
-        rejects: written.rejects,
-        parse_errors: written.parse_errors,
-        unreadable: written.unreadable,
-        input_bytes: bytes_read.load(Ordering::Relaxed),
-        elapsed_seconds: elapsed,
-        entries_per_second: entries_read as f64 / elapsed.max(1e-9),
-        output_files: written.files,
-    })
+    let mut written = written?;
+    written.input_bytes = bytes_read.load(Ordering::Relaxed);
+    Ok(written)
 }
 
 /// Collects the next wave of chunks: up to [`WAVE_BYTES`] or [`WAVE_CHUNKS`].
@@ -214,6 +367,17 @@ fn chunk_bytes(chunk: &Chunk) -> usize {
     }
 }
 
+/// What one input file gave.
+#[derive(Debug, Default, Clone)]
+struct FileStats {
+    rows: u64,
+    rejects: u64,
+    parse_errors: u64,
+    duplicates: u64,
+    /// Indices stored from the file.
+    ranges: RangeInclusiveSet<u64>,
+}
+
 /// Counts and files from the writer thread.
 #[derive(Debug, Default)]
 struct Written {
@@ -221,7 +385,11 @@ struct Written {
     rejects: u64,
     parse_errors: u64,
     unreadable: u64,
+    duplicates: u64,
+    input_bytes: u64,
     files: Vec<PathBuf>,
+    files_by_log: BTreeMap<String, Vec<PathBuf>>,
+    per_file: HashMap<PathBuf, FileStats>,
 }
 
 /// The open output of one log.
@@ -238,16 +406,24 @@ struct Sinks {
     run_id: String,
     keep_der: bool,
     logs: BTreeMap<Arc<str>, LogSink>,
+    /// Per log, the indices stored so far (the manifest's, then this run's).
+    coverage: BTreeMap<String, RangeInclusiveSet<u64>>,
     written: Written,
 }
 
 impl Sinks {
-    fn new(out: PathBuf, run_id: String, keep_der: bool) -> Self {
+    fn new(
+        out: PathBuf,
+        run_id: String,
+        keep_der: bool,
+        coverage: BTreeMap<String, RangeInclusiveSet<u64>>,
+    ) -> Self {
         Sinks {
             out,
             run_id,
             keep_der,
             logs: BTreeMap::new(),
+            coverage,
             written: Written::default(),
         }
     }
@@ -271,32 +447,74 @@ impl Sinks {
     }
 
     fn write_output(&mut self, output: ChunkOutput) -> Result<()> {
-        self.written.rows += output.certs.len() as u64;
-        self.written.rejects += output.rejects.len() as u64;
-        self.written.parse_errors += output.parse_errors();
-        self.written.unreadable += output
-            .rejects
-            .iter()
-            .filter(|r| r.kind == RejectKind::Io)
-            .count() as u64;
-        let sink = self.sink(&output.file.log);
+        let log = output.file.log.clone();
+        let mut ranges = self
+            .written
+            .per_file
+            .remove(&output.file.path)
+            .map(|s| s.ranges)
+            .unwrap_or_default();
+        let mut coverage = self.coverage.remove(&*log).unwrap_or_default();
+        let mut now = FileStats::default();
+        let mut unreadable = 0;
+        // An entry whose index is already stored (from an earlier run or an
+        // earlier input of this one) is counted, not stored again.
+        let mut fresh = |index: u64, duplicates: &mut u64| {
+            if coverage.contains(&index) {
+                *duplicates += 1;
+                false
+            } else {
+                coverage.insert(index..=index);
+                ranges.insert(index..=index);
+                true
+            }
+        };
+        let sink = self.sink(&log);
         for cert in &output.certs {
+            if !fresh(cert.entry_index as u64, &mut now.duplicates) {
+                continue;
+            }
+            now.rows += 1;
+            now.parse_errors += u64::from(cert.parse_error.is_some());
             sink.certs.append(cert);
             if sink.certs.len() >= BATCH_ROWS {
                 sink.cert_files.write(&sink.certs.finish()?)?;
             }
         }
         for reject in &output.rejects {
+            // An io reject stands for a lost stretch, not for the entry at
+            // its index: it never hides that entry read from elsewhere.
+            let indexed = reject.entry_index.filter(|_| reject.kind != RejectKind::Io);
+            if let Some(index) = indexed {
+                if !fresh(index as u64, &mut now.duplicates) {
+                    continue;
+                }
+            }
+            now.rejects += 1;
+            unreadable += u64::from(reject.kind == RejectKind::Io);
             sink.rejects.append(reject);
             if sink.rejects.len() >= BATCH_ROWS {
                 sink.reject_files.write(&sink.rejects.finish()?)?;
             }
         }
+        let w = &mut self.written;
+        w.rows += now.rows;
+        w.rejects += now.rejects;
+        w.parse_errors += now.parse_errors;
+        w.duplicates += now.duplicates;
+        w.unreadable += unreadable;
+        let stats = w.per_file.entry(output.file.path.clone()).or_default();
+        stats.rows += now.rows;
+        stats.rejects += now.rejects;
+        stats.parse_errors += now.parse_errors;
+        stats.duplicates += now.duplicates;
+        stats.ranges = ranges;
+        self.coverage.insert(log.to_string(), coverage);
         Ok(())
     }
 
     fn finish_all(&mut self) -> Result<()> {
-        for sink in std::mem::take(&mut self.logs).into_values() {
+        for (log, sink) in std::mem::take(&mut self.logs) {
             let LogSink {
                 mut certs,
                 mut cert_files,
@@ -309,8 +527,10 @@ impl Sinks {
             if !rejects.is_empty() {
                 reject_files.write(&rejects.finish()?)?;
             }
-            self.written.files.extend(cert_files.finish()?);
-            self.written.files.extend(reject_files.finish()?);
+            let mut files = cert_files.finish()?;
+            files.extend(reject_files.finish()?);
+            self.written.files.extend(files.iter().cloned());
+            self.written.files_by_log.insert(log.to_string(), files);
         }
         Ok(())
     }

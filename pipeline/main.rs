@@ -97,6 +97,26 @@ fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(s: &IngestSummary, args: &IngestArgs) {
+    if s.files == 0 {
+        eprintln!(
+            "nothing new to ingest: {} input files already in {}",
+            s.already_ingested,
+            args.out.display()
+        );
+        return;
+    }
+    if s.already_ingested > 0 {
+        eprintln!(
+            "{} input files already ingested were left alone",
+            s.already_ingested
+        );
+    }
+    if s.duplicates > 0 {
+        eprintln!(
+            "{} entries were already in the dataset (same log and index) and were not stored again",
+            s.duplicates
+        );
+    }
     eprintln!(
         "ingested {} files ({:.1} MB) in {:.2} s: {} entries read -> {} rows, {} rejects, {} parse errors; {:.0} entries/s",
         s.files,

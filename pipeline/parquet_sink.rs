@@ -127,6 +127,16 @@ impl PartitionWriter {
         Ok(())
     }
 
+    /// Like [`PartitionWriter::write`], but a batch without rows still
+    /// makes a (row-less) file.
+    pub fn write_even_if_empty(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            self.open()?;
+            return Ok(());
+        }
+        self.write(batch)
+    }
+
     fn close_current(&mut self) -> Result<()> {
         let Some(f) = self.current.take() else {
             return Ok(());

@@ -1,6 +1,7 @@
 //! The one place a DataFusion session over a dataset is built: tables
-//! `certs`, `rejects` and `findings` as Hive-partitioned listing tables, and
-//! the helper UDFs. `query`, `check` and the tests all use it.
+//! `certs`, `rejects` and `findings` as Hive-partitioned listing tables,
+//! `manifest` (the ingested inputs), and the helper UDFs. `query`, `check`
+//! and the tests all use it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::MemTable;
 use datafusion::error::Result;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::batch::{cert_schema, reject_schema};
+use crate::manifest::{manifest_path, manifest_schema};
 use crate::udfs;
 
 /// The tables of a dataset, with their Hive partition column.
@@ -85,6 +87,17 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
             let schema = Arc::new(Schema::new(fields));
             ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
         }
+    }
+    let manifest = manifest_path(data);
+    if manifest.exists() {
+        let path = manifest.canonicalize()?.display().to_string();
+        ctx.register_parquet("manifest", &path, ParquetReadOptions::default())
+            .await?;
+    } else {
+        ctx.register_table(
+            "manifest",
+            Arc::new(MemTable::try_new(manifest_schema(), vec![vec![]])?),
+        )?;
     }
     Ok(ctx)
 }

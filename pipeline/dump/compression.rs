@@ -2,10 +2,12 @@
 //! by the file name, and the compressed bytes read are counted for progress.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest, Sha256};
 
 /// The compression of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +33,56 @@ impl Compression {
     }
 }
 
-/// Counts the bytes read through it into a shared counter.
+/// SHA-256 of a file's bytes as stored, fed by the reader as it reads them
+/// (no second pass) and completed from disk by [`FileDigest::finish`] when
+/// the decompressor stopped early (a corrupt file).
+#[derive(Clone, Default)]
+pub struct FileDigest(Arc<Mutex<(Sha256, u64)>>);
+
+impl FileDigest {
+    fn update(&self, bytes: &[u8]) {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0.update(bytes);
+        state.1 += bytes.len() as u64;
+    }
+
+    /// Hashes whatever of `path` was not read yet and returns the digest.
+    pub fn finish(&self, path: &Path) -> io::Result<[u8; 32]> {
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(state.1))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            state.0.update(&buf[..n]);
+            state.1 += n as u64;
+        }
+        Ok(std::mem::take(&mut state.0).finalize().into())
+    }
+}
+
+/// SHA-256 of a whole file, read from disk.
+pub fn file_sha256(path: &Path) -> io::Result<[u8; 32]> {
+    FileDigest::default().finish(path)
+}
+
+/// Counts the bytes read through it into a shared counter (and hashes them).
 struct CountingReader<R> {
     inner: R,
     counter: Arc<AtomicU64>,
+    digest: Option<FileDigest>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(d) = &self.digest {
+            d.update(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -48,13 +90,15 @@ impl<R: Read> Read for CountingReader<R> {
 /// Opens `path` and returns a reader of its decompressed content.
 /// `counter` accumulates the on-disk bytes read.
 pub fn open(path: &Path, counter: Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
-    open_detected(path, counter).map(|(reader, _)| reader)
+    open_detected(path, counter, None).map(|(reader, _)| reader)
 }
 
-/// Like [`open`], also saying which compression was detected.
+/// Like [`open`], also saying which compression was detected, and feeding
+/// the raw bytes read to `digest`.
 pub fn open_detected(
     path: &Path,
     counter: Arc<AtomicU64>,
+    digest: Option<FileDigest>,
 ) -> io::Result<(Box<dyn Read + Send>, Compression)> {
     let file = File::open(path)?;
     let mut reader = BufReader::with_capacity(
@@ -62,6 +106,7 @@ pub fn open_detected(
         CountingReader {
             inner: file,
             counter,
+            digest,
         },
     );
     let compression = Compression::detect(reader.fill_buf()?);

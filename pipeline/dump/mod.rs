@@ -14,7 +14,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 pub use get_entries::Layout;
@@ -40,6 +40,10 @@ pub struct InputFile {
     pub log: Arc<str>,
     /// Size on disk.
     pub size: u64,
+    /// Modification time, ns since the Unix epoch (0 when unknown).
+    pub mtime_ns: i64,
+    /// SHA-256 of the file's bytes, set once the reader has read it all.
+    pub sha256: Arc<OnceLock<[u8; 32]>>,
     /// Page or JSON lines.
     pub layout: Layout,
     /// Index of a page's first entry (from `<start>-<end>.json` or `--start-index`),
@@ -192,14 +196,21 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
     let mut files = Vec::with_capacity(found.len());
     for (path, log) in found {
         validate_log_name(&log)?;
-        let size = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+        let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
         let layout = sniff_layout(&path);
         let start_index = page_range(file_name(&path)).map(|(start, _)| start);
         files.push(InputFile {
             name: Arc::from(path.display().to_string()),
             path,
             log: Arc::from(log),
-            size,
+            size: meta.len(),
+            mtime_ns,
+            sha256: Arc::default(),
             layout,
             start_index,
         });
@@ -291,6 +302,7 @@ pub struct ChunkReader {
 
 struct LinesState {
     file: Arc<InputFile>,
+    digest: compression::FileDigest,
     reader: Box<dyn Read + Send>,
     carry: Vec<u8>,
     next_line: u64,
@@ -379,18 +391,22 @@ impl ChunkReader {
 
     fn start_file(&mut self, file: InputFile) {
         let file = Arc::new(file);
-        let (mut reader, compressed) =
-            match compression::open_detected(&file.path, self.counter.clone()) {
-                Ok((r, c)) => (r, c),
-                Err(e) => {
-                    self.pending.push_back(Chunk::Failed {
-                        file,
-                        byte_offset: 0,
-                        message: format!("cannot read: {e}"),
-                    });
-                    return;
-                }
-            };
+        let digest = compression::FileDigest::default();
+        let (mut reader, compressed) = match compression::open_detected(
+            &file.path,
+            self.counter.clone(),
+            Some(digest.clone()),
+        ) {
+            Ok((r, c)) => (r, c),
+            Err(e) => {
+                self.pending.push_back(Chunk::Failed {
+                    file,
+                    byte_offset: 0,
+                    message: format!("cannot read: {e}"),
+                });
+                return;
+            }
+        };
         match file.layout {
             Layout::Page => {
                 // Room for the whole page: its size, or about 4:1 for
@@ -414,6 +430,8 @@ impl ChunkReader {
                     }
                     Ok(()) => None,
                 };
+                drop(reader);
+                finish_digest(&file, &digest);
                 self.pending.push_back(Chunk::Page {
                     file,
                     data,
@@ -423,6 +441,7 @@ impl ChunkReader {
             Layout::Lines => {
                 self.current = Some(LinesState {
                     file,
+                    digest,
                     reader,
                     carry: Vec::new(),
                     next_line: 1,
@@ -430,6 +449,14 @@ impl ChunkReader {
                 });
             }
         }
+    }
+}
+
+/// Completes a file's SHA-256 once reading it is over. A file that cannot
+/// be read again keeps no digest (its manifest entry says so).
+fn finish_digest(file: &InputFile, digest: &compression::FileDigest) {
+    if let Ok(d) = digest.finish(&file.path) {
+        let _ = file.sha256.set(d);
     }
 }
 
@@ -443,6 +470,7 @@ impl Iterator for ChunkReader {
             }
             if let Some(state) = self.current.as_mut() {
                 if state.read_next(&mut self.pending) {
+                    finish_digest(&state.file, &state.digest);
                     self.current = None;
                 }
                 continue;

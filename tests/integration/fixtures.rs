@@ -150,3 +150,27 @@ fn cell(col: &dyn Array, i: usize) -> serde_json::Value {
     let _ = col.as_string_opt::<i32>();
     panic!("unhandled column type {:?}", col.data_type())
 }
+
+/// Runs the `pipeline` binary in `cwd` and requires exit status 0 or 1.
+pub fn pipeline_ok(args: &[&str], cwd: &Path) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run pipeline");
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "pipeline {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The JSON values of a JSON-lines output.
+pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -30,6 +30,8 @@ fn input_file(layout: Layout) -> Arc<InputFile> {
         name: Arc::from("fuzz"),
         log: Arc::from("fuzz"),
         size: 0,
+        mtime_ns: 0,
+        sha256: Arc::default(),
         layout,
         start_index: Some(0),
     })

@@ -5,6 +5,7 @@ mod fixtures;
 
 mod accounting;
 mod fuzz;
+mod incremental;
 mod real_certs;
 mod real_entries;
 mod rules;

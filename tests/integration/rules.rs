@@ -29,6 +29,7 @@ pub fn check_options(data: &Path) -> CheckOptions {
         out: None,
         no_store: true,
         timings: false,
+        new: false,
     }
 }
 

@@ -6,31 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn pipeline(args: &[&str], cwd: &Path) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run pipeline");
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "pipeline {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json_lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use crate::fixtures::{json_lines, pipeline_ok as pipeline};
 
 fn query(dir: &Path, sql: &str) -> Vec<Value> {
     json_lines(&pipeline(&["query", "--data", "data", "--format", "json", sql], dir).stdout)

@@ -1,0 +1,362 @@
+//! Crash-safe changes to a dataset directory: a lock, a staging area, and a
+//! commit record that makes a run's files and its manifest appear together.
+//!
+//! A run writes everything under `DIR/_staging/<run>/` (readers never look
+//! there), then writes `COMMIT` — the list of renames into `DIR/certs/...`,
+//! `DIR/rejects/...`, the new `manifest.parquet`, and the files it replaces —
+//! synced, and only then renames. Whoever next takes the lock finishes a
+//! staging area that has a `COMMIT` (roll forward) and deletes one that has
+//! not (roll back), so a run killed at any moment leaves the dataset as if it
+//! had either not started or completed.
+//!
+//! For tests of that claim, `PIPELINE_CRASH_AT=<point>` aborts the process
+//! (as `kill -9` would) at the named point: `staged` (data written, no commit
+//! record), `committed` (commit record written, nothing renamed) or
+//! `mid_commit` (after the first rename).
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, ManifestEntry, MANIFEST_FILE};
+
+/// The staging directory inside a dataset.
+pub const STAGING_DIR: &str = "_staging";
+/// The lock file inside a dataset.
+pub const LOCK_FILE: &str = ".lock";
+const COMMIT_FILE: &str = "COMMIT";
+
+/// Aborts the process at a named point when `PIPELINE_CRASH_AT` names it.
+pub fn crash_point(point: &str) {
+    if std::env::var("PIPELINE_CRASH_AT").is_ok_and(|p| p == point) {
+        eprintln!("PIPELINE_CRASH_AT={point}: aborting");
+        std::process::abort();
+    }
+}
+
+/// Exclusive use of a dataset directory for writing; released on drop (or
+/// by the operating system when the process dies).
+#[derive(Debug)]
+pub struct DatasetLock {
+    _file: File,
+}
+
+/// Takes the dataset's write lock. When another run holds it: with `wait`,
+/// says so and waits; without, fails with a message naming the holder.
+pub fn lock(data: &Path, wait: bool) -> Result<DatasetLock> {
+    fs::create_dir_all(data).map_err(|e| Error::io(data, e))?;
+    let path = data.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            if !wait {
+                return Err(Error::Usage(format!(
+                    "{} is being written by another pipeline run ({holder}); \
+                     try again when it has finished, or pass --wait",
+                    data.display()
+                )));
+            }
+            eprintln!(
+                "waiting for another pipeline run to finish with {} ({holder})",
+                data.display()
+            );
+            file.lock().map_err(|e| Error::io(&path, e))?;
+        }
+        Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    let holder = format!(
+        "pid {}, since {}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    file.set_len(0)
+        .and_then(|()| file.write_all(holder.as_bytes()))
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(DatasetLock { _file: file })
+}
+
+/// The commit record: renames (staging-relative → dataset-relative) and
+/// dataset-relative files to delete.
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitRecord {
+    moves: Vec<(String, String)>,
+    deletes: Vec<String>,
+}
+
+/// One run's staging area, `DIR/_staging/<run>`.
+#[derive(Debug)]
+pub struct Staging {
+    data: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staging {
+    /// Creates the staging area of run `run_id` (the lock must be held).
+    pub fn create(data: &Path, run_id: &str) -> Result<Self> {
+        let dir = data.join(STAGING_DIR).join(run_id);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Staging {
+            data: data.to_path_buf(),
+            dir,
+        })
+    }
+
+    /// Where the run writes: a dataset-shaped tree.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Makes the staged files (paths under [`Staging::dir`]) and the new
+    /// manifest visible, and deletes `deletes` (dataset files the run
+    /// replaces), atomically with respect to crashes. Returns the final paths.
+    pub fn commit(
+        self,
+        staged: &[PathBuf],
+        manifest_entries: &[ManifestEntry],
+        deletes: &[PathBuf],
+    ) -> Result<Vec<PathBuf>> {
+        let relative = |base: &Path, p: &Path| -> Result<String> {
+            p.strip_prefix(base)
+                .map(|r| r.to_string_lossy().into_owned())
+                .map_err(|_| Error::Usage(format!("{} is outside {}", p.display(), base.display())))
+        };
+        let mut moves = Vec::with_capacity(staged.len());
+        for p in staged {
+            let rel = relative(&self.dir, p)?;
+            moves.push((rel.clone(), rel));
+        }
+        let deletes = deletes
+            .iter()
+            .map(|p| relative(&self.data, p))
+            .collect::<Result<Vec<_>>>()?;
+        manifest::write(&self.dir.join(MANIFEST_FILE), manifest_entries)?;
+        let record = CommitRecord { moves, deletes };
+        let tmp = self.dir.join(".COMMIT.tmp");
+        let text = serde_json::to_vec(&record).expect("a commit record serialises");
+        File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                f.sync_all()
+            })
+            .map_err(|e| Error::io(&tmp, e))?;
+        let path = self.dir.join(COMMIT_FILE);
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        sync_dir(&self.dir)?;
+        crash_point("committed");
+        apply(&self.data, &self.dir)
+    }
+
+    /// Deletes the staging area: nothing of the run becomes visible.
+    pub fn abandon(self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Carries out a staging area's commit record; returns the final paths of the moved files.
+fn apply(data: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+    let path = dir.join(COMMIT_FILE);
+    let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let record: CommitRecord = serde_json::from_slice(&text).map_err(|e| Error::Input {
+        path: path.clone(),
+        message: format!("unreadable commit record: {e}"),
+    })?;
+    let mut finals = Vec::with_capacity(record.moves.len());
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (i, (from, to)) in record.moves.iter().enumerate() {
+        let (from, to) = (dir.join(from), data.join(to));
+        let parent = to.parent().unwrap_or(data).to_path_buf();
+        if from.exists() {
+            fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+            fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+        } else if !to.exists() {
+            return Err(Error::Input {
+                path: from,
+                message: "committed file is missing from the staging area and the dataset".into(),
+            });
+        }
+        if i == 0 {
+            crash_point("mid_commit");
+        }
+        if !dirs.contains(&parent) {
+            dirs.push(parent);
+        }
+        finals.push(to);
+    }
+    for d in &dirs {
+        sync_dir(d)?;
+    }
+    let staged_manifest = dir.join(MANIFEST_FILE);
+    if staged_manifest.exists() {
+        let target = data.join(MANIFEST_FILE);
+        fs::rename(&staged_manifest, &target).map_err(|e| Error::io(&target, e))?;
+        sync_dir(data)?;
+    }
+    for rel in &record.deletes {
+        let p = data.join(rel);
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+    }
+    fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // Leave no empty staging directory behind (another run's area stays).
+    let _ = fs::remove_dir(data.join(STAGING_DIR));
+    Ok(finals)
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Recovery {
+    /// Runs whose commit was finished.
+    pub rolled_forward: Vec<String>,
+    /// Runs whose uncommitted files were deleted.
+    pub rolled_back: Vec<String>,
+}
+
+/// Finishes or deletes what interrupted runs left in the staging area (the
+/// lock must be held).
+pub fn recover(data: &Path) -> Result<Recovery> {
+    let staging = data.join(STAGING_DIR);
+    let mut done = Recovery::default();
+    let entries = match fs::read_dir(&staging) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+        Err(e) => return Err(Error::io(&staging, e)),
+    };
+    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let run = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if dir.join(COMMIT_FILE).exists() {
+            apply(data, &dir)?;
+            done.rolled_forward.push(run);
+        } else {
+            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            done.rolled_back.push(run);
+        }
+    }
+    Ok(done)
+}
+
+/// Whether interrupted runs left work in the staging area (readers warn).
+pub fn pending(data: &Path) -> bool {
+    fs::read_dir(data.join(STAGING_DIR)).is_ok_and(|mut d| d.next().is_some())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staged_file(staging: &Staging, rel: &str, body: &str) -> PathBuf {
+        let p = staging.dir().join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, body).unwrap();
+        p
+    }
+
+    #[test]
+    fn commit_moves_files_and_manifest_and_deletes_replaced() {
+        let data = tempfile::tempdir().unwrap();
+        let old = data.path().join("certs/log=a/old.parquet");
+        fs::create_dir_all(old.parent().unwrap()).unwrap();
+        fs::write(&old, "old").unwrap();
+        let _lock = lock(data.path(), false).unwrap();
+        let staging = Staging::create(data.path(), "run1").unwrap();
+        let f = staged_file(&staging, "certs/log=a/new.parquet", "new");
+        let entry = ManifestEntry {
+            path: "/x".into(),
+            log: "a".into(),
+            ..Default::default()
+        };
+        let finals = staging
+            .commit(
+                &[f],
+                std::slice::from_ref(&entry),
+                std::slice::from_ref(&old),
+            )
+            .unwrap();
+        assert_eq!(finals, vec![data.path().join("certs/log=a/new.parquet")]);
+        assert_eq!(fs::read_to_string(&finals[0]).unwrap(), "new");
+        assert!(!old.exists());
+        assert_eq!(manifest::read(data.path()).unwrap(), vec![entry]);
+        assert!(!pending(data.path()));
+    }
+
+    #[test]
+    fn recovery_rolls_back_uncommitted_and_forward_committed() {
+        let data = tempfile::tempdir().unwrap();
+        let _lock = lock(data.path(), false).unwrap();
+        let uncommitted = Staging::create(data.path(), "run1").unwrap();
+        staged_file(&uncommitted, "certs/log=a/x.parquet", "x");
+        // A committed run whose first rename happened before the crash.
+        let committed = Staging::create(data.path(), "run2").unwrap();
+        let y = staged_file(&committed, "certs/log=a/y.parquet", "y");
+        let z = staged_file(&committed, "certs/log=a/z.parquet", "z");
+        let record = CommitRecord {
+            moves: vec![
+                (
+                    "certs/log=a/y.parquet".into(),
+                    "certs/log=a/y.parquet".into(),
+                ),
+                (
+                    "certs/log=a/z.parquet".into(),
+                    "certs/log=a/z.parquet".into(),
+                ),
+            ],
+            deletes: vec![],
+        };
+        fs::write(
+            committed.dir().join(COMMIT_FILE),
+            serde_json::to_vec(&record).unwrap(),
+        )
+        .unwrap();
+        let moved = data.path().join("certs/log=a/y.parquet");
+        fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        fs::rename(&y, &moved).unwrap();
+        assert!(pending(data.path()));
+        let done = recover(data.path()).unwrap();
+        assert_eq!(done.rolled_back, vec!["run1".to_owned()]);
+        assert_eq!(done.rolled_forward, vec!["run2".to_owned()]);
+        assert!(moved.exists() && data.path().join("certs/log=a/z.parquet").exists());
+        assert!(!z.exists());
+        assert!(!data.path().join("certs/log=a/x.parquet").exists());
+        assert!(!pending(data.path()));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder_named() {
+        let data = tempfile::tempdir().unwrap();
+        let first = lock(data.path(), false).unwrap();
+        let err = lock(data.path(), false).unwrap_err().to_string();
+        assert!(err.contains("another pipeline run"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        lock(data.path(), false).unwrap();
+    }
+}

@@ -1,0 +1,421 @@
+//! Nightly operation, for real: the binary is run again and again over a
+//! growing folder, killed with SIGKILL at chosen and at random moments, and
+//! raced against itself; every time the dataset must be exactly what one
+//! clean run gives.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run pipeline")
+}
+
+use crate::fixtures::{json_lines, pipeline_ok as ok};
+
+/// Runs `pipeline ingest` on one input, expecting it to fail.
+fn ingest_refused(dir: &Path, input: &str) -> (Option<i32>, String) {
+    let out = run(
+        &["ingest", "--out", "data", "--progress", "quiet", input],
+        dir,
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ingest(dir: &Path, data: &str, inputs: &[&str], extra: &[&str]) -> Value {
+    let mut args = vec!["ingest", "--out", data, "--progress", "quiet", "--json"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(inputs);
+    json_lines(&ok(&args, dir).stdout).remove(0)
+}
+
+fn query(dir: &Path, data: &str, sql: &str) -> Vec<Value> {
+    json_lines(&ok(&["query", "--data", data, "--format", "json", sql], dir).stdout)
+}
+
+/// Every stored row, as (table, log, index, identity), sorted.
+fn contents(dir: &Path, data: &str) -> Vec<String> {
+    let rows = query(
+        dir,
+        data,
+        "SELECT 'certs' AS t, log, entry_index, hex(cert_sha256) AS id FROM certs
+         UNION ALL SELECT 'rejects', log, entry_index, kind || ' ' || position FROM rejects
+         ORDER BY 1, 2, 3, 4",
+    );
+    rows.iter().map(|r| r.to_string()).collect()
+}
+
+/// Asserts two datasets' contents are equal, showing where they differ.
+fn assert_same(got: &[String], want: &[String], context: &str) {
+    if got != want {
+        let missing: Vec<_> = want.iter().filter(|r| !got.contains(r)).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|r| !want.contains(r)).take(5).collect();
+        panic!(
+            "{context}: {} rows, want {}; missing {missing:?}; extra {extra:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// Files a reader of the dataset's tables would see, and any debris.
+fn visible_files(data: &Path) -> (BTreeSet<String>, Vec<String>) {
+    let mut files = BTreeSet::new();
+    let mut debris = Vec::new();
+    fn walk(root: &Path, dir: &Path, files: &mut BTreeSet<String>, debris: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if p.is_dir() {
+                walk(root, &p, files, debris);
+            } else if rel.ends_with(".inprogress") || rel.starts_with("_staging") {
+                debris.push(rel);
+            } else {
+                files.insert(rel);
+            }
+        }
+    }
+    if data.exists() {
+        walk(data, data, &mut files, &mut debris);
+    }
+    (files, debris)
+}
+
+/// A generated two-log dump in `dir/dump`, and the list of its files.
+fn dump(dir: &Path, entries: &str) -> Vec<PathBuf> {
+    ok(
+        &[
+            "synth",
+            "--entries",
+            entries,
+            "--seed",
+            "11",
+            "--out",
+            "dump",
+        ],
+        dir,
+    );
+    let mut files = Vec::new();
+    for log in ["synth-1", "synth-2"] {
+        let mut names: Vec<PathBuf> = fs::read_dir(dir.join("dump").join(log))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        names.sort();
+        files.extend(names);
+    }
+    files
+}
+
+/// A folder `drop` with one directory per log, like the dump's.
+fn copy_into_drop(dir: &Path, files: &[PathBuf]) {
+    for f in files {
+        let log = f.parent().unwrap().file_name().unwrap();
+        let target = dir.join("drop").join(log);
+        fs::create_dir_all(&target).unwrap();
+        fs::copy(f, target.join(f.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn nightly_runs_read_only_new_files_and_store_each_entry_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "6000");
+    let (first, second) = files.split_at(files.len() / 2);
+
+    // One clean run over everything: the reference.
+    let full = ingest(dir, "ref", &["dump/synth-1", "dump/synth-2"], &[]);
+    let reference = contents(dir, "ref");
+    assert_eq!(
+        reference.len() as u64,
+        full["rows"].as_u64().unwrap() + full["rejects"].as_u64().unwrap()
+    );
+
+    // Night 1: half the files have landed.
+    copy_into_drop(dir, first);
+    let night1 = ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    assert_eq!(night1["files"].as_u64(), Some(first.len() as u64));
+    assert_eq!(night1["already_ingested"].as_u64(), Some(0));
+
+    // Night 2: nothing new. Nothing is written, and it says so.
+    let (before, _) = visible_files(&dir.join("data"));
+    let manifest_before = fs::read(dir.join("data/manifest.parquet")).unwrap();
+    let idle = ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    assert_eq!(idle["files"].as_u64(), Some(0));
+    assert_eq!(idle["already_ingested"].as_u64(), Some(first.len() as u64));
+    assert_eq!(idle["entries_read"].as_u64(), Some(0));
+    assert_eq!(visible_files(&dir.join("data")).0, before);
+    assert_eq!(
+        fs::read(dir.join("data/manifest.parquet")).unwrap(),
+        manifest_before
+    );
+
+    // Night 3: the rest lands; only it is read.
+    copy_into_drop(dir, second);
+    let night3 = ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    assert_eq!(night3["files"].as_u64(), Some(second.len() as u64));
+    assert_eq!(
+        night3["already_ingested"].as_u64(),
+        Some(first.len() as u64)
+    );
+    assert_same(&contents(dir, "data"), &reference, "data");
+
+    // The manifest lists every input once, with counts that add up.
+    let m = query(
+        dir,
+        "data",
+        "SELECT count(*) AS files, count(DISTINCT path) AS paths, sum(rows) AS rows,
+                sum(rejects) AS rejects, sum(duplicates) AS dups,
+                sum(CASE WHEN length(sha256) = 64 THEN 1 ELSE 0 END) AS hashed
+         FROM manifest",
+    );
+    assert_eq!(m[0]["files"].as_u64(), Some(files.len() as u64));
+    assert_eq!(m[0]["paths"].as_u64(), Some(files.len() as u64));
+    assert_eq!(m[0]["hashed"].as_u64(), Some(files.len() as u64));
+    assert_eq!(m[0]["rows"], full["rows"]);
+    assert_eq!(m[0]["rejects"], full["rejects"]);
+    assert_eq!(m[0]["dups"].as_u64(), Some(0));
+
+    // A re-download of one page under another name: its entries are
+    // already there, so they are counted as duplicates and not stored.
+    let page = first
+        .iter()
+        .find(|f| {
+            f.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("0-999.json")
+        })
+        .expect("the first page of synth-1");
+    let page_name = page.file_name().unwrap().to_owned();
+    let again = dir.join("redownload/synth-1");
+    fs::create_dir_all(&again).unwrap();
+    fs::copy(page, again.join(&page_name)).unwrap();
+    let dup = ingest(dir, "data", &["redownload/synth-1"], &[]);
+    assert_eq!(dup["files"].as_u64(), Some(1));
+    assert_eq!(dup["rows"].as_u64(), Some(0));
+    assert_eq!(dup["duplicates"].as_u64(), Some(1000));
+    assert_same(&contents(dir, "data"), &reference, "data");
+    let distinct = query(
+        dir,
+        "data",
+        "SELECT count(*) AS n, count(DISTINCT log || ':' || CAST(entry_index AS VARCHAR)) AS d FROM certs",
+    );
+    assert_eq!(distinct[0]["n"], distinct[0]["d"]);
+
+    // A file that changed after it was ingested is refused, by name.
+    let victim = dir.join("drop/synth-1").join(&page_name);
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes.extend_from_slice(b"\n");
+    fs::write(&victim, bytes).unwrap();
+    let (code, err) = ingest_refused(dir, "drop/synth-1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("0-999.json") && err.contains("changed since"),
+        "{err}"
+    );
+    assert_same(&contents(dir, "data"), &reference, "data");
+}
+
+/// Runs ingest with `PIPELINE_CRASH_AT` set and checks that it died.
+fn crash_at(dir: &Path, point: &str) {
+    let out = bin()
+        .args([
+            "ingest",
+            "--out",
+            "data",
+            "--progress",
+            "quiet",
+            "dump/synth-1",
+            "dump/synth-2",
+        ])
+        .env("PIPELINE_CRASH_AT", point)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_none(),
+        "{point}: the run was not aborted"
+    );
+}
+
+#[test]
+fn kill_9_at_any_moment_then_the_same_command_gives_the_clean_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    dump(dir, "30000");
+    let inputs = ["dump/synth-1", "dump/synth-2"];
+    let clean = ingest(dir, "ref", &inputs, &[]);
+    let reference = contents(dir, "ref");
+    let data = dir.join("data");
+
+    // At the three points that matter for atomicity.
+    for point in ["staged", "committed", "mid_commit"] {
+        let _ = fs::remove_dir_all(&data);
+        crash_at(dir, point);
+        let (visible, _) = visible_files(&data);
+        let parquet = visible.iter().filter(|f| f.ends_with(".parquet")).count();
+        match point {
+            // Nothing committed: no data file and no manifest visible.
+            "staged" | "committed" => assert_eq!(parquet, 0, "{point}: {visible:?}"),
+            _ => {}
+        }
+        let rerun = ingest(dir, "data", &inputs, &[]);
+        let expect_files = if point == "staged" {
+            clean["files"].clone()
+        } else {
+            Value::from(0)
+        };
+        assert_eq!(rerun["files"], expect_files, "{point}");
+        assert_same(&contents(dir, "data"), &reference, point);
+        assert!(visible_files(&data).1.is_empty(), "{point}: debris left");
+    }
+
+    // And at moments nobody chose: SIGKILL after a range of delays, some
+    // runs killed twice before one finishes.
+    let _ = fs::remove_dir_all(&data);
+    for delay_ms in [5u64, 40, 120, 250, 400, 700, 1000] {
+        let mut child = bin()
+            .args([
+                "ingest",
+                "--out",
+                "data",
+                "--progress",
+                "quiet",
+                "--threads",
+                "1",
+            ])
+            .args(inputs)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    ingest(dir, "data", &inputs, &[]);
+    assert_same(&contents(dir, "data"), &reference, "data");
+    assert!(visible_files(&data).1.is_empty());
+    let again = ingest(dir, "data", &inputs, &[]);
+    assert_eq!(again["files"].as_u64(), Some(0));
+}
+
+#[test]
+fn a_second_writer_refuses_or_waits_and_never_corrupts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    dump(dir, "1500");
+    let data = dir.join("data");
+    let lock = pipeline::commit::lock(&data, false).unwrap();
+
+    let (code, err) = ingest_refused(dir, "dump/synth-1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("another pipeline run"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(!data.join("manifest.parquet").exists());
+
+    // With --wait it starts once the holder lets go.
+    let child = bin()
+        .args([
+            "ingest",
+            "--out",
+            "data",
+            "--progress",
+            "quiet",
+            "--json",
+            "--wait",
+            "dump/synth-1",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("waiting for another pipeline run"), "{err}");
+    let summary = json_lines(&out.stdout).remove(0);
+    assert!(summary["rows"].as_u64().unwrap() > 0);
+}
+
+/// (rule, cert_sha256) of `check --format json` output lines.
+fn finding_keys(out: &Output) -> BTreeSet<(String, String)> {
+    json_lines(&out.stdout)
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["cert_sha256"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn check_new_reports_only_what_appeared_since_the_previous_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "6000");
+    let (first, second) = files.split_at(files.len() / 2);
+    let check = |args: &[&str]| {
+        let mut all = vec!["check", "--data", "data", "--format", "json"];
+        all.extend_from_slice(args);
+        run(&all, dir)
+    };
+
+    copy_into_drop(dir, first);
+    ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    let night1 = check(&["--new"]);
+    assert_eq!(night1.status.code(), Some(1), "error findings exit 1");
+    let seen1 = finding_keys(&night1);
+    assert!(seen1.len() > 20, "{}", seen1.len());
+    assert!(String::from_utf8_lossy(&night1.stderr).contains("no earlier run"));
+
+    copy_into_drop(dir, second);
+    ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    let everything = finding_keys(&check(&["--no-store"]));
+    let night2 = check(&["--new"]);
+    let new2 = finding_keys(&night2);
+    let expected: BTreeSet<_> = everything.difference(&seen1).cloned().collect();
+    assert!(!expected.is_empty());
+    assert_eq!(new2, expected);
+    assert_eq!(night2.status.code(), Some(1));
+
+    // Nothing new landed: nothing to report, exit 0, and that run (with no
+    // new findings, but all of them stored) is what the next one compares to.
+    let night3 = check(&["--new"]);
+    assert!(finding_keys(&night3).is_empty());
+    assert_eq!(
+        night3.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&night3.stderr)
+    );
+    let night4 = check(&["--new"]);
+    assert!(finding_keys(&night4).is_empty());
+}
