@@ -64,3 +64,11 @@ fn rejects_schema_is_documented() {
     want.extend(actual(reject_schema()));
     assert_eq!(documented("rejects.md"), want);
 }
+
+#[test]
+fn manifest_schema_is_documented() {
+    assert_eq!(
+        documented("manifest.md"),
+        actual(pipeline::manifest::manifest_schema())
+    );
+}
