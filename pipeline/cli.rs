@@ -32,6 +32,29 @@ pub enum Command {
     Check(CheckArgs),
     /// Generate a realistic CT dump with planted anomalies and its ground truth.
     Synth(SynthArgs),
+    /// Show what a dataset covers per log: entries, index ranges and gaps,
+    /// rejects, parse errors, entry times, bytes on disk, last ingest.
+    Status(StatusArgs),
+}
+
+/// Output format of `pipeline status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// An aligned text table.
+    Table,
+    /// One JSON object: {"data", "logs": [...], "interrupted_run_pending"}.
+    Json,
+}
+
+/// Arguments of `pipeline status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
 }
 
 /// Arguments of `pipeline synth`.

@@ -41,5 +41,6 @@ pub mod reject;
 pub mod rules;
 pub mod session;
 pub mod sql_text;
+pub mod status;
 pub mod synth;
 pub mod udfs;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use pipeline::cli::{CheckArgs, Cli, Command, IngestArgs, QueryArgs, SynthArgs};
+use pipeline::cli::{
+    CheckArgs, Cli, Command, IngestArgs, QueryArgs, StatusArgs, StatusFormat, SynthArgs,
+};
 use pipeline::ingest::{self, IngestSummary};
 use pipeline::{checks, query, synth};
 
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         Command::Query(args) => run_query(args),
         Command::Check(args) => run_check(args),
         Command::Synth(args) => run_synth(args),
+        Command::Status(args) => run_status(args),
     };
     match result {
         Ok(code) => code,
@@ -63,6 +66,15 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let st = runtime()?.block_on(pipeline::status::status(&args.data))?;
+    match args.format {
+        StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
+        StatusFormat::Table => pipeline::status::write_table(&mut std::io::stdout(), &st)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {

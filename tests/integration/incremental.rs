@@ -419,3 +419,76 @@ fn check_new_reports_only_what_appeared_since_the_previous_run() {
     let night4 = check(&["--new"]);
     assert!(finding_keys(&night4).is_empty());
 }
+
+fn status(dir: &Path) -> Value {
+    json_lines(&ok(&["status", "--data", "data", "--format", "json"], dir).stdout).remove(0)
+}
+
+#[test]
+fn status_shows_coverage_and_the_gaps_a_missing_page_leaves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "6000");
+    let name = |f: &PathBuf| f.file_name().unwrap().to_string_lossy().into_owned();
+    let log1: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.parent().unwrap().ends_with("synth-1"))
+        .cloned()
+        .collect();
+    let (middle, rest): (Vec<PathBuf>, Vec<PathBuf>) =
+        log1.into_iter().partition(|f| name(f).starts_with("1000-1999.json"));
+    assert_eq!(middle.len(), 1);
+    copy_into_drop(dir, &rest);
+    ingest(dir, "data", &["drop/synth-1"], &[]);
+
+    let st = status(dir);
+    assert_eq!(st["interrupted_run_pending"], Value::Bool(false));
+    let logs = st["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1);
+    let s = &logs[0];
+    assert_eq!(s["log"], "synth-1");
+    let counts = query(
+        dir,
+        "data",
+        "SELECT (SELECT count(*) FROM certs) AS rows, (SELECT count(*) FROM rejects) AS rejects,
+                (SELECT count(*) FROM certs WHERE parse_error IS NOT NULL) AS pe,
+                (SELECT count(*) FROM certs) + (SELECT count(*) FROM rejects
+                    WHERE entry_index IS NOT NULL AND kind <> 'io') AS indexed",
+    );
+    let c = &counts[0];
+    assert_eq!(s["rows"], c["rows"]);
+    assert_eq!(s["rejects"], c["rejects"]);
+    assert_eq!(s["parse_errors"], c["pe"]);
+    assert_eq!(
+        s["entries"].as_u64(),
+        Some(c["rows"].as_u64().unwrap() + c["rejects"].as_u64().unwrap())
+    );
+    assert_eq!(s["first_index"].as_u64(), Some(0));
+    assert_eq!(s["last_index"].as_u64(), Some(2999));
+    let gaps = s["gaps"].as_str().unwrap();
+    assert!(gaps.starts_with("1000-1999"), "{gaps}");
+    // Every index between first and last is either stored or missing.
+    assert_eq!(
+        s["missing"].as_u64().unwrap() + c["indexed"].as_u64().unwrap(),
+        3000
+    );
+    assert_eq!(s["input_files"].as_u64(), Some(rest.len() as u64));
+    assert!(s["bytes_on_disk"].as_u64().unwrap() > 100_000);
+    assert!(s["first_entry_time"].as_str().unwrap() <= s["last_entry_time"].as_str().unwrap());
+    assert!(s["last_ingest"].as_str().unwrap().starts_with("20"));
+
+    // The missing page lands: its gap closes.
+    copy_into_drop(dir, &middle);
+    ingest(dir, "data", &["drop/synth-1"], &[]);
+    let s = &status(dir)["logs"][0];
+    assert!(!s["gaps"].as_str().unwrap().contains("1000-1999"), "{s}");
+    assert_eq!(s["missing"].as_u64().unwrap() + 1000, {
+        let before = gaps.split(',').map(|g| match g.split_once('-') {
+            Some((a, b)) => b.parse::<u64>().unwrap() - a.parse::<u64>().unwrap() + 1,
+            None => 1,
+        });
+        before.sum::<u64>()
+    });
+    let table = String::from_utf8(ok(&["status", "--data", "data"], dir).stdout).unwrap();
+    assert!(table.starts_with("log") && table.contains("synth-1"), "{table}");
+}
