@@ -35,6 +35,26 @@ pub enum Command {
     /// Show what a dataset covers per log: entries, index ranges and gaps,
     /// rejects, parse errors, entry times, bytes on disk, last ingest.
     Status(StatusArgs),
+    /// Merge each log partition's many small files into large files sorted
+    /// by entry_index, atomically, keeping the manifest true.
+    Compact(CompactArgs),
+}
+
+/// Arguments of `pipeline compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Leave partitions with fewer files than this alone.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub min_files: usize,
+    /// When another run is writing to DIR, wait for it instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print what was merged as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output format of `pipeline status`.

@@ -25,6 +25,7 @@ pub mod cert_record;
 pub mod checks;
 pub mod cli;
 pub mod commit;
+pub mod compact;
 pub mod ct_leaf;
 pub mod decode;
 pub mod der;

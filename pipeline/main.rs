@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser;
 use pipeline::cli::{
-    CheckArgs, Cli, Command, IngestArgs, QueryArgs, StatusArgs, StatusFormat, SynthArgs,
+    CheckArgs, Cli, Command, CompactArgs, IngestArgs, QueryArgs, StatusArgs, StatusFormat,
+    SynthArgs,
 };
 use pipeline::ingest::{self, IngestSummary};
 use pipeline::{checks, query, synth};
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Command::Check(args) => run_check(args),
         Command::Synth(args) => run_synth(args),
         Command::Status(args) => run_status(args),
+        Command::Compact(args) => run_compact(args),
     };
     match result {
         Ok(code) => code,
@@ -73,6 +75,34 @@ fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
         StatusFormat::Table => pipeline::status::write_table(&mut std::io::stdout(), &st)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
+    let opts = pipeline::compact::CompactOptions {
+        data: args.data.clone(),
+        min_files: args.min_files,
+        wait: args.wait,
+    };
+    let done = runtime()?
+        .block_on(pipeline::compact::compact(&opts))
+        .context("compact failed")?;
+    if done.is_empty() {
+        eprintln!(
+            "nothing to compact: no partition of {} has {} or more files",
+            args.data.display(),
+            args.min_files.max(2)
+        );
+    }
+    for c in &done {
+        eprintln!(
+            "compacted {}/log={}: {} files -> {} ({} rows)",
+            c.table, c.log, c.files_before, c.files_after, c.rows
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "compacted": done }));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -435,8 +435,9 @@ fn status_shows_coverage_and_the_gaps_a_missing_page_leaves() {
         .filter(|f| f.parent().unwrap().ends_with("synth-1"))
         .cloned()
         .collect();
-    let (middle, rest): (Vec<PathBuf>, Vec<PathBuf>) =
-        log1.into_iter().partition(|f| name(f).starts_with("1000-1999.json"));
+    let (middle, rest): (Vec<PathBuf>, Vec<PathBuf>) = log1
+        .into_iter()
+        .partition(|f| name(f).starts_with("1000-1999.json"));
     assert_eq!(middle.len(), 1);
     copy_into_drop(dir, &rest);
     ingest(dir, "data", &["drop/synth-1"], &[]);
@@ -490,5 +491,109 @@ fn status_shows_coverage_and_the_gaps_a_missing_page_leaves() {
         before.sum::<u64>()
     });
     let table = String::from_utf8(ok(&["status", "--data", "data"], dir).stdout).unwrap();
-    assert!(table.starts_with("log") && table.contains("synth-1"), "{table}");
+    assert!(
+        table.starts_with("log") && table.contains("synth-1"),
+        "{table}"
+    );
+}
+
+/// Data files of the dataset, per table/log partition.
+fn partition_files(data: &Path) -> std::collections::BTreeMap<String, Vec<PathBuf>> {
+    let mut out = std::collections::BTreeMap::<String, Vec<PathBuf>>::new();
+    for table in ["certs", "rejects"] {
+        let Ok(logs) = fs::read_dir(data.join(table)) else {
+            continue;
+        };
+        for log in logs.flatten() {
+            let key = format!("{table}/{}", log.file_name().to_string_lossy());
+            for f in fs::read_dir(log.path()).unwrap().flatten() {
+                out.entry(key.clone()).or_default().push(f.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn compact_merges_nightly_files_sorted_and_keeps_the_manifest_true() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "6000");
+    // Every third file each night, so that every partition gets 3 files.
+    for night in 0..3 {
+        let landed: Vec<PathBuf> = files.iter().skip(night).step_by(3).cloned().collect();
+        copy_into_drop(dir, &landed);
+        ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    }
+    let data = dir.join("data");
+    let before = contents(dir, "data");
+    let status_before = status(dir);
+    assert!(partition_files(&data)
+        .iter()
+        .all(|(p, f)| f.len() >= 2 || p.starts_with("rejects")));
+
+    // A crash in the middle of compaction's commit: the next writer finishes it.
+    let out = bin()
+        .args(["compact", "--data", "data"])
+        .env("PIPELINE_CRASH_AT", "mid_commit")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_none(), "compaction was not aborted");
+    let again = ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    assert_eq!(again["files"].as_u64(), Some(0));
+    assert_same(&contents(dir, "data"), &before, "after recovery");
+    for (partition, files) in partition_files(&data) {
+        assert_eq!(files.len(), 1, "{partition}: {files:?}");
+        // Sorted by entry_index within the file.
+        let file = fs::File::open(&files[0]).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut indices = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = batch.column_by_name("entry_index").unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            indices.extend(col.iter().flatten());
+        }
+        let unsorted = indices.windows(2).position(|w| w[0] > w[1]);
+        assert!(
+            unsorted.is_none(),
+            "{partition} not sorted at {unsorted:?}: {:?}",
+            unsorted.map(|i| &indices[i.saturating_sub(3)..(i + 3).min(indices.len())])
+        );
+    }
+    // The manifest names only files that exist, and status is unchanged.
+    let listed = query(
+        dir,
+        "data",
+        "SELECT DISTINCT unnest(output_files) AS f FROM manifest",
+    );
+    assert!(!listed.is_empty());
+    for f in &listed {
+        assert!(data.join(f["f"].as_str().unwrap()).exists(), "{f}");
+    }
+    let mut status_after = status(dir);
+    for (a, b) in status_after["logs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(status_before["logs"].as_array().unwrap())
+    {
+        assert!(a["bytes_on_disk"].as_u64().unwrap() > 0);
+        a["bytes_on_disk"] = b["bytes_on_disk"].clone();
+    }
+    assert_eq!(status_after, status_before);
+
+    // Nothing left to merge.
+    let out = ok(&["compact", "--data", "data", "--json"], dir);
+    assert_eq!(
+        json_lines(&out.stdout)[0]["compacted"],
+        serde_json::json!([])
+    );
 }
