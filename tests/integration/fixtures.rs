@@ -174,3 +174,14 @@ pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Copies dump files into `dir/drop/<log>/` (the log is each file's directory name),
+/// as a nightly job's drop folder receives them.
+pub fn copy_into_drop(dir: &Path, files: &[PathBuf]) {
+    for f in files {
+        let log = f.parent().unwrap().file_name().unwrap();
+        let target = dir.join("drop").join(log);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::copy(f, target.join(f.file_name().unwrap())).unwrap();
+    }
+}

@@ -23,7 +23,7 @@ fn run(args: &[&str], cwd: &Path) -> Output {
         .expect("run pipeline")
 }
 
-use crate::fixtures::{json_lines, pipeline_ok as ok};
+use crate::fixtures::{copy_into_drop, json_lines, pipeline_ok as ok};
 
 /// Runs `pipeline ingest` on one input, expecting it to fail.
 fn ingest_refused(dir: &Path, input: &str) -> (Option<i32>, String) {
@@ -121,16 +121,6 @@ fn dump(dir: &Path, entries: &str) -> Vec<PathBuf> {
         files.extend(names);
     }
     files
-}
-
-/// A folder `drop` with one directory per log, like the dump's.
-fn copy_into_drop(dir: &Path, files: &[PathBuf]) {
-    for f in files {
-        let log = f.parent().unwrap().file_name().unwrap();
-        let target = dir.join("drop").join(log);
-        fs::create_dir_all(&target).unwrap();
-        fs::copy(f, target.join(f.file_name().unwrap())).unwrap();
-    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod fixtures;
 mod accounting;
 mod fuzz;
 mod incremental;
+mod nightly_job;
 mod real_certs;
 mod real_entries;
 mod rules;
