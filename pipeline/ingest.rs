@@ -33,6 +33,7 @@ use crate::decode::{decode_chunk, ChunkOutput};
 use crate::dump::{self, Chunk, ChunkReader, DiscoverOptions, InputFile};
 use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestEntry};
+use crate::overlap::{self, Duplicate};
 use crate::parquet_sink::{partition_dir, PartitionWriter};
 use crate::progress::{Progress, ProgressMode};
 use crate::reject::RejectKind;
@@ -75,6 +76,8 @@ pub struct IngestSummary {
     pub already_ingested: u64,
     /// Entries not stored because the dataset already held their (log, entry_index).
     pub duplicates: u64,
+    /// Of those, copies whose leaf differs from the stored entry (reported on stderr).
+    pub conflicts: u64,
     /// Files under input directories skipped because their names are not dumps.
     pub skipped_files: u64,
     /// Entries read (each became a row or a reject).
@@ -144,7 +147,15 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let staging = Staging::create(&opts.out, &run_id)?;
     let coverage = manifest::coverage(&previous);
     match run(opts, &todo, staging.dir(), &run_id, coverage) {
-        Ok(written) => {
+        Ok(mut written) => {
+            let conflicts = conflicts_of(&opts.out, staging.dir(), &mut written);
+            let conflicts = match conflicts {
+                Ok(n) => n,
+                Err(e) => {
+                    staging.abandon();
+                    return Err(e);
+                }
+            };
             commit::crash_point("staged");
             let entries = manifest_entries(staging.dir(), &todo, &written, &run_id)?;
             let mut all = previous;
@@ -156,6 +167,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
                 files: todo.len() as u64,
                 already_ingested: already,
                 duplicates: written.duplicates,
+                conflicts,
                 skipped_files,
                 entries_read,
                 rows: written.rows,
@@ -173,6 +185,40 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
             Err(e)
         }
     }
+}
+
+/// Compares the copies not stored with the stored entries; reports and
+/// counts (per file) those that differ.
+fn conflicts_of(out: &Path, staged: &Path, written: &mut Written) -> Result<u64> {
+    if written.dups.is_empty() {
+        return Ok(0);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| Error::io("tokio runtime", e))?;
+    let found = runtime.block_on(overlap::find_conflicts(out, staged, &written.dups))?;
+    for (i, c) in found.iter().enumerate() {
+        if i < 20 {
+            eprintln!(
+                "conflict: log {} entry {} in {} is {}, but the dataset holds {}",
+                c.log,
+                c.entry_index,
+                c.source.display(),
+                c.found,
+                c.stored
+            );
+        }
+        if let Some(stats) = written.per_file.get_mut(&c.source) {
+            stats.conflicts += 1;
+        }
+    }
+    if found.len() > 20 {
+        eprintln!(
+            "... {} conflicts in all (manifest column `conflicts`)",
+            found.len()
+        );
+    }
+    Ok(found.len() as u64)
 }
 
 /// Splits the inputs into those to read and a count of those the manifest
@@ -255,6 +301,7 @@ fn manifest_entries(
             rejects: stats.rejects as i64,
             parse_errors: stats.parse_errors as i64,
             duplicates: stats.duplicates as i64,
+            conflicts: stats.conflicts as i64,
             run_id: run_id.to_owned(),
             ingested_at_ms: now,
             output_files,
@@ -374,6 +421,7 @@ struct FileStats {
     rejects: u64,
     parse_errors: u64,
     duplicates: u64,
+    conflicts: u64,
     /// Indices stored from the file.
     ranges: RangeInclusiveSet<u64>,
 }
@@ -390,6 +438,8 @@ struct Written {
     files: Vec<PathBuf>,
     files_by_log: BTreeMap<String, Vec<PathBuf>>,
     per_file: HashMap<PathBuf, FileStats>,
+    /// The copies not stored, to compare with the stored entries.
+    dups: Vec<Duplicate>,
 }
 
 /// The open output of one log.
@@ -469,9 +519,23 @@ impl Sinks {
                 true
             }
         };
+        let mut dups = Vec::new();
+        let dup = |index: i64| Duplicate {
+            log: log.clone(),
+            entry_index: index,
+            source: output.file.path.clone(),
+            cert_sha256: None,
+            timestamp_ms: None,
+            reject_kind: None,
+        };
         let sink = self.sink(&log);
         for cert in &output.certs {
             if !fresh(cert.entry_index as u64, &mut now.duplicates) {
+                dups.push(Duplicate {
+                    cert_sha256: Some(cert.cert_sha256),
+                    timestamp_ms: Some(cert.entry_timestamp_ms),
+                    ..dup(cert.entry_index)
+                });
                 continue;
             }
             now.rows += 1;
@@ -487,6 +551,10 @@ impl Sinks {
             let indexed = reject.entry_index.filter(|_| reject.kind != RejectKind::Io);
             if let Some(index) = indexed {
                 if !fresh(index as u64, &mut now.duplicates) {
+                    dups.push(Duplicate {
+                        reject_kind: Some(reject.kind.as_str()),
+                        ..dup(index)
+                    });
                     continue;
                 }
             }
@@ -498,6 +566,7 @@ impl Sinks {
             }
         }
         let w = &mut self.written;
+        w.dups.extend(dups);
         w.rows += now.rows;
         w.rejects += now.rejects;
         w.parse_errors += now.parse_errors;

@@ -35,6 +35,7 @@ pub mod ingest;
 pub mod manifest;
 pub mod oid_names;
 pub mod output;
+pub mod overlap;
 pub mod parquet_sink;
 pub mod progress;
 pub mod query;

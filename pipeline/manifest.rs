@@ -55,6 +55,8 @@ pub struct ManifestEntry {
     pub parse_errors: i64,
     /// Entries not stored because their (log, entry_index) was already present.
     pub duplicates: i64,
+    /// Of those, copies whose leaf differs from the stored entry.
+    pub conflicts: i64,
     /// The run that ingested it.
     pub run_id: String,
     /// When that run committed, ms since the Unix epoch.
@@ -81,6 +83,7 @@ pub fn manifest_schema() -> SchemaRef {
         Field::new("rejects", DataType::Int64, false),
         Field::new("parse_errors", DataType::Int64, false),
         Field::new("duplicates", DataType::Int64, false),
+        Field::new("conflicts", DataType::Int64, false),
         Field::new("run_id", DataType::Utf8, false),
         Field::new("ingested_at", ts, false),
         Field::new("output_files", list, false),
@@ -190,6 +193,7 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
         int("parse_errors")?,
         int("duplicates")?,
     );
+    let conflicts = int("conflicts")?;
     let at = col("ingested_at")?
         .as_any()
         .downcast_ref::<TimestampMillisecondArray>()
@@ -215,6 +219,7 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
             rejects: rejects.value(i),
             parse_errors: parse_errors.value(i),
             duplicates: duplicates.value(i),
+            conflicts: conflicts.value(i),
             run_id: run.value(i).to_owned(),
             ingested_at_ms: at.value(i),
             output_files: list.iter().flatten().map(str::to_owned).collect(),
@@ -257,6 +262,7 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         ints(|e| e.rejects),
         ints(|e| e.parse_errors),
         ints(|e| e.duplicates),
+        ints(|e| e.conflicts),
         strings(|e| &e.run_id),
         Arc::new(at),
         Arc::new(files.finish()),
@@ -339,6 +345,7 @@ mod tests {
                 rejects: 2,
                 parse_errors: 3,
                 duplicates: 1,
+                conflicts: 1,
                 run_id: "part-x".into(),
                 ingested_at_ms: 1_800_000_000_000,
                 output_files: vec!["certs/log=argon/part-x-00000.parquet".into()],

@@ -44,7 +44,8 @@ fn known_schema(table: &str) -> SchemaRef {
     }
 }
 
-fn has_parquet(dir: &Path) -> bool {
+/// Whether `dir` holds a Parquet file at any depth.
+pub fn has_parquet(dir: &Path) -> bool {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return false;
     };

@@ -587,3 +587,56 @@ fn compact_merges_nightly_files_sorted_and_keeps_the_manifest_true() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn an_overlap_is_stored_once_and_a_differing_copy_is_reported_as_a_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let real = crate::fixtures::data_dir()
+        .join("real/ct-entries/pilot_2013_4x509_ct-go-scanner-FourEntries.json");
+    let page: Value = serde_json::from_slice(&fs::read(real).unwrap()).unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    crate::fixtures::write_page(&dir.join("argon/0-3.json"), entries);
+    // A second download of indices 2-3: index 2 as stored, index 3 holding
+    // another certificate (entry 0's).
+    crate::fixtures::write_page(
+        &dir.join("mirror/argon/2-3.json"),
+        &[entries[2].clone(), entries[0].clone()],
+    );
+    let first = ingest(dir, "data", &["argon"], &[]);
+    assert_eq!(first["rows"].as_u64(), Some(4));
+
+    let out = run(
+        &[
+            "ingest",
+            "--out",
+            "data",
+            "--progress",
+            "quiet",
+            "--json",
+            "mirror/argon",
+        ],
+        dir,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let s = json_lines(&out.stdout).remove(0);
+    assert_eq!(s["rows"].as_u64(), Some(0));
+    assert_eq!(s["duplicates"].as_u64(), Some(2));
+    assert_eq!(s["conflicts"].as_u64(), Some(1));
+    assert!(
+        err.contains("conflict: log argon entry 3 in mirror/argon/2-3.json"),
+        "{err}"
+    );
+    assert!(!err.contains("entry 2 in"), "{err}");
+    let m = query(
+        dir,
+        "data",
+        "SELECT sum(duplicates) AS d, sum(conflicts) AS c, count(*) AS n FROM manifest",
+    );
+    assert_eq!(m[0]["d"].as_u64(), Some(2));
+    assert_eq!(m[0]["c"].as_u64(), Some(1));
+    // The stored entry 3 is still the original.
+    let stored = query(dir, "data", "SELECT count(*) AS n FROM certs");
+    assert_eq!(stored[0]["n"].as_u64(), Some(4));
+}
