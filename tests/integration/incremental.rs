@@ -640,3 +640,72 @@ fn an_overlap_is_stored_once_and_a_differing_copy_is_reported_as_a_conflict() {
     let stored = query(dir, "data", "SELECT count(*) AS n FROM certs");
     assert_eq!(stored[0]["n"].as_u64(), Some(4));
 }
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`; None where mounting is not allowed (not root).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn remount_read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_or_a_read_only_dataset_fails_clearly_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let Some(disk) = Tmpfs::mount(&dir.join("data"), "300k") else {
+        eprintln!("skipped: mounting a small tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
+    let sample_logs: Vec<String> = ["pilot", "icarus", "rocketeer"]
+        .iter()
+        .map(|l| sample.join(l).display().to_string())
+        .collect();
+    let logs: Vec<&str> = sample_logs.iter().map(String::as_str).collect();
+    ingest(dir, "data", &logs, &[]);
+    let before = contents(dir, "data");
+    let (files_before, _) = visible_files(&dir.join("data"));
+
+    // Disk full half-way through a run of 6,000 entries.
+    dump(dir, "6000");
+    let (code, err) = ingest_refused(dir, "dump/synth-1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("data/"), "the error names the file: {err}");
+    assert_same(&contents(dir, "data"), &before, "after disk full");
+    let (files_after, debris) = visible_files(&dir.join("data"));
+    assert_eq!(files_after, files_before);
+    assert!(debris.is_empty(), "{debris:?}");
+
+    // Read-only: refused before anything is read, dataset still readable.
+    disk.remount_read_only();
+    let (code, err) = ingest_refused(dir, "dump/synth-2");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert_same(&contents(dir, "data"), &before, "read-only");
+}
