@@ -146,45 +146,42 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     );
     let staging = Staging::create(&opts.out, &run_id)?;
     let coverage = manifest::coverage(&previous);
-    match run(opts, &todo, staging.dir(), &run_id, coverage) {
-        Ok(mut written) => {
-            let conflicts = conflicts_of(&opts.out, staging.dir(), &mut written);
-            let conflicts = match conflicts {
-                Ok(n) => n,
-                Err(e) => {
-                    staging.abandon();
-                    return Err(e);
-                }
-            };
-            commit::crash_point("staged");
-            let entries = manifest_entries(staging.dir(), &todo, &written, &run_id)?;
-            let mut all = previous;
-            all.extend(entries);
-            let output_files = staging.commit(&written.files, &all, &[])?;
-            let elapsed = started.elapsed().as_secs_f64();
-            let entries_read = written.rows + written.rejects + written.duplicates;
-            Ok(IngestSummary {
-                files: todo.len() as u64,
-                already_ingested: already,
-                duplicates: written.duplicates,
-                conflicts,
-                skipped_files,
-                entries_read,
-                rows: written.rows,
-                rejects: written.rejects,
-                parse_errors: written.parse_errors,
-                unreadable: written.unreadable,
-                input_bytes: written.input_bytes,
-                elapsed_seconds: elapsed,
-                entries_per_second: entries_read as f64 / elapsed.max(1e-9),
-                output_files,
-            })
-        }
+    // Everything before the commit record may fail: the staging area (all
+    // this run wrote) is then deleted and the dataset is as it was.
+    let staged = run(opts, &todo, staging.dir(), &run_id, coverage).and_then(|mut written| {
+        let conflicts = conflicts_of(&opts.out, staging.dir(), &mut written)?;
+        let entries = manifest_entries(staging.dir(), &todo, &written, &run_id)?;
+        Ok((written, conflicts, entries))
+    });
+    let (written, conflicts, entries) = match staged {
+        Ok(staged) => staged,
         Err(e) => {
             staging.abandon();
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    commit::crash_point("staged");
+    let mut all = previous;
+    all.extend(entries);
+    let output_files = staging.commit(&written.files, &all, &[])?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let entries_read = written.rows + written.rejects + written.duplicates;
+    Ok(IngestSummary {
+        files: todo.len() as u64,
+        already_ingested: already,
+        duplicates: written.duplicates,
+        conflicts,
+        skipped_files,
+        entries_read,
+        rows: written.rows,
+        rejects: written.rejects,
+        parse_errors: written.parse_errors,
+        unreadable: written.unreadable,
+        input_bytes: written.input_bytes,
+        elapsed_seconds: elapsed,
+        entries_per_second: entries_read as f64 / elapsed.max(1e-9),
+        output_files,
+    })
 }
 
 /// Compares the copies not stored with the stored entries; reports and
@@ -604,33 +601,15 @@ impl Sinks {
         Ok(())
     }
 
-    /// Writes every wave; on failure removes the files this run made visible.
+    /// Writes every wave. On failure it stops reading (which stops the
+    /// decoders); the caller deletes the staging area it wrote into.
     fn run(mut self, rx: Receiver<Vec<ChunkOutput>>) -> Result<Written> {
-        let result = (|| {
-            for wave in rx.iter() {
-                for output in wave {
-                    self.write_output(output)?;
-                }
-            }
-            self.finish_all()
-        })();
-        match result {
-            Ok(()) => Ok(std::mem::take(&mut self.written)),
-            Err(e) => {
-                drop(rx);
-                for sink in std::mem::take(&mut self.logs).into_values() {
-                    sink.cert_files.abandon();
-                    sink.reject_files.abandon();
-                }
-                remove_files(&self.written.files);
-                Err(e)
+        for wave in rx.iter() {
+            for output in wave {
+                self.write_output(output)?;
             }
         }
-    }
-}
-
-fn remove_files(files: &[PathBuf]) {
-    for f in files {
-        let _ = std::fs::remove_file(f);
+        self.finish_all()?;
+        Ok(self.written)
     }
 }

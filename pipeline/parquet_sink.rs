@@ -171,18 +171,6 @@ impl PartitionWriter {
     }
 }
 
-impl PartitionWriter {
-    /// Removes every file this writer wrote, finished or not (a failed run).
-    pub fn abandon(mut self) {
-        if let Some(f) = self.current.take() {
-            let _ = fs::remove_file(&f.tmp);
-        }
-        for path in std::mem::take(&mut self.written) {
-            let _ = fs::remove_file(path);
-        }
-    }
-}
-
 impl Drop for PartitionWriter {
     fn drop(&mut self) {
         // An unfinished file is never renamed: remove it so no debris is left.
