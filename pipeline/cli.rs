@@ -253,6 +253,10 @@ pub struct IngestArgs {
     /// When another run is writing to DIR, wait for it instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// An input whose content changed since it was ingested: swap its old
+    /// rows for its new ones in one commit (without it, that is an error).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 impl IngestArgs {
@@ -267,6 +271,7 @@ impl IngestArgs {
             threads: self.threads,
             progress: self.progress,
             wait: self.wait,
+            replace: self.replace,
         }
     }
 }

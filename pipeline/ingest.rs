@@ -37,6 +37,7 @@ use crate::overlap::{self, Duplicate};
 use crate::parquet_sink::{partition_dir, PartitionWriter};
 use crate::progress::{Progress, ProgressMode};
 use crate::reject::RejectKind;
+use crate::replace;
 
 /// Rows buffered per log before a record batch is written.
 const BATCH_ROWS: usize = 8192;
@@ -64,6 +65,9 @@ pub struct IngestOptions {
     pub progress: ProgressMode,
     /// `--wait`: wait for another run holding the dataset's lock instead of failing.
     pub wait: bool,
+    /// `--replace`: an input whose content changed since it was ingested has
+    /// its old rows swapped for its new ones (else that is an error).
+    pub replace: bool,
 }
 
 /// The run summary; its keys are part of the command's JSON output.
@@ -80,6 +84,13 @@ pub struct IngestSummary {
     pub conflicts: u64,
     /// Files under input directories skipped because their names are not dumps.
     pub skipped_files: u64,
+    /// Inputs read again because their content changed (`--replace`); their
+    /// old rows were taken out in the same commit.
+    pub replaced: u64,
+    /// `certs` rows of the replaced inputs' old content taken out.
+    pub rows_removed: u64,
+    /// `rejects` rows of the replaced inputs' old content taken out.
+    pub rejects_removed: u64,
     /// Entries read (each became a row or a reject).
     pub entries_read: u64,
     /// Rows written to `certs`.
@@ -127,8 +138,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     for run in &recovery.rolled_back {
         eprintln!("removed the uncommitted files of interrupted run {run}");
     }
-    let previous = manifest::read(&opts.out)?;
-    let (todo, already) = select_new(discovery.files, &previous)?;
+    let mut previous = manifest::read(&opts.out)?;
+    let (todo, already, replaced) = select_new(discovery.files, &previous, opts.replace)?;
+    previous.retain(|e| !replaced.iter().any(|r| r.path == e.path));
     let skipped_files = discovery.skipped.len() as u64;
     if todo.is_empty() {
         return Ok(IngestSummary {
@@ -149,11 +161,12 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     // Everything before the commit record may fail: the staging area (all
     // this run wrote) is then deleted and the dataset is as it was.
     let staged = run(opts, &todo, staging.dir(), &run_id, coverage).and_then(|mut written| {
+        let rewritten = replace::remove_rows(&opts.out, staging.dir(), &run_id, &replaced)?;
         let conflicts = conflicts_of(&opts.out, staging.dir(), &mut written)?;
         let entries = manifest_entries(staging.dir(), &todo, &written, &run_id)?;
-        Ok((written, conflicts, entries))
+        Ok((written, rewritten, conflicts, entries))
     });
-    let (written, conflicts, entries) = match staged {
+    let (mut written, rewritten, conflicts, entries) = match staged {
         Ok(staged) => staged,
         Err(e) => {
             staging.abandon();
@@ -161,9 +174,17 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         }
     };
     commit::crash_point("staged");
+    for old in &replaced {
+        eprintln!(
+            "replaced {}: it changed since run {}; the {} rows and {} rejects stored from it then were swapped for its new content",
+            old.path, old.run_id, old.rows, old.rejects
+        );
+    }
     let mut all = previous;
+    replace::repoint(&mut all, &rewritten.renamed);
     all.extend(entries);
-    let output_files = staging.commit(&written.files, &all, &[])?;
+    written.files.extend(rewritten.staged.iter().cloned());
+    let output_files = staging.commit(&written.files, &all, &rewritten.deletes)?;
     let elapsed = started.elapsed().as_secs_f64();
     let entries_read = written.rows + written.rejects + written.duplicates;
     Ok(IngestSummary {
@@ -172,6 +193,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         duplicates: written.duplicates,
         conflicts,
         skipped_files,
+        replaced: replaced.len() as u64,
+        rows_removed: rewritten.rows_removed,
+        rejects_removed: rewritten.rejects_removed,
         entries_read,
         rows: written.rows,
         rejects: written.rejects,
@@ -220,12 +244,19 @@ fn conflicts_of(out: &Path, staged: &Path, written: &mut Written) -> Result<u64>
 
 /// Splits the inputs into those to read and a count of those the manifest
 /// already lists. An input whose path is listed but whose content differs
-/// is an error: its old rows are in the dataset.
-fn select_new(files: Vec<InputFile>, previous: &[ManifestEntry]) -> Result<(Vec<InputFile>, u64)> {
+/// is an error (its old rows are in the dataset) unless `replace` is set:
+/// then it is read and its old manifest entry is returned, for its rows to
+/// be taken out.
+fn select_new(
+    files: Vec<InputFile>,
+    previous: &[ManifestEntry],
+    replace: bool,
+) -> Result<(Vec<InputFile>, u64, Vec<ManifestEntry>)> {
     let by_path: HashMap<&str, &ManifestEntry> =
         previous.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut todo = Vec::new();
     let mut already = 0;
+    let mut replaced = Vec::new();
     for file in files {
         let key = canonical(&file.path);
         let Some(entry) = by_path.get(key.as_str()) else {
@@ -242,16 +273,21 @@ fn select_new(files: Vec<InputFile>, previous: &[ManifestEntry]) -> Result<(Vec<
             already += 1;
             continue;
         }
+        if replace {
+            replaced.push((*entry).clone());
+            todo.push(file);
+            continue;
+        }
         return Err(Error::Input {
             path: file.path.clone(),
             message: format!(
                 "changed since run {} ingested it ({} bytes then, {} now; the SHA-256 differs); \
-                 the dataset keeps the {} rows read then",
+                 the dataset keeps the {} rows read then (--replace swaps them for the new content)",
                 entry.run_id, entry.size, file.size, entry.rows
             ),
         });
     }
-    Ok((todo, already))
+    Ok((todo, already, replaced))
 }
 
 fn canonical(path: &Path) -> String {

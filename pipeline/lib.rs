@@ -40,6 +40,7 @@ pub mod parquet_sink;
 pub mod progress;
 pub mod query;
 pub mod reject;
+pub mod replace;
 pub mod rules;
 pub mod session;
 pub mod sql_text;

@@ -153,6 +153,12 @@ fn print_summary(s: &IngestSummary, args: &IngestArgs) {
             s.already_ingested
         );
     }
+    if s.replaced > 0 {
+        eprintln!(
+            "{} changed inputs replaced: {} rows and {} rejects of their old content taken out",
+            s.replaced, s.rows_removed, s.rejects_removed
+        );
+    }
     if s.duplicates > 0 {
         eprintln!(
             "{} entries were already in the dataset (same log and index) and were not stored again",

@@ -709,3 +709,185 @@ fn a_full_disk_or_a_read_only_dataset_fails_clearly_and_changes_nothing() {
     assert!(err.contains("Read-only file system"), "{err}");
     assert_same(&contents(dir, "data"), &before, "read-only");
 }
+
+/// A dump file's JSON, whatever its compression.
+fn read_page(path: &Path) -> Value {
+    let raw = fs::read(path).unwrap();
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+        out
+    } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::decode_all(&raw[..]).unwrap()
+    } else {
+        raw
+    };
+    serde_json::from_slice(&text).unwrap()
+}
+
+/// The per-log coverage figures of `status`, without times and sizes.
+fn coverage_of(dir: &Path, data: &str) -> Vec<String> {
+    let st = json_lines(&ok(&["status", "--data", data, "--format", "json"], dir).stdout).remove(0);
+    st["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} entries={} rows={} rejects={} ranges={} gaps={}",
+                l["log"], l["entries"], l["rows"], l["rejects"], l["ranges"], l["gaps"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn replace_swaps_a_changed_inputs_rows_in_one_commit_even_when_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "6000");
+    copy_into_drop(dir, &files);
+    let inputs = ["drop/synth-1", "drop/synth-2"];
+    ingest(dir, "data", &inputs, &[]);
+    let before = query(
+        dir,
+        "data",
+        "SELECT sum(rows) AS rows, sum(rejects) AS rejects FROM manifest
+         WHERE path LIKE '%synth-1/0-999.json%' OR path LIKE '%synth-2/1024-1279.json%'",
+    );
+
+    // Two pages are re-published: the first of synth-1 with other
+    // certificates at the same indices (from another seed), a page of
+    // synth-2 cut short to its first 100 entries.
+    ok(
+        &[
+            "synth",
+            "--entries",
+            "6000",
+            "--seed",
+            "12",
+            "--out",
+            "other",
+        ],
+        dir,
+    );
+    let starting = |d: &Path, prefix: &str| -> PathBuf {
+        fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {}", d.display()))
+    };
+    let page_a = starting(&dir.join("drop/synth-1"), "0-999.json");
+    let fresh_a = read_page(&starting(&dir.join("other/synth-1"), "0-999.json"));
+    assert_ne!(
+        read_page(&page_a),
+        fresh_a,
+        "the other seed gives other entries"
+    );
+    fs::write(&page_a, serde_json::to_vec(&fresh_a).unwrap()).unwrap();
+    let page_b = starting(&dir.join("drop/synth-2"), "1024-1279.json");
+    let mut short_b = read_page(&page_b);
+    short_b["entries"].as_array_mut().unwrap().truncate(100);
+    fs::write(&page_b, serde_json::to_vec(&short_b).unwrap()).unwrap();
+
+    // The reference: one clean run over the folder as it is now.
+    ingest(dir, "ref", &inputs, &[]);
+    let reference = contents(dir, "ref");
+
+    // Without --replace: refused, naming the file and the way out.
+    let (code, err) = ingest_refused(dir, "drop/synth-1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("0-999.json") && err.contains("--replace"),
+        "{err}"
+    );
+
+    // Killed before and in the middle of its commit, then run again:
+    // the dataset is either the old one or the new one, never a mix.
+    let old = contents(dir, "data");
+    for point in ["staged", "mid_commit"] {
+        let out = bin()
+            .args([
+                "ingest",
+                "--out",
+                "data",
+                "--progress",
+                "quiet",
+                "--replace",
+            ])
+            .args(inputs)
+            .env("PIPELINE_CRASH_AT", point)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_none(), "{point}: not aborted");
+        if point == "staged" {
+            assert_same(&contents(dir, "data"), &old, point);
+        }
+    }
+    let swapped = ingest(dir, "data", &inputs, &["--replace"]);
+    // The mid-commit crash was rolled forward by the rerun's recovery, so
+    // this run found nothing left to replace.
+    assert_eq!(swapped["files"].as_u64(), Some(0), "{swapped}");
+    assert_same(&contents(dir, "data"), &reference, "after the crashes");
+    assert_eq!(coverage_of(dir, "data"), coverage_of(dir, "ref"));
+
+    // Uninterrupted, from the old dataset again.
+    let _ = fs::remove_dir_all(dir.join("data"));
+    let original: Vec<PathBuf> = files.clone();
+    let _ = fs::remove_dir_all(dir.join("drop"));
+    copy_into_drop(dir, &original);
+    ingest(dir, "data", &inputs, &[]);
+    fs::write(&page_a, serde_json::to_vec(&fresh_a).unwrap()).unwrap();
+    fs::write(&page_b, serde_json::to_vec(&short_b).unwrap()).unwrap();
+    let swapped = ingest(dir, "data", &inputs, &["--replace"]);
+    assert_eq!(swapped["files"].as_u64(), Some(2), "{swapped}");
+    assert_eq!(swapped["replaced"].as_u64(), Some(2));
+    assert_eq!(swapped["rows_removed"], before[0]["rows"]);
+    assert_eq!(swapped["rejects_removed"], before[0]["rejects"]);
+    assert_eq!(
+        swapped["already_ingested"].as_u64(),
+        Some(files.len() as u64 - 2)
+    );
+    assert_same(&contents(dir, "data"), &reference, "replaced");
+    assert_eq!(coverage_of(dir, "data"), coverage_of(dir, "ref"));
+    let gaps = coverage_of(dir, "data").join(" ");
+    assert!(gaps.contains("1124-1279"), "{gaps}");
+
+    // The manifest: one entry per input, the new content's hash and counts,
+    // and only files that exist.
+    let m = query(
+        dir,
+        "data",
+        "SELECT count(*) AS n, count(DISTINCT path) AS paths, sum(rows) + sum(rejects) AS stored
+         FROM manifest",
+    );
+    assert_eq!(m[0]["n"].as_u64(), Some(files.len() as u64));
+    assert_eq!(m[0]["paths"], m[0]["n"]);
+    assert_eq!(m[0]["stored"].as_u64(), Some(reference.len() as u64));
+    let listed = query(
+        dir,
+        "data",
+        "SELECT DISTINCT unnest(output_files) AS f FROM manifest",
+    );
+    for f in &listed {
+        let f = f["f"].as_str().unwrap();
+        assert!(
+            dir.join("data").join(f).is_file(),
+            "manifest names missing {f}"
+        );
+    }
+    let (visible, debris) = visible_files(&dir.join("data"));
+    assert!(debris.is_empty(), "{debris:?}");
+    let parquet = visible
+        .iter()
+        .filter(|f| f.ends_with(".parquet") && *f != "manifest.parquet")
+        .count();
+    assert_eq!(parquet, listed.len(), "every data file is some input's");
+
+    // And the next night has nothing to do.
+    let idle = ingest(dir, "data", &inputs, &["--replace"]);
+    assert_eq!(idle["files"].as_u64(), Some(0));
+}

@@ -10,11 +10,16 @@ use serde_json::Value;
 use crate::fixtures::{copy_into_drop, pipeline_ok};
 
 fn nightly(dir: &Path) -> (Option<i32>, Value, String) {
+    nightly_with(dir, &[])
+}
+
+fn nightly_with(dir: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nightly");
     let out = Command::new("python3")
         .arg(script)
         .args(["--drop", "drop", "--data", "data", "--reports", "reports"])
         .args(["--compact-at", "3", "--bin", env!("CARGO_BIN_EXE_pipeline")])
+        .args(extra)
         .current_dir(dir)
         .output()
         .expect("python3 runs scripts/nightly");
@@ -23,6 +28,16 @@ fn nightly(dir: &Path) -> (Option<i32>, Value, String) {
         serde_json::from_str(&fs::read_to_string(latest.join("report.json")).unwrap()).unwrap();
     let summary = fs::read_to_string(latest.join("summary.md")).unwrap();
     (out.status.code(), report, summary)
+}
+
+/// Entries in the dataset after a run, over all logs of its report.
+fn total_entries(report: &Value) -> u64 {
+    report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["entries"].as_u64().unwrap())
+        .sum()
 }
 
 #[test]
@@ -117,12 +132,7 @@ fn the_nightly_job_ingests_new_dumps_compacts_and_reports_only_new_findings() {
     assert!(compacted
         .iter()
         .all(|c| c["files_after"].as_u64() < c["files_before"].as_u64()));
-    let entries: u64 = r4["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["entries"].as_u64().unwrap())
-        .sum();
+    let entries = total_entries(&r4);
     let ingested: u64 = [&r1, &r3, &r4]
         .iter()
         .map(|r| r["ingest"]["rows"].as_u64().unwrap() + r["ingest"]["rejects"].as_u64().unwrap())
@@ -136,4 +146,29 @@ fn the_nightly_job_ingests_new_dumps_compacts_and_reports_only_new_findings() {
     let (code, r5, _) = nightly(dir);
     assert_eq!(code, Some(2), "{r5}");
     assert_eq!(r5["status"], "failed");
+
+    // The files come back, one of them re-published with fewer entries: the
+    // job fails naming it, unless told to replace it.
+    for night in &nights {
+        copy_into_drop(dir, night);
+    }
+    let changed = dir.join("drop/synth-1/1000-1999.json");
+    let mut page: Value = serde_json::from_slice(&fs::read(&changed).unwrap()).unwrap();
+    page["entries"].as_array_mut().unwrap().truncate(10);
+    fs::write(&changed, serde_json::to_vec(&page).unwrap()).unwrap();
+    let (code, r6, _) = nightly(dir);
+    assert_eq!(code, Some(2), "{r6}");
+    assert!(
+        r6["failure"].as_str().unwrap().contains("1000-1999.json"),
+        "{r6}"
+    );
+    let (code, r7, _) = nightly_with(dir, &["--replace"]);
+    assert!(matches!(code, Some(0 | 1)), "{r7}");
+    assert_eq!(r7["ingest"]["files"].as_u64(), Some(1), "{r7}");
+    assert_eq!(r7["ingest"]["replaced"].as_u64(), Some(1));
+    assert_eq!(r7["ingest"]["rows"].as_u64(), Some(10));
+    let entries_now = total_entries(&r7);
+    let removed = r7["ingest"]["rows_removed"].as_u64().unwrap()
+        + r7["ingest"]["rejects_removed"].as_u64().unwrap();
+    assert_eq!(entries_now, entries - removed + 10);
 }
