@@ -16,7 +16,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
 use x509_parser::x509::AlgorithmIdentifier;
 
-use crate::ct_leaf::{EntryKind, EntryType, LogEntry};
+use crate::ct_leaf::{Chain, EntryKind, EntryType, LogEntry};
 use crate::der;
 use crate::oid_names::{
     self, CURVES, DN_ATTRIBUTES, EXTRA_EKUS, KEY_ALGORITHMS, SIGNATURE_ALGORITHMS,
@@ -173,7 +173,10 @@ pub fn extract(entry_index: i64, entry: &LogEntry<'_>, opts: ExtractOptions) -> 
         entry_index,
         entry_timestamp_ms: entry.timestamp_ms as i64,
         entry_type: entry.entry_type().as_str(),
-        chain_sha256: chain_digests(&entry.chain),
+        chain_sha256: match &entry.chain {
+            Chain::Certs(certs) => chain_digests(certs),
+            Chain::Fingerprints(fps) => fps.clone(),
+        },
         ..CertRecord::default()
     };
     let mut problems = Problems::default();

@@ -50,6 +50,8 @@ pub struct CheckOptions {
     pub timings: bool,
     /// `--new`: report only findings absent from the previous stored run.
     pub new: bool,
+    /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
+    pub log_list: Option<PathBuf>,
 }
 
 /// One finding.
@@ -414,7 +416,7 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open(&opts.data).await?;
+    let ctx = session::open_with(&opts.data, opts.log_list.as_deref()).await?;
     let now = chrono::Utc::now();
     let previous = if opts.new {
         previous_findings(&ctx).await?

@@ -154,6 +154,10 @@ pub struct QueryArgs {
     /// writing) to stderr.
     #[arg(long)]
     pub timings: bool,
+    /// A CT log list (Google's v3 JSON) served as table `ct_logs`, instead
+    /// of the compiled-in one.
+    #[arg(long, value_name = "FILE")]
+    pub log_list: Option<PathBuf>,
 }
 
 impl QueryArgs {
@@ -166,6 +170,7 @@ impl QueryArgs {
             format: self.format,
             out: self.out.clone(),
             timings: self.timings,
+            log_list: self.log_list.clone(),
         }
     }
 }
@@ -202,6 +207,10 @@ pub struct CheckArgs {
     /// and cert_sha256); all findings are still stored.
     #[arg(long)]
     pub new: bool,
+    /// A CT log list (Google's v3 JSON) served as table `ct_logs`, instead
+    /// of the compiled-in one.
+    #[arg(long, value_name = "FILE")]
+    pub log_list: Option<PathBuf>,
 }
 
 impl CheckArgs {
@@ -217,6 +226,7 @@ impl CheckArgs {
             no_store: self.no_store,
             timings: self.timings,
             new: self.new,
+            log_list: self.log_list.clone(),
         }
     }
 }
@@ -253,6 +263,10 @@ pub struct IngestArgs {
     /// When another run is writing to DIR, wait for it instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// A CT log list (Google's v3 JSON) to check --log against, instead of
+    /// the compiled-in one.
+    #[arg(long, value_name = "FILE")]
+    pub log_list: Option<PathBuf>,
     /// An input whose content changed since it was ingested: swap its old
     /// rows for its new ones in one commit (without it, that is an error).
     #[arg(long)]
@@ -272,6 +286,7 @@ impl IngestArgs {
             progress: self.progress,
             wait: self.wait,
             replace: self.replace,
+            log_list: self.log_list.clone(),
         }
     }
 }

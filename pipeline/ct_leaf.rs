@@ -45,8 +45,17 @@ pub struct LogEntry<'a> {
     pub kind: EntryKind<'a>,
     /// The raw CtExtensions of the TimestampedEntry.
     pub extensions: &'a [u8],
-    /// The chain from extra_data, issuer first.
-    pub chain: Vec<&'a [u8]>,
+    /// The submitted chain, issuer first.
+    pub chain: Chain<'a>,
+}
+
+/// The chain of a [`LogEntry`], as its input gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chain<'a> {
+    /// The certificates themselves (RFC 6962 extra_data).
+    Certs(Vec<&'a [u8]>),
+    /// Their SHA-256 fingerprints (static-ct-api data tiles).
+    Fingerprints(Vec<[u8; 32]>),
 }
 
 /// The payload of a [`LogEntry`].
@@ -260,8 +269,97 @@ pub fn decode<'a>(
         timestamp_ms,
         kind,
         extensions,
-        chain,
+        chain: Chain::Certs(chain),
     })
+}
+
+/// Decodes the static-ct-api `TileLeaf` at the start of `buf`; returns it
+/// and the number of bytes it took.
+///
+/// ```text
+/// TileLeaf = TimestampedEntry | precert: pre_certificate<u24>
+///          | certificate_chain<u16> of Fingerprint[32]
+/// ```
+pub fn decode_tile_leaf(buf: &[u8]) -> Result<(LogEntry<'_>, usize), FramingError> {
+    let mut r = TlsReader::new(buf);
+    let timestamp_ms = r.uint(8, "TimestampedEntry timestamp")?;
+    if timestamp_ms > i64::MAX as u64 {
+        return Err(FramingError::TimestampOutOfRange(timestamp_ms));
+    }
+    let entry_type = r.uint(2, "TimestampedEntry entry_type")? as u16;
+    let kind = match entry_type {
+        0 => EntryKind::X509 {
+            cert: r.cert24("x509_entry certificate")?,
+        },
+        1 => {
+            let hash = r.take(32, "PreCert issuer_key_hash")?;
+            let tbs = r.cert24("PreCert tbs_certificate")?;
+            let mut issuer_key_hash = [0u8; 32];
+            issuer_key_hash.copy_from_slice(hash);
+            // pre_certificate follows the extensions; fixed up below.
+            EntryKind::Precert {
+                issuer_key_hash,
+                tbs,
+                pre_certificate: &[],
+            }
+        }
+        other => return Err(FramingError::UnknownEntryType(other)),
+    };
+    let extensions = r.vec16("TimestampedEntry extensions")?;
+    let kind = match kind {
+        EntryKind::Precert {
+            issuer_key_hash,
+            tbs,
+            ..
+        } => EntryKind::Precert {
+            issuer_key_hash,
+            tbs,
+            pre_certificate: r.cert24("TileLeaf pre_certificate")?,
+        },
+        x509 => x509,
+    };
+    let list = r.vec16("TileLeaf certificate_chain")?;
+    if list.len() % 32 != 0 {
+        return Err(FramingError::Trailing {
+            field: "TileLeaf certificate_chain fingerprints",
+            count: list.len() % 32,
+        });
+    }
+    let chain = list
+        .chunks_exact(32)
+        .map(|c| c.try_into().expect("32-byte chunks"))
+        .collect();
+    let used = buf.len() - r.buf.len();
+    Ok((
+        LogEntry {
+            timestamp_ms,
+            kind,
+            extensions,
+            chain: Chain::Fingerprints(chain),
+        },
+        used,
+    ))
+}
+
+/// The `leaf_index` of static-ct-api `CtExtensions` (type 0, a 40-bit
+/// big-endian index), if present. Malformed extensions are an error.
+pub fn leaf_index(extensions: &[u8]) -> Result<Option<u64>, FramingError> {
+    let mut r = TlsReader::new(extensions);
+    let mut found = None;
+    while !r.is_empty() {
+        let kind = r.uint(1, "CtExtensions extension_type")?;
+        let data = r.vec16("CtExtensions extension_data")?;
+        if kind == 0 {
+            if data.len() != 5 {
+                return Err(FramingError::Trailing {
+                    field: "leaf_index (5 bytes)",
+                    count: data.len().abs_diff(5),
+                });
+            }
+            found = Some(data.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -300,7 +398,7 @@ mod tests {
         let e = decode(&leaf, &extra).unwrap();
         assert_eq!(e.timestamp_ms, 1_364_300_000_000);
         assert_eq!(e.kind, EntryKind::X509 { cert: b"CERT" });
-        assert_eq!(e.chain, vec![&b"ISSUER"[..], &b"ROOT"[..]]);
+        assert_eq!(e.chain, Chain::Certs(vec![&b"ISSUER"[..], &b"ROOT"[..]]));
     }
 
     #[test]
@@ -325,7 +423,7 @@ mod tests {
                 pre_certificate: b"PRE"
             }
         );
-        assert_eq!(e.chain, vec![&b"CA"[..]]);
+        assert_eq!(e.chain, Chain::Certs(vec![&b"CA"[..]]));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::cert_record::{self, CertRecord, ExtractOptions};
 use crate::ct_leaf;
 use crate::dump::get_entries::{self, JsonEntry};
+use crate::dump::tiles::TileCoord;
 use crate::dump::{Chunk, InputFile};
 use crate::reject::{Position, RejectKind, RejectRecord};
 
@@ -27,6 +28,9 @@ pub struct ChunkOutput {
     pub certs: Vec<CertRecord>,
     /// One row per entry (or unreadable stretch) that could not be framed.
     pub rejects: Vec<RejectRecord>,
+    /// Chain fingerprints of tile entries that the log's `issuer/` lacks
+    /// (each once per chunk).
+    pub missing_issuers: Vec<[u8; 32]>,
 }
 
 impl ChunkOutput {
@@ -93,8 +97,16 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
                 file,
                 certs: Vec::new(),
                 rejects: vec![reject],
+                missing_issuers: Vec::new(),
             }
         }
+        Chunk::Tile {
+            file,
+            data,
+            coord,
+            member,
+            read_error,
+        } => decode_tile(file, &data, coord, member, read_error, opts),
     }
 }
 
@@ -103,6 +115,7 @@ fn collect(file: Arc<InputFile>, outcomes: Vec<Outcome>) -> ChunkOutput {
         file,
         certs: Vec::with_capacity(outcomes.len()),
         rejects: Vec::new(),
+        missing_issuers: Vec::new(),
     };
     for o in outcomes {
         match o {
@@ -265,4 +278,122 @@ fn decode_entry(
         Ok(leaf) => Outcome::Cert(cert_record::extract(index, &leaf, opts)),
         Err(e) => reject(RejectKind::Framing, e.to_string()),
     }
+}
+
+/// Decodes a static-ct-api data tile: its entries are framed one after the
+/// other (each one's length is known only once read), then extracted in
+/// parallel. A tile that breaks off, or holds more or fewer entries than its
+/// width, gives one reject for what is missing or extra.
+fn decode_tile(
+    file: Arc<InputFile>,
+    data: &[u8],
+    coord: TileCoord,
+    member: Option<Arc<str>>,
+    read_error: Option<String>,
+    opts: ExtractOptions,
+) -> ChunkOutput {
+    let source: Arc<str> = match &member {
+        Some(m) => Arc::from(format!("{}!{m}", file.name)),
+        None => file.name.clone(),
+    };
+    let start = coord.start_index();
+    let width = u64::from(coord.width);
+    let reject = |ordinal: u64, kind: RejectKind, reason: String| RejectRecord {
+        entry_index: i64::try_from(start + ordinal).ok(),
+        source_file: source.clone(),
+        position: Position::Entry { ordinal },
+        kind,
+        reason,
+    };
+    let mut leaves = Vec::with_capacity(coord.width as usize);
+    let mut tail = None;
+    let mut offset = 0usize;
+    while offset < data.len() {
+        let ordinal = leaves.len() as u64;
+        if ordinal == width {
+            tail = Some(reject(
+                ordinal,
+                RejectKind::Framing,
+                format!(
+                    "the tile holds more than its {width} entries: {} bytes after entry {}",
+                    data.len() - offset,
+                    width - 1
+                ),
+            ));
+            break;
+        }
+        match ct_leaf::decode_tile_leaf(&data[offset..]) {
+            Ok((leaf, used)) => {
+                leaves.push(leaf);
+                offset += used;
+            }
+            Err(e) => {
+                // Cut off mid-entry: the tile file is short (a partial
+                // download), not malformed.
+                let kind = match e {
+                    ct_leaf::FramingError::Truncated { .. } => RejectKind::Io,
+                    _ => RejectKind::Framing,
+                };
+                tail = Some(reject(
+                    ordinal,
+                    kind,
+                    format!(
+                        "{e} (at byte {offset} of the tile); entries from ordinal {ordinal} to {} could not be read",
+                        width - 1
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    let read = leaves.len() as u64;
+    if tail.is_none() && (read < width || read_error.is_some()) {
+        let why = read_error.unwrap_or_else(|| "the tile ends early".into());
+        tail = Some(reject(
+            read,
+            RejectKind::Io,
+            format!(
+                "{why}: {read} of its {width} entries were read; entries from ordinal {read} on are missing"
+            ),
+        ));
+    }
+    let issuers = file.issuers.clone();
+    let outcomes: Vec<Outcome> = leaves
+        .par_iter()
+        .enumerate()
+        .map(|(ordinal, leaf)| {
+            let ordinal = ordinal as u64;
+            let index = start + ordinal;
+            if let Ok(Some(stated)) = ct_leaf::leaf_index(leaf.extensions) {
+                if stated != index {
+                    return Outcome::Reject(reject(
+                        ordinal,
+                        RejectKind::Index,
+                        format!(
+                            "leaf_index extension says {stated}, but the tile's path puts the entry at {index}"
+                        ),
+                    ));
+                }
+            }
+            Outcome::Cert(cert_record::extract(index as i64, leaf, opts))
+        })
+        .collect();
+    let mut out = collect(file, outcomes);
+    out.rejects.extend(tail);
+    if let Some(issuers) = issuers.filter(|i| i.has_dir) {
+        let mut missing: Vec<[u8; 32]> = leaves
+            .iter()
+            .filter_map(|l| match &l.chain {
+                ct_leaf::Chain::Fingerprints(fps) => Some(fps),
+                ct_leaf::Chain::Certs(_) => None,
+            })
+            .flatten()
+            .filter(|fp| !issuers.present.contains(*fp))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        out.missing_issuers = missing;
+    }
+    out
 }

@@ -65,6 +65,9 @@ pub struct IngestOptions {
     pub progress: ProgressMode,
     /// `--wait`: wait for another run holding the dataset's lock instead of failing.
     pub wait: bool,
+    /// `--log-list FILE`: the CT log list `--log` is checked against
+    /// (default: compiled in).
+    pub log_list: Option<PathBuf>,
     /// `--replace`: an input whose content changed since it was ingested has
     /// its old rows swapped for its new ones (else that is an error).
     pub replace: bool,
@@ -101,6 +104,9 @@ pub struct IngestSummary {
     pub parse_errors: u64,
     /// Rejects for files or file tails that could not be read at all.
     pub unreadable: u64,
+    /// Distinct chain fingerprints of tile entries whose issuer certificate
+    /// the log's `issuer/` lacks (each reported once on stderr).
+    pub missing_issuers: u64,
     /// Bytes read from disk (compressed size).
     pub input_bytes: u64,
     /// Wall-clock seconds.
@@ -117,6 +123,16 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     if opts.inputs.is_empty() {
         return Err(Error::Usage("no input files or directories given".into()));
     }
+    if let Some(log) = &opts.log {
+        let list = crate::log_list::load(opts.log_list.as_deref())?;
+        if !crate::log_list::knows(&list, log) {
+            eprintln!(
+                "note: --log {log} is not a log of the CT log list (version {}); \
+                 ct_logs will not name it",
+                list.version
+            );
+        }
+    }
     let discovery = dump::discover(
         &opts.inputs,
         &DiscoverOptions {
@@ -126,10 +142,17 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     )?;
     for path in &discovery.skipped {
         eprintln!(
-            "skipped (not a .json/.jsonl/.ndjson dump): {}",
+            "skipped (not a .json/.jsonl/.ndjson dump, tile or .zip): {}",
             path.display()
         );
     }
+    for path in &discovery.superseded {
+        eprintln!(
+            "skipped (a partial tile a wider tile of the same index covers): {}",
+            path.display()
+        );
+    }
+    report_issuer_dirs(&discovery.files);
     let _lock = commit::lock(&opts.out, opts.wait)?;
     let recovery = commit::recover(&opts.out)?;
     for run in &recovery.rolled_forward {
@@ -141,7 +164,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     let mut previous = manifest::read(&opts.out)?;
     let (todo, already, replaced) = select_new(discovery.files, &previous, opts.replace)?;
     previous.retain(|e| !replaced.iter().any(|r| r.path == e.path));
-    let skipped_files = discovery.skipped.len() as u64;
+    let skipped_files = (discovery.skipped.len() + discovery.superseded.len()) as u64;
     if todo.is_empty() {
         return Ok(IngestSummary {
             already_ingested: already,
@@ -201,11 +224,35 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         rejects: written.rejects,
         parse_errors: written.parse_errors,
         unreadable: written.unreadable,
+        missing_issuers: written.missing_issuers.len() as u64,
         input_bytes: written.input_bytes,
         elapsed_seconds: elapsed,
         entries_per_second: entries_read as f64 / elapsed.max(1e-9),
         output_files,
     })
+}
+
+/// Says once per tiled log what its issuer/ directory lacks or holds wrongly.
+fn report_issuer_dirs(files: &[InputFile]) {
+    let mut seen: Vec<*const dump::tiles::Issuers> = Vec::new();
+    for f in files {
+        let Some(issuers) = &f.issuers else {
+            continue;
+        };
+        if seen.contains(&Arc::as_ptr(issuers)) {
+            continue;
+        }
+        seen.push(Arc::as_ptr(issuers));
+        if !issuers.has_dir {
+            eprintln!(
+                "log {}: no issuer/ beside the tiles of {}; chain fingerprints are stored unchecked",
+                f.log, f.name
+            );
+        }
+        for (name, why) in &issuers.bad {
+            eprintln!("log {}: issuer/{name} ignored: {why}", f.log);
+        }
+    }
 }
 
 /// Compares the copies not stored with the stored entries; reports and
@@ -442,7 +489,9 @@ fn next_wave(rx: &Receiver<Chunk>) -> Option<Vec<Chunk>> {
 
 fn chunk_bytes(chunk: &Chunk) -> usize {
     match chunk {
-        Chunk::Page { data, .. } | Chunk::Lines { data, .. } => data.len(),
+        Chunk::Page { data, .. } | Chunk::Lines { data, .. } | Chunk::Tile { data, .. } => {
+            data.len()
+        }
         Chunk::Failed { .. } => 0,
     }
 }
@@ -473,6 +522,8 @@ struct Written {
     per_file: HashMap<PathBuf, FileStats>,
     /// The copies not stored, to compare with the stored entries.
     dups: Vec<Duplicate>,
+    /// Chain fingerprints missing from their log's issuer/ (reported once).
+    missing_issuers: std::collections::HashSet<[u8; 32]>,
 }
 
 /// The open output of one log.
@@ -599,6 +650,15 @@ impl Sinks {
             }
         }
         let w = &mut self.written;
+        for fp in &output.missing_issuers {
+            if w.missing_issuers.insert(*fp) {
+                eprintln!(
+                    "issuer {} is in chains of log {log} but not in its issuer/ (first seen in {})",
+                    hex::encode(fp),
+                    output.file.name
+                );
+            }
+        }
         w.dups.extend(dups);
         w.rows += now.rows;
         w.rejects += now.rejects;

@@ -32,6 +32,7 @@ pub mod der;
 pub mod dump;
 pub mod error;
 pub mod ingest;
+pub mod log_list;
 pub mod manifest;
 pub mod oid_names;
 pub mod output;

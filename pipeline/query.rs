@@ -26,6 +26,8 @@ pub struct QueryOptions {
     pub out: Option<PathBuf>,
     /// Print each statement's time (planning, execution, collecting) to stderr.
     pub timings: bool,
+    /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
+    pub log_list: Option<PathBuf>,
 }
 
 /// Runs the statements of `script`, writing each result; `origin` names the
@@ -64,7 +66,7 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open(&opts.data).await?;
+    let ctx = session::open_with(&opts.data, opts.log_list.as_deref()).await?;
     let (script, origin) = match (&opts.sql, &opts.file) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage("give SQL or -f FILE, not both".into()));

@@ -1,6 +1,7 @@
 //! The one place a DataFusion session over a dataset is built: tables
 //! `certs`, `rejects` and `findings` as Hive-partitioned listing tables,
-//! `manifest` (the ingested inputs), and the helper UDFs. `query`, `check`
+//! `manifest` (the ingested inputs), `ct_logs` (the CT log list), and the
+//! helper UDFs. `query`, `check`
 //! and the tests all use it.
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use datafusion::error::Result;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::batch::{cert_schema, reject_schema};
+use crate::log_list;
 use crate::manifest::{manifest_path, manifest_schema};
 use crate::udfs;
 
@@ -59,9 +61,15 @@ pub fn has_parquet(dir: &Path) -> bool {
     })
 }
 
-/// A session with the dataset at `data` registered and the UDFs loaded.
-/// A table with no files yet is registered empty, with its known schema.
+/// A session with the dataset at `data` registered and the UDFs loaded,
+/// and the compiled-in log list as `ct_logs`.
 pub async fn open(data: &Path) -> Result<SessionContext> {
+    open_with(data, None).await
+}
+
+/// Like [`open`], with `ct_logs` read from `log_list` when given.
+/// A table with no files yet is registered empty, with its known schema.
+pub async fn open_with(data: &Path, log_list: Option<&Path>) -> Result<SessionContext> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let config = SessionConfig::new()
         .with_information_schema(true)
@@ -89,6 +97,14 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
             ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
         }
     }
+    let list = log_list::load(log_list)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let batch = log_list::to_batch(&list)
+        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    ctx.register_table(
+        "ct_logs",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
     let manifest = manifest_path(data);
     if manifest.exists() {
         let path = manifest.canonicalize()?.display().to_string();

@@ -4,6 +4,7 @@
 //! Strings borrow from the input buffer unless they contain JSON escapes.
 //! A page that breaks off part-way still yields the entries before the break.
 
+use super::Layout;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -29,16 +30,7 @@ pub struct JsonEntry<'a> {
     pub index: Option<u64>,
 }
 
-/// The layout of a get-entries file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// One `{"entries":[...]}` document.
-    Page,
-    /// One entry object per line.
-    Lines,
-}
-
-/// Decides the layout from the start of the decompressed content: a page
+/// Decides the layout of a JSON dump from the start of the decompressed content: a page
 /// names `"entries"` before any `"leaf_input"`.
 pub fn detect_layout(head: &[u8]) -> Layout {
     let find = |needle: &[u8]| head.windows(needle.len()).position(|w| w == needle);

@@ -8,6 +8,8 @@
 
 pub mod compression;
 pub mod get_entries;
+pub mod tiles;
+pub mod zip_archive;
 
 use std::collections::VecDeque;
 use std::fs;
@@ -17,7 +19,20 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
-pub use get_entries::Layout;
+use tiles::{Issuers, TileCoord};
+
+/// How an input file holds its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One get-entries `{"entries":[...]}` document.
+    Page,
+    /// One JSON entry object per line.
+    Lines,
+    /// A static-ct-api data tile (its place in the log from its path).
+    Tile(TileCoord),
+    /// A ct-archive zip of data tiles.
+    Zip,
+}
 
 /// Target size of one JSON-lines chunk.
 pub const LINES_CHUNK_BYTES: usize = 8 << 20;
@@ -49,6 +64,8 @@ pub struct InputFile {
     /// Index of a page's first entry (from `<start>-<end>.json` or `--start-index`),
     /// or the index of the first line of a JSON-lines file without explicit indices.
     pub start_index: Option<u64>,
+    /// For tiles and tile archives: the issuer certificates the log serves.
+    pub issuers: Option<Arc<Issuers>>,
 }
 
 /// What [`discover`] found.
@@ -58,6 +75,9 @@ pub struct Discovery {
     pub files: Vec<InputFile>,
     /// Files under input directories that are not dumps (by name), left alone.
     pub skipped: Vec<PathBuf>,
+    /// Partial data tiles left out because another tile of the same index
+    /// (the full one, or a wider partial one) is read instead.
+    pub superseded: Vec<PathBuf>,
 }
 
 /// Options for [`discover`].
@@ -91,7 +111,12 @@ pub fn page_range(file_name: &str) -> Option<(u64, u64)> {
 
 fn is_dump_name(name: &str) -> bool {
     let base = base_name(name);
-    DUMP_SUFFIXES.iter().any(|s| base.ends_with(s))
+    DUMP_SUFFIXES.iter().any(|s| base.ends_with(s)) || is_zip_name(name)
+}
+
+/// A ct-archive tile archive.
+fn is_zip_name(name: &str) -> bool {
+    name.ends_with(".zip")
 }
 
 fn file_name(path: &Path) -> &str {
@@ -126,7 +151,32 @@ pub fn validate_log_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> Result<()> {
+/// A file found under the inputs, before its layout is settled.
+struct Found {
+    path: PathBuf,
+    log: String,
+    /// Settled by where it was found (tiles), else sniffed from the content.
+    layout: Option<Layout>,
+    issuers: Option<Arc<Issuers>>,
+}
+
+/// Files of a tiled log's prefix that are not data and are not listed as skipped.
+const TILE_ROOT_FILES: &[&str] = &["checkpoint", "log.v3.json", "README.txt", "README.md"];
+
+fn walk(dir: &Path, log: &str, found: &mut Vec<Found>, disc: &mut Discovery) -> Result<()> {
+    let tile_root = tiles::is_tile_root(dir);
+    if tile_root {
+        let tree = tiles::scan_tree(dir)?;
+        let issuers = Arc::new(tree.issuers);
+        found.extend(tree.tiles.into_iter().map(|t| Found {
+            path: t.path,
+            log: log.to_owned(),
+            layout: Some(Layout::Tile(t.coord)),
+            issuers: Some(issuers.clone()),
+        }));
+        disc.superseded.extend(tree.superseded);
+        disc.skipped.extend(tree.unnamed);
+    }
     let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -135,13 +185,21 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> Res
         if name.starts_with('.') {
             continue;
         }
+        if tile_root && (matches!(name, "tile" | "issuer") || TILE_ROOT_FILES.contains(&name)) {
+            continue;
+        }
         let ty = entry.file_type().map_err(|e| Error::io(&path, e))?;
         if ty.is_dir() {
-            walk(&path, files, skipped)?;
+            walk(&path, log, found, disc)?;
         } else if is_dump_name(name) {
-            files.push(path);
+            found.push(Found {
+                path,
+                log: log.to_owned(),
+                layout: None,
+                issuers: None,
+            });
         } else {
-            skipped.push(path);
+            disc.skipped.push(path);
         }
     }
     Ok(())
@@ -167,8 +225,8 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
     if let Some(log) = &opts.log {
         validate_log_name(log)?;
     }
-    let mut found: Vec<(PathBuf, String)> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    let mut disc = Discovery::default();
     for input in inputs {
         let meta = fs::metadata(input).map_err(|e| Error::io(input, e))?;
         if meta.is_dir() {
@@ -176,9 +234,7 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
                 Some(l) => l.clone(),
                 None => dir_log_name(input)?,
             };
-            let mut files = Vec::new();
-            walk(input, &mut files, &mut skipped)?;
-            found.extend(files.into_iter().map(|f| (f, log.clone())));
+            walk(input, &log, &mut found, &mut disc)?;
         } else {
             let log = match &opts.log {
                 Some(l) => l.clone(),
@@ -190,20 +246,60 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
                     dir_log_name(parent)?
                 }
             };
-            found.push((input.clone(), log));
+            found.push(Found {
+                path: input.clone(),
+                log,
+                layout: None,
+                issuers: None,
+            });
         }
     }
     let mut files = Vec::with_capacity(found.len());
-    for (path, log) in found {
-        validate_log_name(&log)?;
+    for f in found {
+        let Found {
+            path,
+            mut log,
+            layout,
+            mut issuers,
+        } = f;
         let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
         let mtime_ns = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
-        let layout = sniff_layout(&path);
-        let start_index = page_range(file_name(&path)).map(|(start, _)| start);
+        let layout = match layout {
+            Some(l) => l,
+            None if is_zip_name(file_name(&path)) => {
+                // The archive names its log; --log still decides.
+                let archive =
+                    zip_archive::open(&path, Arc::new(AtomicU64::new(0))).map_err(|e| {
+                        Error::Input {
+                            path: path.clone(),
+                            message: format!("not a readable zip archive: {e}"),
+                        }
+                    })?;
+                if opts.log.is_none() {
+                    if let Some(stated) = archive.stated_log {
+                        log = stated;
+                    }
+                }
+                disc.superseded.extend(
+                    archive
+                        .superseded
+                        .iter()
+                        .map(|m| PathBuf::from(format!("{}!{m}", path.display()))),
+                );
+                issuers = Some(Arc::new(archive.issuers));
+                Layout::Zip
+            }
+            None => sniff_layout(&path),
+        };
+        validate_log_name(&log)?;
+        let start_index = match layout {
+            Layout::Tile(coord) => Some(coord.start_index()),
+            _ => page_range(file_name(&path)).map(|(start, _)| start),
+        };
         files.push(InputFile {
             name: Arc::from(path.display().to_string()),
             path,
@@ -213,14 +309,21 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
             sha256: Arc::default(),
             layout,
             start_index,
+            issuers,
         });
     }
     assign_start_index(&mut files, opts.start_index)?;
     files.sort_by(|a, b| {
-        (a.path.parent(), a.start_index, &a.path).cmp(&(b.path.parent(), b.start_index, &b.path))
+        let dir = |f: &InputFile| match f.layout {
+            // All tiles of a log sort together, by index.
+            Layout::Tile(_) => None,
+            _ => f.path.parent().map(Path::to_path_buf),
+        };
+        (&a.log, dir(a), a.start_index, &a.path).cmp(&(&b.log, dir(b), b.start_index, &b.path))
     });
     files.dedup_by(|a, b| a.path == b.path);
-    Ok(Discovery { files, skipped })
+    disc.files = files;
+    Ok(disc)
 }
 
 /// Gives `--start-index` to the one page whose name does not tell its start,
@@ -278,6 +381,19 @@ pub enum Chunk {
         /// Offset of the first line in the decompressed stream.
         first_byte: u64,
     },
+    /// One static-ct-api data tile, from a file or a member of a zip.
+    Tile {
+        /// The file (the tile, or the archive holding it).
+        file: Arc<InputFile>,
+        /// The tile's bytes, decompressed.
+        data: Vec<u8>,
+        /// Where the tile sits in the log.
+        coord: TileCoord,
+        /// The member's name inside an archive.
+        member: Option<Arc<str>>,
+        /// Why reading stopped before the end, if it did.
+        read_error: Option<String>,
+    },
     /// Reading a JSON-lines file failed at `byte_offset`; the rest is lost.
     Failed {
         /// The file.
@@ -296,8 +412,31 @@ pub const MAX_LINE_BYTES: usize = 256 << 20;
 pub struct ChunkReader {
     files: std::vec::IntoIter<InputFile>,
     current: Option<LinesState>,
+    zip: Option<ZipState>,
     pending: VecDeque<Chunk>,
     counter: Arc<AtomicU64>,
+}
+
+/// A tile archive being read, one data tile per chunk.
+struct ZipState {
+    file: Arc<InputFile>,
+    archive: zip::ZipArchive<zip_archive::CountingFile>,
+    tiles: std::vec::IntoIter<(usize, TileCoord)>,
+}
+
+impl ZipState {
+    /// The next tile's chunk, or `None` when all are read.
+    fn next_chunk(&mut self) -> Option<Chunk> {
+        let (index, coord) = self.tiles.next()?;
+        let (member, data, read_error) = zip_archive::read_tile(&mut self.archive, index);
+        Some(Chunk::Tile {
+            file: self.file.clone(),
+            data,
+            coord,
+            member: Some(Arc::from(member)),
+            read_error,
+        })
+    }
 }
 
 struct LinesState {
@@ -386,11 +525,29 @@ impl ChunkReader {
             current: None,
             pending: VecDeque::new(),
             counter,
+            zip: None,
         }
     }
 
     fn start_file(&mut self, file: InputFile) {
         let file = Arc::new(file);
+        if file.layout == Layout::Zip {
+            match zip_archive::open(&file.path, self.counter.clone()) {
+                Ok(archive) => {
+                    self.zip = Some(ZipState {
+                        file,
+                        archive: archive.archive,
+                        tiles: archive.tiles.into_iter(),
+                    })
+                }
+                Err(e) => self.pending.push_back(Chunk::Failed {
+                    file,
+                    byte_offset: 0,
+                    message: format!("cannot read the zip archive: {e}"),
+                }),
+            }
+            return;
+        }
         let digest = compression::FileDigest::default();
         let (mut reader, compressed) = match compression::open_detected(
             &file.path,
@@ -438,6 +595,26 @@ impl ChunkReader {
                     read_error,
                 });
             }
+            Layout::Tile(coord) => {
+                let mut raw = Vec::with_capacity(file.size as usize + 1);
+                let read =
+                    compression::read_up_to(&mut reader, &mut raw, tiles::MAX_TILE_BYTES + 1);
+                drop(reader);
+                finish_digest(&file, &digest);
+                let (data, too_big) = tiles::gunzip_if_gzip(raw);
+                let read_error = match read {
+                    Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
+                    Ok(()) => too_big,
+                };
+                self.pending.push_back(Chunk::Tile {
+                    file,
+                    data,
+                    coord,
+                    member: None,
+                    read_error,
+                });
+            }
+            Layout::Zip => unreachable!("zip archives are opened above"),
             Layout::Lines => {
                 self.current = Some(LinesState {
                     file,
@@ -472,6 +649,17 @@ impl Iterator for ChunkReader {
                 if state.read_next(&mut self.pending) {
                     finish_digest(&state.file, &state.digest);
                     self.current = None;
+                }
+                continue;
+            }
+            if let Some(state) = self.zip.as_mut() {
+                match state.next_chunk() {
+                    Some(chunk) => return Some(chunk),
+                    None => {
+                        // The archive was read by member: hash it whole.
+                        finish_digest(&state.file, &compression::FileDigest::default());
+                        self.zip = None;
+                    }
                 }
                 continue;
             }

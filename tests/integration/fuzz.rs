@@ -8,6 +8,7 @@ use base64::Engine as _;
 use pipeline::cert_record::{extract, ExtractOptions};
 use pipeline::ct_leaf;
 use pipeline::decode::decode_chunk;
+use pipeline::dump::tiles::TileCoord;
 use pipeline::dump::{Chunk, InputFile, Layout};
 use proptest::prelude::*;
 
@@ -34,6 +35,7 @@ fn input_file(layout: Layout) -> Arc<InputFile> {
         sha256: Arc::default(),
         layout,
         start_index: Some(0),
+        issuers: None,
     })
 }
 
@@ -74,6 +76,32 @@ proptest! {
         };
         let out = decode_chunk(chunk, ExtractOptions::default());
         prop_assert_eq!(out.entries(), (out.certs.len() + out.rejects.len()) as u64);
+    }
+
+    #[test]
+    fn tiles_of_garbage_never_panic_and_stay_in_their_range(
+        data in proptest::collection::vec(any::<u8>(), 0..600),
+        n in 0u64..1000,
+        width in 1u16..=256,
+    ) {
+        let coord = TileCoord { n, width };
+        let chunk = Chunk::Tile {
+            file: input_file(Layout::Tile(coord)),
+            data,
+            coord,
+            member: None,
+            read_error: None,
+        };
+        let out = decode_chunk(chunk, ExtractOptions::default());
+        // At most one row per slot of the tile, plus one reject for the rest.
+        prop_assert!(out.entries() <= u64::from(width) + 1);
+        let range = coord.start_index() as i64..=(coord.start_index() + u64::from(width)) as i64;
+        for c in &out.certs {
+            prop_assert!(range.contains(&c.entry_index));
+        }
+        for r in &out.rejects {
+            prop_assert!(r.entry_index.is_some_and(|i| range.contains(&i)));
+        }
     }
 }
 

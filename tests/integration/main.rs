@@ -13,3 +13,4 @@ mod rules;
 mod schema_docs;
 mod sql;
 mod synth;
+mod tiles;

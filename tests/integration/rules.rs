@@ -30,6 +30,7 @@ pub fn check_options(data: &Path) -> CheckOptions {
         no_store: true,
         timings: false,
         new: false,
+        log_list: None,
     }
 }
 

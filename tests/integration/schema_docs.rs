@@ -72,3 +72,11 @@ fn manifest_schema_is_documented() {
         actual(pipeline::manifest::manifest_schema())
     );
 }
+
+#[test]
+fn ct_logs_schema_is_documented() {
+    assert_eq!(
+        documented("ct_logs.md"),
+        actual(pipeline::log_list::schema())
+    );
+}
