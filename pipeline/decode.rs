@@ -16,7 +16,7 @@ use crate::cert_record::{self, CertRecord, ExtractOptions};
 use crate::ct_leaf;
 use crate::dump::get_entries::{self, JsonEntry};
 use crate::dump::tiles::TileCoord;
-use crate::dump::{Chunk, InputFile};
+use crate::dump::{cert_files, Chunk, InputFile, Layout};
 use crate::reject::{Position, RejectKind, RejectRecord};
 
 /// The rows decoded from one chunk, in input order.
@@ -70,6 +70,11 @@ struct Scratch {
 /// Decodes a chunk.
 pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
     match chunk {
+        Chunk::Page {
+            file,
+            data,
+            read_error,
+        } if file.layout == Layout::Certs => decode_certs(file, &data, read_error, opts),
         Chunk::Page {
             file,
             data,
@@ -394,6 +399,75 @@ fn decode_tile(
         missing.sort_unstable();
         missing.dedup();
         out.missing_issuers = missing;
+    }
+    out
+}
+
+/// Decodes a file of certificates (PEM or DER, no log): entry i is the
+/// file's i-th certificate at index `start + i`, a precert entry when it
+/// carries the poison extension. With no log timestamp, `entry_timestamp`
+/// is the certificate's notBefore (so no timing rule reads a gap into it).
+fn decode_certs(
+    file: Arc<InputFile>,
+    data: &[u8],
+    read_error: Option<String>,
+    opts: ExtractOptions,
+) -> ChunkOutput {
+    let blobs = cert_files::cert_blobs(data);
+    let start = file.start_index.unwrap_or(0);
+    let reject = |ordinal: u64, kind: RejectKind, reason: String| RejectRecord {
+        entry_index: i64::try_from(start + ordinal).ok(),
+        source_file: file.name.clone(),
+        position: Position::Entry { ordinal },
+        kind,
+        reason,
+    };
+    let outcomes: Vec<Outcome> = blobs
+        .par_iter()
+        .enumerate()
+        .map(|(ordinal, blob)| {
+            let ordinal = ordinal as u64;
+            let der = match blob {
+                Ok(der) if !der.is_empty() => der,
+                Ok(_) => {
+                    return Outcome::Reject(reject(
+                        ordinal,
+                        RejectKind::Framing,
+                        "empty certificate".into(),
+                    ))
+                }
+                Err(e) => return Outcome::Reject(reject(ordinal, RejectKind::Base64, e.clone())),
+            };
+            let tbs = crate::der::tbs_of_certificate(der);
+            let kind = match tbs {
+                Some(tbs) if crate::der::has_poison(tbs) => ct_leaf::EntryKind::Precert {
+                    issuer_key_hash: [0; 32],
+                    tbs: tbs.raw,
+                    pre_certificate: der,
+                },
+                _ => ct_leaf::EntryKind::X509 { cert: der },
+            };
+            let entry = ct_leaf::LogEntry {
+                timestamp_ms: 0,
+                kind,
+                extensions: &[],
+                chain: ct_leaf::Chain::Certs(Vec::new()),
+            };
+            let mut rec = cert_record::extract((start + ordinal) as i64, &entry, opts);
+            // A file states no issuer key hash and no log timestamp.
+            rec.issuer_key_hash = None;
+            rec.entry_timestamp_ms = rec.not_before_ms.unwrap_or(0);
+            Outcome::Cert(rec)
+        })
+        .collect();
+    let n = blobs.len() as u64;
+    let mut out = collect(file.clone(), outcomes);
+    if let Some(why) = read_error {
+        out.rejects.push(reject(
+            n,
+            RejectKind::Io,
+            format!("{why}; certificates from ordinal {n} on could not be read"),
+        ));
     }
     out
 }

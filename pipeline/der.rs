@@ -175,6 +175,19 @@ fn is_ct_extension(ext: &Tlv<'_>) -> bool {
     }
 }
 
+/// Whether a TBSCertificate carries the CT precertificate poison extension.
+pub fn has_poison(tbs: Tlv<'_>) -> bool {
+    let Some(ext_field) = Children::new(tbs.content).find(|f| f.tag == TAG_EXTENSIONS) else {
+        return false;
+    };
+    let Some((ext_seq, _)) = read_tlv(ext_field.content) else {
+        return false;
+    };
+    Children::new(ext_seq.content).any(|ext| {
+        matches!(read_tlv(ext.content), Some((oid, _)) if oid.tag == TAG_OID && oid.content == POISON_OID)
+    })
+}
+
 /// SHA-256 of a TBSCertificate with the CT poison and SCT-list extensions
 /// removed (RFC 6962 §3.2), so a precertificate and its final certificate hash
 /// alike. `None` when the TBS is not well-formed DER.
@@ -288,6 +301,9 @@ mod tests {
         let h = |b: &[u8]| ct_tbs_sha256(read_tlv(b).unwrap().0).unwrap();
         assert_eq!(h(&precert), h(&plain));
         assert_eq!(h(&final_cert), h(&plain));
+        assert!(has_poison(read_tlv(&precert).unwrap().0));
+        assert!(!has_poison(read_tlv(&final_cert).unwrap().0));
+        assert!(!has_poison(read_tlv(&plain).unwrap().0));
         let plain_digest: [u8; 32] = Sha256::digest(&plain).into();
         assert_eq!(h(&plain), plain_digest);
     }
@@ -295,6 +311,7 @@ mod tests {
     #[test]
     fn removing_the_only_extension_drops_the_field() {
         let only_poison = tbs_with(&[ext(POISON_OID, &[0x05, 0x00])]);
+        assert!(has_poison(read_tlv(&only_poison).unwrap().0));
         let none = tbs_with(&[]);
         let got = ct_tbs_sha256(read_tlv(&only_poison).unwrap().0).unwrap();
         let want: [u8; 32] = Sha256::digest(&none).into();

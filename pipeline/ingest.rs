@@ -142,7 +142,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     )?;
     for path in &discovery.skipped {
         eprintln!(
-            "skipped (not a .json/.jsonl/.ndjson dump, tile or .zip): {}",
+            "skipped (not a dump, tile, tile archive or certificate file): {}",
             path.display()
         );
     }

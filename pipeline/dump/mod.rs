@@ -6,6 +6,7 @@
 //! about [`LINES_CHUNK_BYTES`] at line ends; a page is one chunk (pages are
 //! small; one over [`MAX_PAGE_BYTES`] is refused).
 
+pub mod cert_files;
 pub mod compression;
 pub mod get_entries;
 pub mod tiles;
@@ -32,6 +33,8 @@ pub enum Layout {
     Tile(TileCoord),
     /// A ct-archive zip of data tiles.
     Zip,
+    /// PEM or DER certificates (a folder of them is a log without a log).
+    Certs,
 }
 
 /// Target size of one JSON-lines chunk.
@@ -111,7 +114,9 @@ pub fn page_range(file_name: &str) -> Option<(u64, u64)> {
 
 fn is_dump_name(name: &str) -> bool {
     let base = base_name(name);
-    DUMP_SUFFIXES.iter().any(|s| base.ends_with(s)) || is_zip_name(name)
+    DUMP_SUFFIXES.iter().any(|s| base.ends_with(s))
+        || is_zip_name(name)
+        || cert_files::is_cert_name(base)
 }
 
 /// A ct-archive tile archive.
@@ -293,6 +298,7 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
                 issuers = Some(Arc::new(archive.issuers));
                 Layout::Zip
             }
+            None if cert_files::is_cert_name(base_name(file_name(&path))) => Layout::Certs,
             None => sniff_layout(&path),
         };
         validate_log_name(&log)?;
@@ -313,6 +319,7 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
         });
     }
     assign_start_index(&mut files, opts.start_index)?;
+    number_certificates(&mut files);
     files.sort_by(|a, b| {
         let dir = |f: &InputFile| match f.layout {
             // All tiles of a log sort together, by index.
@@ -324,6 +331,28 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
     files.dedup_by(|a, b| a.path == b.path);
     disc.files = files;
     Ok(disc)
+}
+
+/// Numbers the certificates of each log's certificate files: in path order,
+/// then in order within a file (each file's first index is the count of
+/// certificates in the files before it).
+fn number_certificates(files: &mut [InputFile]) {
+    let mut order: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].layout == Layout::Certs)
+        .collect();
+    order.sort_by(|&a, &b| (&files[a].log, &files[a].path).cmp(&(&files[b].log, &files[b].path)));
+    let mut next: std::collections::HashMap<Arc<str>, u64> = Default::default();
+    for i in order {
+        let count = compression::open(&files[i].path, Arc::new(AtomicU64::new(0)))
+            .and_then(|mut r| {
+                let mut data = Vec::new();
+                compression::read_up_to(&mut r, &mut data, MAX_PAGE_BYTES).map(|()| data)
+            })
+            .map_or(0, |data| cert_files::cert_blobs(&data).len() as u64);
+        let start = next.entry(files[i].log.clone()).or_insert(0);
+        files[i].start_index = Some(*start);
+        *start += count;
+    }
 }
 
 /// Gives `--start-index` to the one page whose name does not tell its start,
@@ -565,7 +594,7 @@ impl ChunkReader {
             }
         };
         match file.layout {
-            Layout::Page => {
+            Layout::Page | Layout::Certs => {
                 // Room for the whole page: its size, or about 4:1 for
                 // compressed JSON (the vector grows if that is short).
                 let factor = match compressed {

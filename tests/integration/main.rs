@@ -4,6 +4,7 @@
 mod fixtures;
 
 mod accounting;
+mod cert_folders;
 mod fuzz;
 mod incremental;
 mod nightly_job;

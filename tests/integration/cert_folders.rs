@@ -1,0 +1,92 @@
+//! Folders of PEM and DER certificates (no log): the real certificates of
+//! tests/data/real/x509, read straight from their files, give the rows that
+//! the same certificates give as get-entries entries (wrapped/real-certs).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::fixtures::{data_dir, json_lines, pipeline_ok, read_table, rows};
+
+/// Columns a log gives and a file cannot: where and when it was logged, the
+/// submitted chain, the precert's issuer key hash.
+const LOG_ONLY: &[&str] = &[
+    "entry_index",
+    "entry_timestamp",
+    "chain_sha256",
+    "issuer_key_hash",
+];
+
+fn by_cert(rows: Vec<Map<String, Value>>) -> BTreeMap<String, Map<String, Value>> {
+    rows.into_iter()
+        .map(|mut r| {
+            for c in LOG_ONLY {
+                r.remove(*c);
+            }
+            (r["cert_sha256"].as_str().unwrap().to_owned(), r)
+        })
+        .collect()
+}
+
+#[test]
+fn a_folder_of_pem_and_der_files_gives_the_rows_of_the_same_certificates_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let x509 = data_dir().join("real/x509");
+    let out = pipeline_ok(
+        &[
+            "ingest",
+            "--progress",
+            "quiet",
+            "--json",
+            "--out",
+            "files",
+            x509.to_str().unwrap(),
+        ],
+        dir,
+    );
+    let s = json_lines(&out.stdout).remove(0);
+    assert_eq!(s["rejects"].as_u64(), Some(0), "{s}");
+    let stored = rows(&read_table(&dir.join("files"), "certs", "x509"));
+    assert_eq!(s["rows"].as_u64(), Some(stored.len() as u64));
+    // Entry indices are 0..n, in file-name order.
+    let mut idx: Vec<i64> = stored
+        .iter()
+        .map(|r| r["entry_index"].as_i64().unwrap())
+        .collect();
+    idx.sort();
+    assert_eq!(idx, (0..stored.len() as i64).collect::<Vec<_>>());
+    // Precertificates are told by their poison extension.
+    let precerts = stored
+        .iter()
+        .filter(|r| r["entry_type"] == "precert")
+        .count();
+    assert!(precerts >= 5, "{precerts}");
+    // No log timestamp: notBefore stands in.
+    for r in &stored {
+        if !r["not_before"].is_null() {
+            assert_eq!(r["entry_timestamp"], r["not_before"]);
+        }
+    }
+
+    pipeline_ok(
+        &[
+            "ingest",
+            "--progress",
+            "quiet",
+            "--out",
+            "logged",
+            "--log",
+            "x509",
+            data_dir().join("wrapped/real-certs").to_str().unwrap(),
+        ],
+        dir,
+    );
+    let logged = by_cert(rows(&read_table(&dir.join("logged"), "certs", "x509")));
+    let files = by_cert(stored);
+    let common: Vec<&String> = files.keys().filter(|k| logged.contains_key(*k)).collect();
+    assert!(common.len() >= 185, "{} certificates in both", common.len());
+    for k in common {
+        assert_eq!(files[k], logged[k], "certificate {k}");
+    }
+}
