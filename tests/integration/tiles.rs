@@ -209,6 +209,26 @@ fn tiles_give_the_rows_get_entries_gives_for_the_same_certificates() {
     let precerts = got.iter().filter(|r| r["entry_type"] == "precert").count();
     assert!(precerts > 0, "precert TileLeafs were read");
 
+    // The same entries as zstd NDJSON keyed `i` (not `index`), out of order.
+    let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut lines = Vec::new();
+    for (i, (l, x)) in entries.iter().enumerate().rev() {
+        let line = serde_json::json!({"i": i, "leaf_input": enc(l), "extra_data": enc(x)});
+        lines.extend(serde_json::to_vec(&line).unwrap());
+        lines.push(b'\n');
+    }
+    fs::create_dir_all(dir.join("ndjson")).unwrap();
+    fs::write(
+        dir.join("ndjson/entries.ndjson.zst"),
+        zstd::encode_all(&lines[..], 3).unwrap(),
+    )
+    .unwrap();
+    let (nd, stderr) = ingest_json(dir, &["--out", "nd", "--log", "L", "ndjson"]);
+    assert_eq!(nd["rows"].as_u64(), Some(434), "{stderr}");
+    let mut from_lines = certs(&dir.join("nd"), "L");
+    from_lines.sort_by_key(|r| r["entry_index"].as_i64());
+    assert_eq!(from_lines, want);
+
     // Embedded SCTs name their logs through the log list.
     let named = json_lines(
         &pipeline_ok(
