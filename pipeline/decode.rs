@@ -85,6 +85,14 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             data,
             first_line,
             first_byte,
+        } if file.layout == Layout::AxemanCsv => {
+            decode_axeman(file, &data, first_line, first_byte, opts)
+        }
+        Chunk::Lines {
+            file,
+            data,
+            first_line,
+            first_byte,
         } => decode_lines(file, &data, first_line, first_byte, opts),
         Chunk::Failed {
             file,
@@ -188,6 +196,22 @@ fn decode_page(
     out
 }
 
+/// The non-blank lines of a chunk: (line number, byte offset, text without
+/// its line end).
+fn split_lines(data: &[u8], first_line: u64, first_byte: u64) -> Vec<(u64, u64, &[u8])> {
+    let mut lines = Vec::new();
+    let mut offset = 0usize;
+    for (i, raw) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if !text.iter().all(u8::is_ascii_whitespace) {
+            lines.push((first_line + i as u64, first_byte + offset as u64, text));
+        }
+        offset += raw.len();
+    }
+    lines
+}
+
 fn decode_lines(
     file: Arc<InputFile>,
     data: &[u8],
@@ -195,17 +219,7 @@ fn decode_lines(
     first_byte: u64,
     opts: ExtractOptions,
 ) -> ChunkOutput {
-    let mut lines = Vec::new();
-    let mut offset = 0usize;
-    for (i, raw) in data.split_inclusive(|&b| b == b'\n').enumerate() {
-        let line_no = first_line + i as u64;
-        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let text = text.strip_suffix(b"\r").unwrap_or(text);
-        if !text.iter().all(u8::is_ascii_whitespace) {
-            lines.push((line_no, first_byte + offset as u64, text));
-        }
-        offset += raw.len();
-    }
+    let lines = split_lines(data, first_line, first_byte);
     let outcomes: Vec<Outcome> = lines
         .par_iter()
         .map_init(Scratch::default, |scratch, &(line, byte_offset, text)| {
@@ -438,26 +452,7 @@ fn decode_certs(
                 }
                 Err(e) => return Outcome::Reject(reject(ordinal, RejectKind::Base64, e.clone())),
             };
-            let tbs = crate::der::tbs_of_certificate(der);
-            let kind = match tbs {
-                Some(tbs) if crate::der::has_poison(tbs) => ct_leaf::EntryKind::Precert {
-                    issuer_key_hash: [0; 32],
-                    tbs: tbs.raw,
-                    pre_certificate: der,
-                },
-                _ => ct_leaf::EntryKind::X509 { cert: der },
-            };
-            let entry = ct_leaf::LogEntry {
-                timestamp_ms: 0,
-                kind,
-                extensions: &[],
-                chain: ct_leaf::Chain::Certs(Vec::new()),
-            };
-            let mut rec = cert_record::extract((start + ordinal) as i64, &entry, opts);
-            // A file states no issuer key hash and no log timestamp.
-            rec.issuer_key_hash = None;
-            rec.entry_timestamp_ms = rec.not_before_ms.unwrap_or(0);
-            Outcome::Cert(rec)
+            Outcome::Cert(certificate_row((start + ordinal) as i64, der, opts))
         })
         .collect();
     let n = blobs.len() as u64;
@@ -470,4 +465,95 @@ fn decode_certs(
         ));
     }
     out
+}
+
+/// The row of a certificate that comes without a log entry (a file, a CSV
+/// row): a precert entry when it carries the poison extension; no chain, no
+/// issuer key hash; its notBefore as the entry time.
+fn certificate_row(index: i64, der: &[u8], opts: ExtractOptions) -> CertRecord {
+    let tbs = crate::der::tbs_of_certificate(der);
+    let kind = match tbs {
+        Some(tbs) if crate::der::has_poison(tbs) => ct_leaf::EntryKind::Precert {
+            issuer_key_hash: [0; 32],
+            tbs: tbs.raw,
+            pre_certificate: der,
+        },
+        _ => ct_leaf::EntryKind::X509 { cert: der },
+    };
+    let entry = ct_leaf::LogEntry {
+        timestamp_ms: 0,
+        kind,
+        extensions: &[],
+        chain: ct_leaf::Chain::Certs(Vec::new()),
+    };
+    let mut rec = cert_record::extract(index, &entry, opts);
+    rec.issuer_key_hash = None;
+    rec.entry_timestamp_ms = rec.not_before_ms.unwrap_or(0);
+    rec
+}
+
+/// Decodes lines of a CaliDog Axeman CSV file: `url, cert_index,
+/// chain_hash, cert_der_b64, all_domains, not_before, not_after`. The index
+/// is `cert_index`; the certificate is decoded like one from a file.
+fn decode_axeman(
+    file: Arc<InputFile>,
+    data: &[u8],
+    first_line: u64,
+    first_byte: u64,
+    opts: ExtractOptions,
+) -> ChunkOutput {
+    let lines = split_lines(data, first_line, first_byte);
+    let outcomes: Vec<Outcome> = lines
+        .par_iter()
+        .map_init(Scratch::default, |scratch, &(line, byte_offset, text)| {
+            let position = Position::Line { line, byte_offset };
+            let reject = |index: Option<i64>, kind: RejectKind, reason: String| {
+                Outcome::Reject(RejectRecord {
+                    entry_index: index,
+                    source_file: file.name.clone(),
+                    position,
+                    kind,
+                    reason,
+                })
+            };
+            let record = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text)
+                .into_byte_records()
+                .next();
+            let record = match record {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => return reject(None, RejectKind::Json, format!("not a CSV row: {e}")),
+                None => return reject(None, RejectKind::Json, "empty CSV row".into()),
+            };
+            if record.len() < 4 {
+                return reject(
+                    None,
+                    RejectKind::MissingField,
+                    format!("{} fields; an Axeman row has 7 (url, cert_index, chain_hash, cert_der, ...)", record.len()),
+                );
+            }
+            let index = std::str::from_utf8(&record[1])
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok())
+                .filter(|i| *i >= 0);
+            let Some(index) = index else {
+                return reject(
+                    None,
+                    RejectKind::Index,
+                    format!("cert_index {:?} is not an entry index", String::from_utf8_lossy(&record[1])),
+                );
+            };
+            scratch.leaf.clear();
+            if let Err(e) = BASE64.decode_vec(record[3].trim_ascii(), &mut scratch.leaf) {
+                return reject(Some(index), RejectKind::Base64, format!("cert_der is not valid base64: {e}"));
+            }
+            if scratch.leaf.is_empty() {
+                return reject(Some(index), RejectKind::MissingField, "cert_der is empty".into());
+            }
+            Outcome::Cert(certificate_row(index, &scratch.leaf, opts))
+        })
+        .collect();
+    collect(file, outcomes)
 }

@@ -35,6 +35,9 @@ pub enum Layout {
     Zip,
     /// PEM or DER certificates (a folder of them is a log without a log).
     Certs,
+    /// CaliDog Axeman CSV: `url, cert_index, chain_hash, cert_der_b64,
+    /// all_domains, not_before, not_after`, no header.
+    AxemanCsv,
 }
 
 /// Target size of one JSON-lines chunk.
@@ -117,6 +120,7 @@ fn is_dump_name(name: &str) -> bool {
     DUMP_SUFFIXES.iter().any(|s| base.ends_with(s))
         || is_zip_name(name)
         || cert_files::is_cert_name(base)
+        || base.ends_with(".csv")
 }
 
 /// A ct-archive tile archive.
@@ -299,6 +303,18 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
                 Layout::Zip
             }
             None if cert_files::is_cert_name(base_name(file_name(&path))) => Layout::Certs,
+            None if base_name(file_name(&path)).ends_with(".csv") => {
+                // Axeman names the log by URL in every row; the first says.
+                if opts.log.is_none() {
+                    if let Some(url) = first_csv_url(&path) {
+                        let json = serde_json::json!({ "url": url }).to_string();
+                        if let Some(name) = tiles::stated_log_name(None, Some(&json)) {
+                            log = name;
+                        }
+                    }
+                }
+                Layout::AxemanCsv
+            }
             None => sniff_layout(&path),
         };
         validate_log_name(&log)?;
@@ -331,6 +347,18 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
     files.dedup_by(|a, b| a.path == b.path);
     disc.files = files;
     Ok(disc)
+}
+
+/// The `url` field of an Axeman CSV file's first row.
+fn first_csv_url(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    let mut r = compression::open(path, Arc::new(AtomicU64::new(0))).ok()?;
+    compression::read_up_to(&mut r, &mut head, 64 * 1024).ok()?;
+    let mut rows = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(&head[..]);
+    let first = rows.records().next()?.ok()?;
+    first.get(0).map(str::to_owned).filter(|u| !u.is_empty())
 }
 
 /// Numbers the certificates of each log's certificate files: in path order,
@@ -644,7 +672,7 @@ impl ChunkReader {
                 });
             }
             Layout::Zip => unreachable!("zip archives are opened above"),
-            Layout::Lines => {
+            Layout::Lines | Layout::AxemanCsv => {
                 self.current = Some(LinesState {
                     file,
                     digest,

@@ -90,3 +90,89 @@ fn a_folder_of_pem_and_der_files_gives_the_rows_of_the_same_certificates_logged(
         assert_eq!(files[k], logged[k], "certificate {k}");
     }
 }
+
+/// The certificate of each entry of a get-entries page: the x509 entry's
+/// certificate or the precert entry's pre_certificate.
+fn page_certificates(page: &std::path::Path) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let u24 = |b: &[u8]| (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+    let page: Value = serde_json::from_slice(&std::fs::read(page).unwrap()).unwrap();
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let (leaf, extra) = (b64(&e["leaf_input"]), b64(&e["extra_data"]));
+            if leaf[11] == 0 {
+                leaf[15..15 + u24(&leaf[12..])].to_vec()
+            } else {
+                extra[3..3 + u24(&extra)].to_vec()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn an_axeman_csv_gives_the_rows_of_the_same_certificates_logged() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let page = data_dir().join("wrapped/real-certs/0-216.json");
+    let mut csv = String::new();
+    for (i, der) in page_certificates(&page).iter().enumerate() {
+        csv.push_str(&format!(
+            "ct.googleapis.com/logs/argon2018/,{},{},{},\"a.example b.example\",1500000000.0,1600000000.0\n",
+            1000 + i,
+            "00".repeat(32),
+            base64::engine::general_purpose::STANDARD.encode(der)
+        ));
+    }
+    csv.push_str("ct.googleapis.com/logs/argon2018/,oops,x,AAAA,,,\n");
+    std::fs::create_dir_all(dir.join("axeman")).unwrap();
+    std::fs::write(dir.join("axeman/1000-1217.csv"), csv).unwrap();
+    let out = pipeline_ok(
+        &[
+            "ingest",
+            "--progress",
+            "quiet",
+            "--json",
+            "--out",
+            "csv",
+            "axeman/1000-1217.csv",
+        ],
+        dir,
+    );
+    let s = json_lines(&out.stdout).remove(0);
+    assert_eq!(s["rows"].as_u64(), Some(217), "{s}");
+    assert_eq!(s["rejects"].as_u64(), Some(1), "the row without an index");
+    // The log is named by the rows' URL.
+    let stored = rows(&read_table(
+        &dir.join("csv"),
+        "certs",
+        "ct.googleapis.com_logs_argon2018",
+    ));
+    assert_eq!(stored.len(), 217);
+    assert_eq!(stored[0]["entry_index"], 1000);
+    pipeline_ok(
+        &[
+            "ingest",
+            "--progress",
+            "quiet",
+            "--out",
+            "logged",
+            "--log",
+            "x509",
+            page.parent().unwrap().to_str().unwrap(),
+        ],
+        dir,
+    );
+    let logged = by_cert(rows(&read_table(&dir.join("logged"), "certs", "x509")));
+    let from_csv = by_cert(stored);
+    assert_eq!(from_csv.len(), logged.len());
+    assert_eq!(from_csv, logged);
+}
