@@ -114,6 +114,9 @@ pub struct SynthArgs {
 pub enum SynthFormat {
     /// RFC 6962 get-entries pages (and a JSON-lines tail per log).
     GetEntries,
+    /// static-ct-api data tiles with leaf_index and issuer/ files, one
+    /// tiled log per directory (no malformed entries: tiles have no JSON).
+    Tiles,
 }
 
 impl SynthArgs {
@@ -127,6 +130,7 @@ impl SynthArgs {
             compress: self.compress,
             plant_rate: self.plant_rate,
             threads: self.threads,
+            tiles: self.format == SynthFormat::Tiles,
         }
     }
 }

@@ -76,6 +76,18 @@ pub fn parse_tile_path(parts: &[&str]) -> Option<TileCoord> {
     (n < (i64::MAX as u64) / u64::from(TILE_WIDTH)).then_some(TileCoord { n, width })
 }
 
+/// The path of data tile `n` below `tile/data/`: `x001/x234/067`.
+pub fn tile_path(n: u64) -> String {
+    let mut parts = vec![format!("{:03}", n % 1000)];
+    let mut rest = n / 1000;
+    while rest > 0 {
+        parts.push(format!("x{:03}", rest % 1000));
+        rest /= 1000;
+    }
+    parts.reverse();
+    parts.join("/")
+}
+
 fn three_digits(s: &str) -> Option<u64> {
     (s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
@@ -323,6 +335,13 @@ mod tests {
         assert_eq!(parse_tile_path(&["checkpoint"]), None);
         assert_eq!(parse_tile_path(&[]), None);
         assert_eq!(full(3).start_index(), 768);
+        assert_eq!(tile_path(1_234_067), "x001/x234/067");
+        assert_eq!(tile_path(7), "007");
+        for n in [0, 999, 1000, 1_000_000, 123_456_789] {
+            let path = tile_path(n);
+            let parts: Vec<&str> = path.split('/').collect();
+            assert_eq!(parse_tile_path(&parts), Some(full(n)));
+        }
     }
 
     #[test]

@@ -312,3 +312,44 @@ impl<'a> Encoder<'a> {
         }
     }
 }
+
+/// A static-ct-api data tile of `entries` (the first at index `start`,
+/// each with its leaf_index extension), and the issuer files it refers to
+/// (lowercase hex SHA-256 name, DER).
+pub fn tile(entries: &[&EntryText], start: u64) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let u24 = |b: &[u8]| (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+    let mut out = Vec::with_capacity(entries.len() * 2048);
+    let mut issuers = Vec::new();
+    for (k, e) in entries.iter().enumerate() {
+        let leaf = BASE64.decode(&e.leaf_b64).expect("our own base64");
+        let extra = BASE64.decode(&e.extra_b64).expect("our own base64");
+        // TimestampedEntry without its empty extensions, then leaf_index.
+        let timestamped = &leaf[2..leaf.len() - 2];
+        out.extend_from_slice(timestamped);
+        out.extend_from_slice(&[0, 8, 0, 0, 5]);
+        out.extend_from_slice(&(start + k as u64).to_be_bytes()[3..]);
+        let chain = if timestamped[9] == 1 {
+            let n = u24(&extra);
+            out.extend_from_slice(&extra[..3 + n]);
+            &extra[3 + n..]
+        } else {
+            &extra[..]
+        };
+        let list = &chain[3..3 + u24(chain)];
+        let mut fps = Vec::new();
+        let mut at = 0;
+        while at < list.len() {
+            let n = u24(&list[at..]);
+            let der = &list[at + 3..at + 3 + n];
+            let fp: [u8; 32] = Sha256::digest(der).into();
+            fps.extend_from_slice(&fp);
+            issuers.push((hex::encode(fp), der.to_vec()));
+            at += 3 + n;
+        }
+        out.extend_from_slice(&(fps.len() as u16).to_be_bytes());
+        out.extend(fps);
+    }
+    issuers.sort();
+    issuers.dedup();
+    (out, issuers)
+}

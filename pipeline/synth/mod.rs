@@ -68,6 +68,9 @@ pub struct SynthOptions {
     pub plant_rate: f64,
     /// Generator threads (default: all cores).
     pub threads: Option<usize>,
+    /// Write static-ct-api data tiles (`<log>/tile/data/...`, `<log>/issuer/`)
+    /// instead of get-entries pages.
+    pub tiles: bool,
 }
 
 /// What `pipeline synth` made; its keys are the command's JSON output and
@@ -122,6 +125,8 @@ enum PageKind {
     Truncated,
     /// JSON lines with explicit indices.
     Lines,
+    /// A full or partial static-ct-api data tile; gzip when true.
+    Tile(bool),
 }
 
 #[derive(Debug, Clone)]
@@ -225,12 +230,21 @@ fn plan_pages(opts: &SynthOptions) -> (Vec<LogSummary>, Vec<PagePlan>) {
     let mut plans = Vec::new();
     for log in 0..logs as usize {
         let entries = opts.entries / logs + u64::from((log as u64) < opts.entries % logs);
-        let page_size = PAGE_SIZES[log % PAGE_SIZES.len()];
+        let page_size = if opts.tiles {
+            256
+        } else {
+            PAGE_SIZES[log % PAGE_SIZES.len()]
+        };
         let pages = entries.div_ceil(page_size);
         for number in 0..pages {
             let start = number * page_size;
             let count = page_size.min(entries - start);
-            let kind = if pages >= 2 && number == pages - 1 {
+            let kind = if opts.tiles {
+                PageKind::Tile(
+                    opts.compress == Compress::Gzip
+                        || (opts.compress == Compress::Mixed && number % 8 == 3),
+                )
+            } else if pages >= 2 && number == pages - 1 {
                 PageKind::Lines
             } else if pages >= 6 && number == 2 {
                 PageKind::Truncated
@@ -369,6 +383,8 @@ impl Ctx<'_> {
         let mut slots: Vec<Option<Slot>> = (0..n).map(|_| None).collect();
         let mut report = PageReport::default();
         let clean = plan.kind == PageKind::Truncated;
+        // A tile has no JSON to break: its entries are all well framed.
+        let framed_only = clean || matches!(plan.kind, PageKind::Tile(_));
         let kinds: &[Malformed] = if plan.kind == PageKind::Lines {
             &Malformed::IN_LINES
         } else {
@@ -392,7 +408,10 @@ impl Ctx<'_> {
             };
         // Every first page and last file holds one malformed entry of each kind.
         let mut forced: Vec<(usize, Malformed)> = Vec::new();
-        if !clean && (plan.number == 0 || plan.kind == PageKind::Lines) && n >= 4 * kinds.len() {
+        if !framed_only
+            && (plan.number == 0 || plan.kind == PageKind::Lines)
+            && n >= 4 * kinds.len()
+        {
             for &k in kinds {
                 loop {
                     let at = rng.random_range(0..n);
@@ -420,7 +439,7 @@ impl Ctx<'_> {
                 .position(|(a, _)| *a <= i)
                 .map(|p| forced.swap_remove(p).1);
             let malformed = forced_here.or_else(|| {
-                (!clean && rng.random_bool(MALFORMED_RATE))
+                (!framed_only && rng.random_bool(MALFORMED_RATE))
                     .then(|| kinds[rng.random_range(0..kinds.len())])
             });
             if let Some(kind) = malformed {
@@ -497,6 +516,35 @@ impl Ctx<'_> {
                 }
             }
         }
+        if let PageKind::Tile(gzip) = plan.kind {
+            let (tile, issuers) = ct_encode::tile(&slots_entries(&slots), plan.start);
+            let bytes = if gzip {
+                gzip_fast(&tile).map_err(|e| Error::io(&self.opts.out, e))?
+            } else {
+                tile
+            };
+            let root = self.opts.out.join(log);
+            let mut name = crate::dump::tiles::tile_path(plan.number);
+            if plan.count < 256 {
+                name = format!("{name}.p/{}", plan.count);
+            }
+            let path = root.join("tile/data").join(name);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            write_file(&path, &bytes)?;
+            let issuer_dir = root.join("issuer");
+            fs::create_dir_all(&issuer_dir).map_err(|e| Error::io(&issuer_dir, e))?;
+            for (name, der) in issuers {
+                let p = issuer_dir.join(name);
+                // Pages run in parallel: the first to create an issuer file writes it.
+                if let Ok(mut f) = fs::OpenOptions::new().write(true).create_new(true).open(&p) {
+                    f.write_all(&der).map_err(|e| Error::io(&p, e))?;
+                }
+            }
+            report.bytes = bytes.len() as u64;
+            return Ok(report);
+        }
         let body = render(plan, &slots);
         let (name, bytes) = self.compress(plan, body)?;
         let path = self.opts.out.join(log).join(&name);
@@ -518,6 +566,7 @@ impl Ctx<'_> {
                 format!("{}-{end}.json.zst", plan.start),
                 zstd::bulk::compress(&body, 3).map_err(io)?,
             ),
+            PageKind::Tile(_) => unreachable!("tiles are written by page()"),
             PageKind::Page(_) | PageKind::Truncated => {
                 let mut gz = flate2::write::GzEncoder::new(
                     Vec::with_capacity(body.len() / 2),
@@ -532,6 +581,26 @@ impl Ctx<'_> {
             }
         })
     }
+}
+
+/// The entries of a tile's slots (a tile has no malformed ones).
+fn slots_entries(slots: &[Option<Slot>]) -> Vec<&EntryText> {
+    slots
+        .iter()
+        .map(|s| match s {
+            Some(Slot::Entry(t)) | Some(Slot::Malformed(_, t)) => t,
+            None => unreachable!("every slot is filled"),
+        })
+        .collect()
+}
+
+fn gzip_fast(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(data)?;
+    gz.finish()
 }
 
 fn render(plan: &PagePlan, slots: &[Option<Slot>]) -> Vec<u8> {

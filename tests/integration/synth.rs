@@ -23,6 +23,24 @@ fn synth(dir: &Path, name: &str, entries: &str, seed: &str, extra: &[&str]) -> P
     dir.join(name)
 }
 
+/// `pipeline check` with every rule of queries/ over `dir/data`, findings as JSON lines.
+fn check_all(dir: &Path) -> std::process::Output {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    pipeline(
+        &[
+            "check",
+            "--data",
+            "data",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "json",
+            "--no-store",
+        ],
+        dir,
+    )
+}
+
 /// One generated dump, ingested and checked, shared by the tests below.
 struct Checked {
     dir: tempfile::TempDir,
@@ -50,20 +68,7 @@ fn checked() -> &'static Checked {
             dir.path(),
         );
         let ingest: Value = serde_json::from_slice(&ingest.stdout).unwrap();
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
-        let check = pipeline(
-            &[
-                "check",
-                "--data",
-                "data",
-                "--rules",
-                rules.to_str().unwrap(),
-                "--format",
-                "json",
-                "--no-store",
-            ],
-            dir.path(),
-        );
+        let check = check_all(dir.path());
         Checked {
             truth: json_lines(&fs::read(dump.join("ground_truth.jsonl")).unwrap()),
             findings: json_lines(&check.stdout),
@@ -309,4 +314,58 @@ fn a_seed_gives_the_same_dump_on_any_thread_count() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+}
+
+#[test]
+fn a_tile_dump_ingests_whole_and_check_finds_exactly_its_planted_anomalies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let dump = synth(dir, "tiles", "12000", "5", &["--format", "tiles"]);
+    // 6000 entries a log: 23 full tiles and one partial tile of 112.
+    assert!(dump.join("synth-1/tile/data/023.p/112").is_file());
+    assert!(dump.join("synth-1/tile/data/022").is_file());
+    assert!(fs::read_dir(dump.join("synth-1/issuer")).unwrap().count() >= 6);
+    let ingest = pipeline(
+        &[
+            "ingest",
+            "tiles/synth-1",
+            "tiles/synth-2",
+            "--out",
+            "data",
+            "--json",
+            "--progress",
+            "quiet",
+        ],
+        dir,
+    );
+    let ingest: Value = serde_json::from_slice(&ingest.stdout).unwrap();
+    assert_eq!(ingest["rows"].as_u64(), Some(12000), "{ingest}");
+    assert_eq!(ingest["rejects"].as_u64(), Some(0), "{ingest}");
+    assert_eq!(ingest["missing_issuers"].as_u64(), Some(0), "{ingest}");
+    let check = check_all(dir);
+    let truth = json_lines(&fs::read(dump.join("ground_truth.jsonl")).unwrap());
+    let expected: BTreeSet<(String, String, i64)> = truth
+        .iter()
+        .flat_map(|t| {
+            let (log, index) = key(&t["log"], &t["entry_index"]);
+            t["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| (r.as_str().unwrap().to_owned(), log.clone(), index))
+        })
+        .collect();
+    let found: BTreeSet<(String, String, i64)> = json_lines(&check.stdout)
+        .iter()
+        .map(|f| {
+            let (log, index) = key(&f["log"], &f["entry_index"]);
+            (f["rule"].as_str().unwrap().to_owned(), log, index)
+        })
+        .collect();
+    assert!(expected.len() > 300, "{}", expected.len());
+    assert_eq!(found, expected);
+    assert!(
+        truth.iter().all(|t| t["reject"].is_null()),
+        "tiles plant no malformed entries"
+    );
 }
