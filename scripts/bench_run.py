@@ -106,6 +106,28 @@ def main():
             "parquet_bytes_per_entry": cert_bytes / max(ing["rows"], 1),
         }
 
+        # The same size as static-ct-api data tiles (synth --format tiles: same plants, no JSON).
+        tiles = cache / f"synth-{a.entries}-seed{a.seed}-tiles"
+        if not (tiles / "synth.json").exists():
+            tmp = tiles.with_name(tiles.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            timed([a.bin, "synth", "--entries", str(a.entries), "--seed", str(a.seed), "--format", "tiles",
+                   "--out", str(tmp), "--json"])
+            tmp.rename(tiles)
+        tile_logs = sorted(str(p) for p in tiles.iterdir() if p.is_dir())
+        warm(tile_logs)
+        out, _, secs, rss = timed([a.bin, "ingest", *tile_logs, "--out", str(work / "tiles-data"), "--json",
+                                   "--progress", "quiet"])
+        ting = json.loads(out)
+        tile_bytes = json.loads((tiles / "synth.json").read_text())["bytes"]
+        results["ingest_tiles"] = {
+            "seconds": secs, "entries": ting["entries_read"], "rows": ting["rows"], "rejects": ting["rejects"],
+            "entries_per_second": ting["entries_read"] / secs,
+            "entries_per_second_per_core": ting["entries_read"] / secs / cores,
+            "input_mb_per_second": tile_bytes / 1e6 / secs, "input_bytes": tile_bytes, "peak_rss_bytes": rss,
+        }
+        shutil.rmtree(work / "tiles-data", ignore_errors=True)
+
         _, err, secs, rss = timed([a.bin, "check", "--data", str(data), "--rules", str(ROOT / "queries"),
                                    "--format", "json", "--no-store", "--timings", "--out", os.devnull])
         per_rule = {m.group(1): float(m.group(2)) for m in re.finditer(r"timing: (\S+) ([0-9.]+) s", err)}
@@ -170,6 +192,12 @@ def report(r):
         f"| rows / rejects | {i['rows']:,} / {i['rejects']:,} |",
         f"| check, all rules | {c['seconds']:.1f} s, peak RSS {c['peak_rss_bytes'] / mb:,.0f} MiB |",
     ]
+    if "ingest_tiles" in r:
+        t = r["ingest_tiles"]
+        lines.append(f"| ingest, static-ct-api tiles (same N) | {t['seconds']:.1f} s, "
+                     f"{t['entries_per_second']:,.0f} entries/s ({t['entries_per_second_per_core']:,.0f}/core), "
+                     f"{t['input_mb_per_second']:.0f} MB/s, peak RSS {t['peak_rss_bytes'] / mb:,.0f} MiB; "
+                     f"{t['entries_per_second'] / i['entries_per_second']:.2f}x get-entries |")
     if "python_peer" in r:
         p = r["python_peer"]
         lines.append(f"| Python peer ingest | {p['seconds']:.1f} s, {p['entries_per_second']:,.0f} entries/s; "
