@@ -16,7 +16,7 @@ use crate::cert_record::{self, CertRecord, ExtractOptions};
 use crate::ct_leaf;
 use crate::dump::get_entries::{self, JsonEntry};
 use crate::dump::tiles::TileCoord;
-use crate::dump::{cert_files, Chunk, InputFile, Layout};
+use crate::dump::{buffers, cert_files, Chunk, InputFile, Layout};
 use crate::reject::{Position, RejectKind, RejectRecord};
 
 /// The rows decoded from one chunk, in input order.
@@ -74,26 +74,29 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             file,
             data,
             read_error,
-        } if file.layout == Layout::Certs => decode_certs(file, &data, read_error, opts),
-        Chunk::Page {
-            file,
-            data,
-            read_error,
-        } => decode_page(file, &data, read_error, opts),
-        Chunk::Lines {
-            file,
-            data,
-            first_line,
-            first_byte,
-        } if file.layout == Layout::AxemanCsv => {
-            decode_axeman(file, &data, first_line, first_byte, opts)
+        } => {
+            let out = if file.layout == Layout::Certs {
+                decode_certs(file, &data, read_error, opts)
+            } else {
+                decode_page(file, &data, read_error, opts)
+            };
+            buffers::give(data);
+            out
         }
         Chunk::Lines {
             file,
             data,
             first_line,
             first_byte,
-        } => decode_lines(file, &data, first_line, first_byte, opts),
+        } => {
+            let out = if file.layout == Layout::AxemanCsv {
+                decode_axeman(file, &data, first_line, first_byte, opts)
+            } else {
+                decode_lines(file, &data, first_line, first_byte, opts)
+            };
+            buffers::give(data);
+            out
+        }
         Chunk::Failed {
             file,
             byte_offset,
@@ -119,7 +122,11 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             coord,
             member,
             read_error,
-        } => decode_tile(file, &data, coord, member, read_error, opts),
+        } => {
+            let out = decode_tile(file, &data, coord, member, read_error, opts);
+            buffers::give(data);
+            out
+        }
     }
 }
 

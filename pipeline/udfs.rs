@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
@@ -171,6 +171,24 @@ fn for_each_str<'a>(array: &'a ArrayRef, mut f: impl FnMut(Option<&'a str>)) -> 
     Ok(())
 }
 
+/// Calls `f` with each value of a binary array (any binary type; NULL for
+/// a NULL array); `function` names the caller in the error for other types.
+fn for_each_binary<'a>(
+    array: &'a ArrayRef,
+    function: &str,
+    mut f: impl FnMut(Option<&'a [u8]>),
+) -> Result<()> {
+    match array.data_type() {
+        DataType::Binary => array.as_binary::<i32>().iter().for_each(&mut f),
+        DataType::LargeBinary => array.as_binary::<i64>().iter().for_each(&mut f),
+        DataType::BinaryView => array.as_binary_view().iter().for_each(&mut f),
+        DataType::FixedSizeBinary(_) => array.as_fixed_size_binary().iter().for_each(&mut f),
+        DataType::Null => (0..array.len()).for_each(|_| f(None)),
+        other => return exec_err!("{function}() expects a binary argument, got {other}"),
+    }
+    Ok(())
+}
+
 /// A name function as a DataFusion UDF.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct NameUdf {
@@ -275,16 +293,49 @@ impl ScalarUDFImpl for HexUdf {
             None => b.append_null(),
         };
         match input.data_type() {
-            DataType::Binary => input.as_binary::<i32>().iter().for_each(&mut emit),
-            DataType::LargeBinary => input.as_binary::<i64>().iter().for_each(&mut emit),
-            DataType::BinaryView => input.as_binary_view().iter().for_each(&mut emit),
-            DataType::FixedSizeBinary(_) => input.as_fixed_size_binary().iter().for_each(&mut emit),
-            DataType::Null => (0..input.len()).for_each(|_| emit(None)),
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                 for_each_str(input, |v| emit(v.map(str::as_bytes)))?
             }
-            other => return exec_err!("hex() expects a binary argument, got {other}"),
+            _ => for_each_binary(input, "hex", emit)?,
         }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
+/// `prefix64(binary)`: the first 8 bytes of a binary value as a big-endian
+/// signed BIGINT; NULL for NULL or a value shorter than 8 bytes. A SHA-256's
+/// prefix is a grouping key as good as the hash for telling values apart
+/// (two different hashes share it with probability 2^-64), and an integer
+/// groups far faster than 32 bytes of binary.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Prefix64Udf {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Prefix64Udf {
+    fn name(&self) -> &str {
+        "prefix64"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = &arrays[0];
+        let mut b = Int64Builder::with_capacity(input.len());
+        let emit = |v: Option<&[u8]>| {
+            b.append_option(
+                v.and_then(|bytes| bytes.get(..8))
+                    .map(|p| i64::from_be_bytes(p.try_into().expect("8 bytes"))),
+            )
+        };
+        for_each_binary(input, "prefix64", emit)?;
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
     }
 }
@@ -293,20 +344,56 @@ impl ScalarUDFImpl for HexUdf {
 /// or empty): the test of `any_unregistrable`.
 fn unregistrable(name: Option<&str>) -> bool {
     name.and_then(normalize)
-        .is_none_or(|n| registrable_domain(&n).is_none())
+        .is_none_or(|n| psl::List.domain(n.as_bytes()).is_none())
 }
 
-/// `any_unregistrable(names)`: NULL for a NULL list, else whether any name
-/// of it has no registrable domain. Rules use it to select the few
-/// certificates worth unnesting without unnesting every name.
+/// Whether a name's TLD is not delegated: `NOT tld_is_delegated(name)` for
+/// a non-NULL name, the test of `any_undelegated_tld`.
+fn undelegated(name: Option<&str>) -> bool {
+    name.is_some_and(|n| normalize(n).is_none_or(|n| !tld_is_delegated(&n)))
+}
+
+/// The per-element tests of the list predicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ListTest {
+    Unregistrable,
+    UndelegatedTld,
+    ReservedIp,
+}
+
+impl ListTest {
+    fn sql_name(self) -> &'static str {
+        match self {
+            ListTest::Unregistrable => "any_unregistrable",
+            ListTest::UndelegatedTld => "any_undelegated_tld",
+            ListTest::ReservedIp => "any_reserved_ip",
+        }
+    }
+
+    fn test(self, value: Option<&str>) -> bool {
+        match self {
+            ListTest::Unregistrable => unregistrable(value),
+            ListTest::UndelegatedTld => undelegated(value),
+            ListTest::ReservedIp => value.is_some_and(is_reserved_ip),
+        }
+    }
+}
+
+/// `any_unregistrable(names)`, `any_undelegated_tld(names)`,
+/// `any_reserved_ip(ips)`: NULL for a NULL list, else whether any element
+/// passes the test (a name without a registrable domain; a name for which
+/// `tld_is_delegated` is false; an address for which `is_reserved_ip` is
+/// true). Rules use them to select the few certificates worth unnesting
+/// without unnesting every name.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct AnyUnregistrableUdf {
+struct AnyUdf {
+    test: ListTest,
     signature: Signature,
 }
 
-impl ScalarUDFImpl for AnyUnregistrableUdf {
+impl ScalarUDFImpl for AnyUdf {
     fn name(&self) -> &str {
-        "any_unregistrable"
+        self.test.sql_name()
     }
 
     fn signature(&self) -> &Signature {
@@ -349,7 +436,7 @@ impl ScalarUDFImpl for AnyUnregistrableUdf {
                 b.append_null();
             } else {
                 let range = offsets[row]..offsets[row + 1];
-                b.append_value(names[range].iter().any(|&n| unregistrable(n)));
+                b.append_value(names[range].iter().any(|&n| self.test.test(n)));
             }
         }
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -374,7 +461,17 @@ pub fn all() -> Vec<ScalarUDF> {
         })
     })
     .collect();
-    udfs.push(ScalarUDF::new_from_impl(AnyUnregistrableUdf {
+    for test in [
+        ListTest::Unregistrable,
+        ListTest::UndelegatedTld,
+        ListTest::ReservedIp,
+    ] {
+        udfs.push(ScalarUDF::new_from_impl(AnyUdf {
+            test,
+            signature: Signature::any(1, Volatility::Immutable),
+        }));
+    }
+    udfs.push(ScalarUDF::new_from_impl(Prefix64Udf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
     udfs.push(ScalarUDF::new_from_impl(HexUdf {

@@ -8,18 +8,20 @@ WITH s AS (
   WHERE NOT coalesce(is_ca, false)
     AND serial IS NOT NULL AND tbs_sha256 IS NOT NULL AND issuer_dn IS NOT NULL
 ),
--- Serials with more than one tbs_sha256 under any issuer (min <> max is a
--- cheap test of that; grouping on the serial alone keeps the keys short),
+-- Serials with more than one tbs_sha256 under any issuer (grouping on the
+-- serial alone keeps the keys short; min <> max of the hashes' 64-bit
+-- prefixes tells two hashes apart and aggregates as integers),
 -- then the distinct certificates holding them, so a certificate logged many
 -- times costs nothing extra. The issuer is compared in `pairs`.
 shared AS (
   SELECT serial FROM s
   GROUP BY serial
-  HAVING min(tbs_sha256) <> max(tbs_sha256)
+  HAVING min(prefix64(tbs_sha256)) <> max(prefix64(tbs_sha256))
 ),
+-- The small side of each join is written first: it is the one built.
 candidates AS (
   SELECT DISTINCT s.issuer_dn, s.serial, s.tbs_sha256, s.issuer_key_hash
-  FROM s JOIN shared ON s.serial = shared.serial
+  FROM shared JOIN s ON s.serial = shared.serial
 ),
 pairs AS (
   SELECT a.issuer_dn, a.serial, a.tbs_sha256,
@@ -33,5 +35,5 @@ pairs AS (
 SELECT DISTINCT s.log, s.entry_index, hex(s.cert_sha256) AS cert_sha256, s.issuer_cn, s.not_before,
        'serial ' || s.serial || ' is also used by ' || CAST(p.others AS VARCHAR)
          || ' other certificate(s) of this issuer, e.g. tbs_sha256 ' || p.example AS detail
-FROM s
-JOIN pairs p ON s.issuer_dn = p.issuer_dn AND s.serial = p.serial AND s.tbs_sha256 = p.tbs_sha256
+FROM pairs p
+JOIN s ON s.issuer_dn = p.issuer_dn AND s.serial = p.serial AND s.tbs_sha256 = p.tbs_sha256

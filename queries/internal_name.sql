@@ -10,6 +10,7 @@ WITH subscriber AS (
 names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name, 'dNSName' AS kind
   FROM subscriber
+  WHERE any_undelegated_tld(san_dns)
   UNION ALL
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, subject_cn AS name, 'CN' AS kind
   FROM subscriber
@@ -23,7 +24,8 @@ bad AS (
   WHERE NOT tld_is_delegated(name)
   UNION ALL
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, 'iPAddress ' || ip || ' is reserved' AS why
-  FROM (SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_ip) AS ip FROM subscriber)
+  FROM (SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_ip) AS ip FROM subscriber
+        WHERE any_reserved_ip(san_ip))
   WHERE is_reserved_ip(ip)
 )
 SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,

@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--compress", default="mixed")
     ap.add_argument("--repeat", type=int, default=3, help="query runs; the best counts")
     ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--skip-tiles", action="store_true",
+                    help="skip the static-ct-api tile dump (about 1.5 KB per entry on disk)")
     a = ap.parse_args()
     cores = os.cpu_count()
     cache = pathlib.Path(a.cache)
@@ -107,26 +109,27 @@ def main():
         }
 
         # The same size as static-ct-api data tiles (synth --format tiles: same plants, no JSON).
-        tiles = cache / f"synth-{a.entries}-seed{a.seed}-tiles"
-        if not (tiles / "synth.json").exists():
-            tmp = tiles.with_name(tiles.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            timed([a.bin, "synth", "--entries", str(a.entries), "--seed", str(a.seed), "--format", "tiles",
-                   "--out", str(tmp), "--json"])
-            tmp.rename(tiles)
-        tile_logs = sorted(str(p) for p in tiles.iterdir() if p.is_dir())
-        warm(tile_logs)
-        out, _, secs, rss = timed([a.bin, "ingest", *tile_logs, "--out", str(work / "tiles-data"), "--json",
-                                   "--progress", "quiet"])
-        ting = json.loads(out)
-        tile_bytes = json.loads((tiles / "synth.json").read_text())["bytes"]
-        results["ingest_tiles"] = {
-            "seconds": secs, "entries": ting["entries_read"], "rows": ting["rows"], "rejects": ting["rejects"],
-            "entries_per_second": ting["entries_read"] / secs,
-            "entries_per_second_per_core": ting["entries_read"] / secs / cores,
-            "input_mb_per_second": tile_bytes / 1e6 / secs, "input_bytes": tile_bytes, "peak_rss_bytes": rss,
-        }
-        shutil.rmtree(work / "tiles-data", ignore_errors=True)
+        if not a.skip_tiles:
+            tiles = cache / f"synth-{a.entries}-seed{a.seed}-tiles"
+            if not (tiles / "synth.json").exists():
+                tmp = tiles.with_name(tiles.name + ".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                timed([a.bin, "synth", "--entries", str(a.entries), "--seed", str(a.seed), "--format", "tiles",
+                       "--out", str(tmp), "--json"])
+                tmp.rename(tiles)
+            tile_logs = sorted(str(p) for p in tiles.iterdir() if p.is_dir())
+            warm(tile_logs)
+            out, _, secs, rss = timed([a.bin, "ingest", *tile_logs, "--out", str(work / "tiles-data"), "--json",
+                                       "--progress", "quiet"])
+            ting = json.loads(out)
+            tile_bytes = json.loads((tiles / "synth.json").read_text())["bytes"]
+            results["ingest_tiles"] = {
+                "seconds": secs, "entries": ting["entries_read"], "rows": ting["rows"], "rejects": ting["rejects"],
+                "entries_per_second": ting["entries_read"] / secs,
+                "entries_per_second_per_core": ting["entries_read"] / secs / cores,
+                "input_mb_per_second": tile_bytes / 1e6 / secs, "input_bytes": tile_bytes, "peak_rss_bytes": rss,
+            }
+            shutil.rmtree(work / "tiles-data", ignore_errors=True)
 
         _, err, secs, rss = timed([a.bin, "check", "--data", str(data), "--rules", str(ROOT / "queries"),
                                    "--format", "json", "--no-store", "--timings", "--out", os.devnull])

@@ -6,6 +6,7 @@
 //! about [`LINES_CHUNK_BYTES`] at line ends; a page is one chunk (pages are
 //! small; one over [`MAX_PAGE_BYTES`] is refused).
 
+pub mod buffers;
 pub mod cert_files;
 pub mod compression;
 pub mod get_entries;
@@ -530,7 +531,9 @@ impl LinesState {
 
     /// Reads the next chunk(s); returns true when the file is finished.
     fn read_next(&mut self, out: &mut VecDeque<Chunk>) -> bool {
-        let mut data = std::mem::take(&mut self.carry);
+        let mut data = buffers::take(self.carry.len() + LINES_CHUNK_BYTES);
+        data.extend_from_slice(&self.carry);
+        self.carry.clear();
         loop {
             let target = data.len() + LINES_CHUNK_BYTES;
             data.reserve(LINES_CHUNK_BYTES);
@@ -543,7 +546,8 @@ impl LinesState {
                 }
                 Ok(()) => match data.iter().rposition(|&b| b == b'\n') {
                     Some(nl) => {
-                        self.carry = data.split_off(nl + 1);
+                        self.carry.extend_from_slice(&data[nl + 1..]);
+                        data.truncate(nl + 1);
                         out.push_back(self.emit(data));
                         return false;
                     }
@@ -623,16 +627,16 @@ impl ChunkReader {
         };
         match file.layout {
             Layout::Page | Layout::Certs => {
-                // Room for the whole page: its size, or about 4:1 for
+                // Room for the whole page: its size, or about 3:1 for
                 // compressed JSON (the vector grows if that is short).
                 let factor = match compressed {
                     compression::Compression::None => 1,
-                    _ => 4,
+                    _ => 3,
                 };
                 let guess = (file.size as usize)
                     .saturating_mul(factor)
                     .saturating_add(1);
-                let mut data = Vec::with_capacity(guess.min(MAX_PAGE_BYTES + 1));
+                let mut data = buffers::take(guess.min(MAX_PAGE_BYTES + 1));
                 let read = compression::read_up_to(&mut reader, &mut data, MAX_PAGE_BYTES + 1);
                 let read_error = match read {
                     Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
@@ -653,7 +657,7 @@ impl ChunkReader {
                 });
             }
             Layout::Tile(coord) => {
-                let mut raw = Vec::with_capacity(file.size as usize + 1);
+                let mut raw = buffers::take(file.size as usize + 1);
                 let read =
                     compression::read_up_to(&mut reader, &mut raw, tiles::MAX_TILE_BYTES + 1);
                 drop(reader);

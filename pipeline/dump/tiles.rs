@@ -291,10 +291,11 @@ pub fn gunzip_if_gzip(raw: Vec<u8>) -> (Vec<u8>, Option<String>) {
         let error = over(&mut raw);
         return (raw, error);
     }
-    let mut data = Vec::with_capacity(raw.len() * 3);
+    let mut data = super::buffers::take(raw.len() * 3);
     let read = flate2::read::MultiGzDecoder::new(&raw[..])
         .take(MAX_TILE_BYTES as u64 + 1)
         .read_to_end(&mut data);
+    super::buffers::give(raw);
     match read {
         Err(e) => {
             let at = data.len();

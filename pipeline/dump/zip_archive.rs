@@ -142,7 +142,7 @@ pub fn read_tile(
         .name()
         .map(|n| n.into_owned())
         .unwrap_or_else(|_| format!("#{index}"));
-    let mut raw = Vec::with_capacity(member.size().min(tiles::MAX_TILE_BYTES as u64) as usize);
+    let mut raw = super::buffers::take(member.size().min(tiles::MAX_TILE_BYTES as u64) as usize);
     let read = member
         .by_ref()
         .take(tiles::MAX_TILE_BYTES as u64 + 1)

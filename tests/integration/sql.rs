@@ -47,7 +47,14 @@ fn udfs_handle_null_empty_wildcards_and_idns() {
                registrable_domain('www.xn--85x722f.xn--55qx5d.cn') AS l, is_reserved_ip('10.0.0.1') AS m, \
                hex(X'00ff10') AS n, any_unregistrable(make_array('a.com', 'co.uk')) AS o, \
                any_unregistrable(make_array('x.corp', '*.a.com')) AS p, \
-               any_unregistrable(CAST(NULL AS VARCHAR[])) AS q, any_unregistrable(make_array('*.')) AS r";
+               any_unregistrable(CAST(NULL AS VARCHAR[])) AS q, any_unregistrable(make_array('*.')) AS r, \
+               any_undelegated_tld(make_array('a.com', 'Host.CORP.')) AS s, \
+               any_undelegated_tld(make_array('a.com', '*.b.xn--p1ai')) AS t, \
+               any_undelegated_tld(CAST(NULL AS VARCHAR[])) AS u, \
+               any_reserved_ip(make_array('8.8.8.8', '192.168.1.1')) AS v, \
+               any_reserved_ip(make_array('8.8.8.8', 'not an ip')) AS w, \
+               prefix64(X'00000000000001020304') AS x, prefix64(X'ffffffffffffffff') AS y, \
+               prefix64(X'0102') AS z";
     let out = pipeline(
         &["query", "--data", "data", "--format", "json", sql],
         tmp.path(),
@@ -73,6 +80,17 @@ fn udfs_handle_null_empty_wildcards_and_idns() {
     assert_eq!(row["m"], true);
     assert_eq!(row["n"], "00ff10");
     assert_eq!(row["o"], true);
+    assert_eq!(row["s"], true, "host.corp has an undelegated TLD");
+    assert_eq!(row["t"], false);
+    assert!(row.get("u").is_none() || row["u"].is_null());
+    assert_eq!(row["v"], true, "192.168.1.1 is reserved");
+    assert_eq!(row["w"], false);
+    assert_eq!(row["x"], 258, "the first 8 bytes, big-endian");
+    assert_eq!(row["y"], -1);
+    assert!(
+        row.get("z").is_none_or(|v| v.is_null()),
+        "shorter than 8 bytes"
+    );
     assert_eq!(
         row["p"], false,
         "x.corp is registrable under the PSL's default rule"
