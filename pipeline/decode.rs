@@ -69,7 +69,7 @@ struct Scratch {
 
 /// Decodes a chunk.
 pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
-    match chunk {
+    let (out, buffer) = match chunk {
         Chunk::Page {
             file,
             data,
@@ -80,8 +80,7 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             } else {
                 decode_page(file, &data, read_error, opts)
             };
-            buffers::give(data);
-            out
+            (out, Some(data))
         }
         Chunk::Lines {
             file,
@@ -94,8 +93,7 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             } else {
                 decode_lines(file, &data, first_line, first_byte, opts)
             };
-            buffers::give(data);
-            out
+            (out, Some(data))
         }
         Chunk::Failed {
             file,
@@ -109,12 +107,13 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
                 kind: RejectKind::Io,
                 reason: format!("{message}; the rest of the file could not be read"),
             };
-            ChunkOutput {
+            let out = ChunkOutput {
                 file,
                 certs: Vec::new(),
                 rejects: vec![reject],
                 missing_issuers: Vec::new(),
-            }
+            };
+            (out, None)
         }
         Chunk::Tile {
             file,
@@ -124,10 +123,13 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             read_error,
         } => {
             let out = decode_tile(file, &data, coord, member, read_error, opts);
-            buffers::give(data);
-            out
+            (out, Some(data))
         }
+    };
+    if let Some(data) = buffer {
+        buffers::give(data);
     }
+    out
 }
 
 fn collect(file: Arc<InputFile>, outcomes: Vec<Outcome>) -> ChunkOutput {

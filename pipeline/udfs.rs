@@ -344,7 +344,7 @@ impl ScalarUDFImpl for Prefix64Udf {
 /// or empty): the test of `any_unregistrable`.
 fn unregistrable(name: Option<&str>) -> bool {
     name.and_then(normalize)
-        .is_none_or(|n| psl::List.domain(n.as_bytes()).is_none())
+        .is_none_or(|n| registrable_domain(&n).is_none())
 }
 
 /// Whether a name's TLD is not delegated: `NOT tld_is_delegated(name)` for
