@@ -12,6 +12,7 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::output::{self, write_batches, OutputFormat};
@@ -52,6 +53,8 @@ pub struct CheckOptions {
     pub new: bool,
     /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
     pub log_list: Option<PathBuf>,
+    /// `--jobs N`: how many rules run at once (at least 1).
+    pub jobs: usize,
 }
 
 /// One finding.
@@ -208,11 +211,11 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
             return Err(Error::Usage(format!("--param names unknown rule {id:?}")));
         }
     }
-    let empty = BTreeMap::new();
     for rule in &rules {
-        let params = overrides.get(&rule.id).unwrap_or(&empty);
+        let params = overrides.get(&rule.id);
         if let Some(bad) = params
-            .keys()
+            .into_iter()
+            .flat_map(|p| p.keys())
             .find(|k| !rule.params.iter().any(|p| &p.name == *k))
         {
             return Err(Error::Usage(format!(
@@ -220,31 +223,24 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
                 rule.id
             )));
         }
-        let started = std::time::Instant::now();
-        let result = async {
-            let sql = rule.render(params)?;
-            let fail = |e: datafusion::error::DataFusionError| RuleError {
-                path: rule.path.clone(),
-                line: first_code_line(&rule.sql),
-                message: e.to_string(),
-            };
-            let batches = ctx
-                .sql(&sql)
-                .await
-                .map_err(fail)?
-                .collect()
-                .await
-                .map_err(fail)?;
-            to_findings(rule, &batches).map_err(|message| RuleError {
-                path: rule.path.clone(),
-                line: first_code_line(&rule.sql),
-                message,
-            })
-        }
-        .await;
-        report
-            .rule_seconds
-            .push((rule.id.clone(), started.elapsed().as_secs_f64()));
+    }
+    // Rules run `jobs` at a time, each on its own task (a rule's plan then
+    // keeps the cores busy while another one waits on a join or a final
+    // aggregation); results come back in rule order.
+    let runs = rules.into_iter().map(|rule| {
+        let ctx = ctx.clone();
+        let params = overrides.get(&rule.id).cloned().unwrap_or_default();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = run_rule(&ctx, &rule, &params).await;
+            (rule, result, started.elapsed().as_secs_f64())
+        })
+    });
+    let mut runs = futures::stream::iter(runs).buffered(opts.jobs.max(1));
+    while let Some(run) = runs.next().await {
+        let (rule, result, seconds) =
+            run.map_err(|e| datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)))?;
+        report.rule_seconds.push((rule.id.clone(), seconds));
         match result {
             Ok(mut findings) => {
                 findings.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
@@ -269,6 +265,49 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
         }
     }
     Ok(report)
+}
+
+/// Runs one rule: its findings, or what went wrong, located in its file.
+async fn run_rule(
+    ctx: &SessionContext,
+    rule: &Rule,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<Finding>, RuleError> {
+    let sql = rule.render(params)?;
+    let fail = |message: String| RuleError {
+        path: rule.path.clone(),
+        line: first_code_line(&rule.sql),
+        message,
+    };
+    // A rule's own settings apply to a copy of the session (same tables),
+    // so rules running beside it are not affected.
+    let own;
+    let ctx = if rule.settings.is_empty() {
+        ctx
+    } else {
+        let mut state = ctx.state();
+        for s in &rule.settings {
+            state
+                .config_mut()
+                .options_mut()
+                .set(&s.key, &s.value)
+                .map_err(|e| RuleError {
+                    path: rule.path.clone(),
+                    line: s.line,
+                    message: e.to_string(),
+                })?;
+        }
+        own = SessionContext::new_with_state(state);
+        &own
+    };
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .collect()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    to_findings(rule, &batches).map_err(fail)
 }
 
 /// The line of the first SQL (non-comment, non-blank) line of a rule file.

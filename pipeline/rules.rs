@@ -61,6 +61,17 @@ pub struct Param {
     pub description: String,
 }
 
+/// A DataFusion setting a rule runs with (`-- set: key = value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// The configuration key, e.g. `datafusion.execution.parquet.pushdown_filters`.
+    pub key: String,
+    /// Its value as text.
+    pub value: String,
+    /// 1-based line of the header.
+    pub line: usize,
+}
+
 /// One rule file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -74,6 +85,9 @@ pub struct Rule {
     pub description: String,
     /// Its parameters.
     pub params: Vec<Param>,
+    /// DataFusion settings for this rule only (`-- set: key = value`), with
+    /// the line each was written on.
+    pub settings: Vec<Setting>,
     /// The SQL (the whole file; comments included so lines stay true).
     pub sql: String,
     /// The file.
@@ -112,6 +126,7 @@ impl Rule {
             .to_owned();
         let mut header: BTreeMap<&str, (usize, String)> = BTreeMap::new();
         let mut params = Vec::new();
+        let mut settings = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line_no = i + 1;
             let Some(comment) = line.trim().strip_prefix("--") else {
@@ -139,6 +154,21 @@ impl Rule {
                         description: description.trim().to_owned(),
                     });
                 }
+                "set" => {
+                    let Some((key, value)) = value.split_once('=') else {
+                        return Err(err(line_no, "set needs `key = value`".into()));
+                    };
+                    let (key, value) = (key.trim(), value.trim());
+                    let mut probe = datafusion::config::ConfigOptions::new();
+                    if let Err(e) = probe.set(key, value) {
+                        return Err(err(line_no, format!("set {key} = {value}: {e}")));
+                    }
+                    settings.push(Setting {
+                        key: key.to_owned(),
+                        value: value.to_owned(),
+                        line: line_no,
+                    });
+                }
                 _ => {}
             }
         }
@@ -164,6 +194,7 @@ impl Rule {
             source: get("source").unwrap_or_default(),
             description: get("description").unwrap_or_default(),
             params,
+            settings,
             sql: text.to_owned(),
             path: path.to_path_buf(),
         })
@@ -249,6 +280,37 @@ mod tests {
             .contains("SELECT 48 AS h"));
         let o = BTreeMap::from([("max_hours".to_owned(), "72".to_owned())]);
         assert!(r.render(&o).unwrap().contains("SELECT 72 AS h"));
+    }
+
+    #[test]
+    fn settings_are_checked_when_loading() {
+        let text = "-- id: demo\n-- severity: notice\n\
+            -- set: datafusion.execution.parquet.pushdown_filters = true\nSELECT 1\n";
+        let r = Rule::parse(Path::new("demo.sql"), text).unwrap();
+        assert_eq!(
+            r.settings,
+            vec![Setting {
+                key: "datafusion.execution.parquet.pushdown_filters".into(),
+                value: "true".into(),
+                line: 3,
+            }]
+        );
+        let bad = text.replace("pushdown_filters = true", "pushdown_filters = maybe");
+        let e = Rule::parse(Path::new("demo.sql"), &bad).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("pushdown_filters"), "{e}");
+        let unknown = text.replace("parquet.pushdown_filters", "parquet.no_such_thing");
+        assert_eq!(
+            Rule::parse(Path::new("demo.sql"), &unknown)
+                .unwrap_err()
+                .line,
+            3
+        );
+        let no_value = text.replace(" = true", "");
+        assert!(Rule::parse(Path::new("demo.sql"), &no_value)
+            .unwrap_err()
+            .message
+            .contains("key = value"));
     }
 
     #[test]

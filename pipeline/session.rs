@@ -61,6 +61,12 @@ pub fn has_parquet(dir: &Path) -> bool {
     })
 }
 
+/// The environment variable that overrides our default for skipping the
+/// partial aggregation (any `DATAFUSION_*` setting is read from the
+/// environment; a rule can also set its own with `-- set:`).
+const SKIP_PARTIAL_VAR: &str =
+    "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD";
+
 /// A session with the dataset at `data` registered and the UDFs loaded,
 /// and the compiled-in log list as `ct_logs`.
 pub async fn open(data: &Path) -> Result<SessionContext> {
@@ -71,7 +77,17 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
 /// A table with no files yet is registered empty, with its known schema.
 pub async fn open_with(data: &Path, log_list: Option<&Path>) -> Result<SessionContext> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let config = SessionConfig::new()
+    let mut config = SessionConfig::from_env()?;
+    if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
+        // Grouping on (nearly) unique keys such as serials: once half the
+        // rows seen make new groups, pre-aggregating per partition only
+        // doubles the hashing; such rows go straight to the final stage.
+        config
+            .options_mut()
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    }
+    let config = config
         .with_information_schema(true)
         .with_target_partitions(threads);
     let ctx = SessionContext::new_with_config(config);

@@ -1,6 +1,8 @@
 //! SQL helper functions over DNS names and hashes, registered as DataFusion
 //! scalar UDFs: `registrable_domain`, `public_suffix`, `is_public_suffix`,
-//! `parent_domain`, `tld_is_delegated`, `is_reserved_ip` and `hex`.
+//! `parent_domain`, `tld_is_delegated`, `is_reserved_ip`; the list tests
+//! `any_unregistrable`, `any_undelegated_tld`, `any_reserved_ip`,
+//! `any_public_suffix`, `any_contains`; and `hex`, `prefix64`, `hash64`.
 //!
 //! Names are looked up in the Public Suffix List carried by the `psl` crate
 //! (ICANN and private sections). Every function works a whole Arrow array at a
@@ -54,28 +56,58 @@ impl NameFn {
 /// Lowercases and trims a name: no leading `*.`, no trailing `.`.
 /// Returns `None` for an empty result.
 pub fn normalize(name: &str) -> Option<Cow<'_, str>> {
-    let n = name.strip_prefix("*.").unwrap_or(name);
-    let n = n.strip_suffix('.').unwrap_or(n);
-    if n.is_empty() {
-        return None;
-    }
-    if n.bytes().any(|b| b.is_ascii_uppercase()) {
-        Some(Cow::Owned(n.to_ascii_lowercase()))
+    trim(name).map(lowercase_all)
+}
+
+/// `name` without a leading `*.` and a trailing `.` (byte tests: both are
+/// ASCII, so the slice stays on character boundaries); `None` if empty.
+fn trim(name: &str) -> Option<&str> {
+    let b = name.as_bytes();
+    let start = if b.starts_with(b"*.") { 2 } else { 0 };
+    let end = if b.len() > start && b[b.len() - 1] == b'.' {
+        b.len() - 1
     } else {
-        Some(Cow::Borrowed(n))
+        b.len()
+    };
+    (start < end).then(|| &name[start..end])
+}
+
+/// The last label of a name (all of it if it has no `.`).
+fn last_label(name: &str) -> &str {
+    match name.as_bytes().iter().rposition(|&b| b == b'.') {
+        Some(dot) => &name[dot + 1..],
+        None => name,
+    }
+}
+
+/// `n` lowercased (ASCII), allocating only if it has capitals. The test
+/// has no early exit, so it vectorises: capitals are rare.
+fn lowercase_all(n: &str) -> Cow<'_, str> {
+    if n.bytes()
+        .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+    {
+        Cow::Owned(n.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(n)
     }
 }
 
 /// eTLD+1 of `name` (already normalised), if it has one.
 pub fn registrable_domain(name: &str) -> Option<&str> {
     let d = psl::List.domain(name.as_bytes())?;
-    std::str::from_utf8(d.as_bytes()).ok()
+    tail(name, d.as_bytes().len())
 }
 
 /// The public suffix of `name` (already normalised); unlisted TLDs count as suffixes.
 pub fn public_suffix(name: &str) -> Option<&str> {
     let s = psl::List.suffix(name.as_bytes())?;
-    std::str::from_utf8(s.as_bytes()).ok()
+    tail(name, s.as_bytes().len())
+}
+
+/// The last `len` bytes of `name` (a suffix the PSL found in it, so no
+/// UTF-8 check is needed); `None` if that is not a character boundary.
+fn tail(name: &str, len: usize) -> Option<&str> {
+    name.get(name.len().checked_sub(len)?..)
 }
 
 /// Whether `name` (already normalised) is itself a listed public suffix.
@@ -95,20 +127,54 @@ pub fn parent_domain(name: &str) -> Option<&str> {
 
 /// Lowercased (allocating only when needed), without a trailing `.`.
 fn lowercase(name: &str) -> Cow<'_, str> {
-    let n = name.strip_suffix('.').unwrap_or(name);
-    if n.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(n.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(n)
-    }
+    lowercase_all(name.strip_suffix('.').unwrap_or(name))
 }
 
 /// Whether the last label of `name` (already normalised) is a TLD in the PSL's ICANN section.
 pub fn tld_is_delegated(name: &str) -> bool {
-    let tld = name.rsplit('.').next().unwrap_or(name);
+    is_icann_tld(last_label(name).as_bytes())
+}
+
+/// Whether a lowercase label is a TLD in the PSL's ICANN section.
+fn is_icann_tld(label: &[u8]) -> bool {
     psl::List
-        .suffix(tld.as_bytes())
+        .suffix(label)
         .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
+}
+
+/// The last TLD looked up by `any_undelegated_tld` and its answer: the
+/// names of one certificate mostly share their TLD. Kept lowercased in a
+/// fixed buffer (a DNS label has at most 63 bytes), so nothing allocates.
+struct TldMemo {
+    tld: [u8; 63],
+    len: Option<usize>,
+    delegated: bool,
+}
+
+impl TldMemo {
+    fn new() -> Self {
+        TldMemo {
+            tld: [0; 63],
+            len: None,
+            delegated: false,
+        }
+    }
+
+    /// `tld_is_delegated` of a name whose last label is `tld` (any case).
+    fn delegated(&mut self, tld: &str) -> bool {
+        let len = tld.len();
+        if len > self.tld.len() {
+            return false;
+        }
+        if self.len == Some(len) && self.tld[..len].eq_ignore_ascii_case(tld.as_bytes()) {
+            return self.delegated;
+        }
+        self.tld[..len].copy_from_slice(tld.as_bytes());
+        self.tld[..len].make_ascii_lowercase();
+        self.len = Some(len);
+        self.delegated = is_icann_tld(&self.tld[..len]);
+        self.delegated
+    }
 }
 
 /// Whether `text` is an IP address in a private or reserved range (IANA
@@ -171,9 +237,9 @@ fn for_each_str<'a>(array: &'a ArrayRef, mut f: impl FnMut(Option<&'a str>)) -> 
     Ok(())
 }
 
-/// Calls `f` with each value of a binary array (any binary type; NULL for
-/// a NULL array); `function` names the caller in the error for other types.
-fn for_each_binary<'a>(
+/// Calls `f` with the bytes of each value of a binary or string array (NULL
+/// for a NULL array); `function` names the caller in the error for other types.
+fn for_each_bytes<'a>(
     array: &'a ArrayRef,
     function: &str,
     mut f: impl FnMut(Option<&'a [u8]>),
@@ -183,8 +249,11 @@ fn for_each_binary<'a>(
         DataType::LargeBinary => array.as_binary::<i64>().iter().for_each(&mut f),
         DataType::BinaryView => array.as_binary_view().iter().for_each(&mut f),
         DataType::FixedSizeBinary(_) => array.as_fixed_size_binary().iter().for_each(&mut f),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            for_each_str(array, |v| f(v.map(str::as_bytes)))?
+        }
         DataType::Null => (0..array.len()).for_each(|_| f(None)),
-        other => return exec_err!("{function}() expects a binary argument, got {other}"),
+        other => return exec_err!("{function}() expects a binary or string argument, got {other}"),
     }
     Ok(())
 }
@@ -284,7 +353,7 @@ impl ScalarUDFImpl for HexUdf {
         let input = &arrays[0];
         let mut b = StringBuilder::with_capacity(input.len(), input.len() * 64);
         let mut scratch = String::new();
-        let mut emit = |v: Option<&[u8]>| match v {
+        let emit = |v: Option<&[u8]>| match v {
             Some(bytes) => {
                 scratch.clear();
                 push_hex(&mut scratch, bytes);
@@ -292,29 +361,40 @@ impl ScalarUDFImpl for HexUdf {
             }
             None => b.append_null(),
         };
-        match input.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                for_each_str(input, |v| emit(v.map(str::as_bytes)))?
-            }
-            _ => for_each_binary(input, "hex", emit)?,
-        }
+        for_each_bytes(input, "hex", emit)?;
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
     }
 }
 
-/// `prefix64(binary)`: the first 8 bytes of a binary value as a big-endian
-/// signed BIGINT; NULL for NULL or a value shorter than 8 bytes. A SHA-256's
-/// prefix is a grouping key as good as the hash for telling values apart
-/// (two different hashes share it with probability 2^-64), and an integer
-/// groups far faster than 32 bytes of binary.
+/// The functions from bytes to BIGINT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Int64Fn {
+    Prefix64,
+    Hash64,
+}
+
+/// `prefix64(binary)`: the first 8 bytes of a value as a big-endian signed
+/// BIGINT; NULL for NULL or a value shorter than 8 bytes. A SHA-256's prefix
+/// is a grouping key as good as the hash for telling values apart (two
+/// different hashes share it with probability 2^-64), and an integer groups
+/// far faster than 32 bytes of binary.
+///
+/// `hash64(value)`: the XXH64 hash (seed 0) of a string's or binary's bytes
+/// as a signed BIGINT; NULL for NULL. Equal values hash equal; use it as a
+/// cheap grouping or join key for long values, and compare the values
+/// themselves afterwards (different values collide with probability 2^-64).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Prefix64Udf {
+struct Int64Udf {
+    func: Int64Fn,
     signature: Signature,
 }
 
-impl ScalarUDFImpl for Prefix64Udf {
+impl ScalarUDFImpl for Int64Udf {
     fn name(&self) -> &str {
-        "prefix64"
+        match self.func {
+            Int64Fn::Prefix64 => "prefix64",
+            Int64Fn::Hash64 => "hash64",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -329,13 +409,18 @@ impl ScalarUDFImpl for Prefix64Udf {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let input = &arrays[0];
         let mut b = Int64Builder::with_capacity(input.len());
+        let func = self.func;
         let emit = |v: Option<&[u8]>| {
-            b.append_option(
-                v.and_then(|bytes| bytes.get(..8))
-                    .map(|p| i64::from_be_bytes(p.try_into().expect("8 bytes"))),
-            )
+            b.append_option(v.and_then(|bytes| {
+                match func {
+                    Int64Fn::Prefix64 => bytes
+                        .get(..8)
+                        .map(|p| i64::from_be_bytes(p.try_into().expect("8 bytes"))),
+                    Int64Fn::Hash64 => Some(twox_hash::XxHash64::oneshot(0, bytes) as i64),
+                }
+            }))
         };
-        for_each_binary(input, "prefix64", emit)?;
+        for_each_bytes(input, self.name(), emit)?;
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
     }
 }
@@ -349,8 +434,8 @@ fn unregistrable(name: Option<&str>) -> bool {
 
 /// Whether a name's TLD is not delegated: `NOT tld_is_delegated(name)` for
 /// a non-NULL name, the test of `any_undelegated_tld`.
-fn undelegated(name: Option<&str>) -> bool {
-    name.is_some_and(|n| normalize(n).is_none_or(|n| !tld_is_delegated(&n)))
+fn undelegated(name: Option<&str>, memo: &mut TldMemo) -> bool {
+    name.is_some_and(|n| trim(n).is_none_or(|n| !memo.delegated(last_label(n))))
 }
 
 /// The per-element tests of the list predicates.
@@ -359,6 +444,8 @@ enum ListTest {
     Unregistrable,
     UndelegatedTld,
     ReservedIp,
+    PublicSuffix,
+    Contains,
 }
 
 impl ListTest {
@@ -367,24 +454,42 @@ impl ListTest {
             ListTest::Unregistrable => "any_unregistrable",
             ListTest::UndelegatedTld => "any_undelegated_tld",
             ListTest::ReservedIp => "any_reserved_ip",
+            ListTest::PublicSuffix => "any_public_suffix",
+            ListTest::Contains => "any_contains",
         }
     }
 
-    fn test(self, value: Option<&str>) -> bool {
+    /// How many arguments the SQL function takes.
+    fn arity(self) -> usize {
+        if self == ListTest::Contains {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// The test of one element; `needle` is `any_contains`' second argument.
+    fn test(self, value: Option<&str>, needle: &str, memo: &mut TldMemo) -> bool {
         match self {
             ListTest::Unregistrable => unregistrable(value),
-            ListTest::UndelegatedTld => undelegated(value),
+            ListTest::UndelegatedTld => undelegated(value, memo),
             ListTest::ReservedIp => value.is_some_and(is_reserved_ip),
+            ListTest::PublicSuffix => value
+                .and_then(normalize)
+                .is_some_and(|n| is_public_suffix(&n)),
+            ListTest::Contains => value.is_some_and(|v| v.contains(needle)),
         }
     }
 }
 
 /// `any_unregistrable(names)`, `any_undelegated_tld(names)`,
-/// `any_reserved_ip(ips)`: NULL for a NULL list, else whether any element
-/// passes the test (a name without a registrable domain; a name for which
-/// `tld_is_delegated` is false; an address for which `is_reserved_ip` is
-/// true). Rules use them to select the few certificates worth unnesting
-/// without unnesting every name.
+/// `any_reserved_ip(ips)`, `any_public_suffix(names)`,
+/// `any_contains(names, text)`: NULL for a NULL list, else whether any
+/// element passes the test (a name without a registrable domain; a name for
+/// which `tld_is_delegated` is false; an address for which `is_reserved_ip`
+/// is true; a name for which `is_public_suffix` is true; a value containing
+/// the constant `text`). Rules use them to select the few certificates worth
+/// unnesting without unnesting every name.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct AnyUdf {
     test: ListTest,
@@ -405,9 +510,22 @@ impl ScalarUDFImpl for AnyUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let input = &arrays[0];
-        let (offsets, values): (Vec<usize>, &ArrayRef) = match input.data_type() {
+        let needle = match args.args.get(1) {
+            None => String::new(),
+            Some(ColumnarValue::Scalar(s)) if s.is_null() => {
+                let nulls = arrow::array::new_null_array(&DataType::Boolean, args.number_rows);
+                return Ok(ColumnarValue::Array(nulls));
+            }
+            Some(ColumnarValue::Scalar(s)) => match s.try_as_str() {
+                Some(Some(text)) => text.to_owned(),
+                _ => return exec_err!("{}() expects a string as its second argument", self.name()),
+            },
+            Some(ColumnarValue::Array(_)) => {
+                return exec_err!("{}() expects a constant second argument", self.name())
+            }
+        };
+        let input = &args.args[0].to_array(args.number_rows)?;
+        let (mut offsets, values): (Vec<usize>, &ArrayRef) = match input.data_type() {
             DataType::List(_) => {
                 let l = input.as_list::<i32>();
                 (
@@ -428,15 +546,24 @@ impl ScalarUDFImpl for AnyUdf {
             }
             other => return exec_err!("{}() expects a list of strings, got {other}", self.name()),
         };
-        let mut names: Vec<Option<&str>> = Vec::with_capacity(values.len());
-        for_each_str(values, |v| names.push(v))?;
+        // A sliced list shares a longer values array: test only its part.
+        let first = offsets.first().copied().unwrap_or(0);
+        let last = offsets.last().copied().unwrap_or(0);
+        let values = values.slice(first, last - first);
+        offsets.iter_mut().for_each(|o| *o -= first);
+        // Every element is tested once (almost no list has a hit, so an early
+        // exit per list would save nothing), then each list ORs its range.
+        let mut hits: Vec<bool> = Vec::with_capacity(values.len());
+        let mut memo = TldMemo::new();
+        for_each_str(&values, |v| {
+            hits.push(self.test.test(v, &needle, &mut memo))
+        })?;
         let mut b = BooleanBuilder::with_capacity(input.len());
         for row in 0..input.len() {
             if input.is_null(row) {
                 b.append_null();
             } else {
-                let range = offsets[row]..offsets[row + 1];
-                b.append_value(names[range].iter().any(|&n| self.test.test(n)));
+                b.append_value(hits[offsets[row]..offsets[row + 1]].contains(&true));
             }
         }
         Ok(ColumnarValue::Array(Arc::new(b.finish())))
@@ -465,15 +592,20 @@ pub fn all() -> Vec<ScalarUDF> {
         ListTest::Unregistrable,
         ListTest::UndelegatedTld,
         ListTest::ReservedIp,
+        ListTest::PublicSuffix,
+        ListTest::Contains,
     ] {
         udfs.push(ScalarUDF::new_from_impl(AnyUdf {
             test,
+            signature: Signature::any(test.arity(), Volatility::Immutable),
+        }));
+    }
+    for func in [Int64Fn::Prefix64, Int64Fn::Hash64] {
+        udfs.push(ScalarUDF::new_from_impl(Int64Udf {
+            func,
             signature: Signature::any(1, Volatility::Immutable),
         }));
     }
-    udfs.push(ScalarUDF::new_from_impl(Prefix64Udf {
-        signature: Signature::any(1, Volatility::Immutable),
-    }));
     udfs.push(ScalarUDF::new_from_impl(HexUdf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
@@ -509,6 +641,33 @@ mod tests {
             Some("xn--85x722f.xn--55qx5d.cn")
         );
         assert!(normalize("").is_none() && normalize("*.").is_none());
+    }
+
+    #[test]
+    fn trims_names_and_memoises_tlds() {
+        assert_eq!(trim("*.a.com."), Some("a.com"));
+        assert_eq!(trim("*"), Some("*"));
+        for empty in ["", ".", "*.", "*.."] {
+            assert_eq!(trim(empty), None, "{empty:?}");
+        }
+        let mut memo = TldMemo::new();
+        for (name, expected) in [
+            ("a.com", false),
+            ("B.COM", false),
+            ("x.corp", true),
+            ("y.CORP", true),
+            ("z.com.", false),
+            ("*.", true),
+            ("host", false),
+            ("fileserver01", true),
+            ("a.xn--p1ai", false),
+            ("a.xn--P1AI", false),
+        ] {
+            assert_eq!(undelegated(Some(name), &mut memo), expected, "{name}");
+        }
+        assert!(!undelegated(None, &mut memo));
+        let long = format!("a.{}", "x".repeat(70));
+        assert!(undelegated(Some(&long), &mut memo));
     }
 
     #[test]

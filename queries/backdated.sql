@@ -15,4 +15,6 @@ SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
          || CAST((CAST(first_seen AS BIGINT) - CAST(not_before AS BIGINT)) / 3600000 AS VARCHAR)
          || ' hours after not_before' AS detail
 FROM evidence
-WHERE first_seen > not_before + INTERVAL '${max_hours} hours'
+-- Millisecond arithmetic: an interval added to a zoned timestamp converts
+-- every row through the time zone database.
+WHERE CAST(first_seen AS BIGINT) - CAST(not_before AS BIGINT) > ${max_hours} * 3600000

@@ -14,7 +14,8 @@ names AS (
   UNION ALL
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, subject_cn AS name, 'CN' AS kind
   FROM subscriber
-  WHERE regexp_like(subject_cn, '^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*\.?$')
+  WHERE NOT tld_is_delegated(subject_cn)
+    AND regexp_like(subject_cn, '^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*\.?$')
     AND NOT regexp_like(subject_cn, '^[0-9.]+$')
 ),
 bad AS (

@@ -14,14 +14,14 @@ WITH capped AS (
            ELSE '47 days'
          END AS cap,
          CASE
-           WHEN not_before < TIMESTAMP '2015-04-01T00:00:00Z' THEN not_before + INTERVAL '60 months'
-           WHEN not_before < TIMESTAMP '2018-03-01T00:00:00Z' THEN not_before + INTERVAL '39 months'
-           WHEN not_before < TIMESTAMP '2020-09-01T00:00:00Z' THEN not_before + INTERVAL '825 days'
-           WHEN not_before < TIMESTAMP '2026-03-15T00:00:00Z' THEN not_before + INTERVAL '398 days'
-           WHEN not_before < TIMESTAMP '2027-03-15T00:00:00Z' THEN not_before + INTERVAL '200 days'
-           WHEN not_before < TIMESTAMP '2029-03-15T00:00:00Z' THEN not_before + INTERVAL '100 days'
-           ELSE not_before + INTERVAL '47 days'
-         END AS limit_at
+           WHEN not_before < TIMESTAMP '2015-04-01T00:00:00Z' THEN CAST(not_before + INTERVAL '60 months' AS BIGINT)
+           WHEN not_before < TIMESTAMP '2018-03-01T00:00:00Z' THEN CAST(not_before + INTERVAL '39 months' AS BIGINT)
+           WHEN not_before < TIMESTAMP '2020-09-01T00:00:00Z' THEN CAST(not_before AS BIGINT) + 825 * 86400000
+           WHEN not_before < TIMESTAMP '2026-03-15T00:00:00Z' THEN CAST(not_before AS BIGINT) + 398 * 86400000
+           WHEN not_before < TIMESTAMP '2027-03-15T00:00:00Z' THEN CAST(not_before AS BIGINT) + 200 * 86400000
+           WHEN not_before < TIMESTAMP '2029-03-15T00:00:00Z' THEN CAST(not_before AS BIGINT) + 100 * 86400000
+           ELSE CAST(not_before AS BIGINT) + 47 * 86400000
+         END AS limit_ms
   FROM certs
   WHERE NOT coalesce(is_ca, false) AND not_before IS NOT NULL AND not_after IS NOT NULL
 )
@@ -29,4 +29,4 @@ SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
        'validity of ' || CAST((CAST(not_after AS BIGINT) - CAST(not_before AS BIGINT) + 1000) / 86400000 AS VARCHAR)
          || ' days exceeds the cap of ' || cap AS detail
 FROM capped
-WHERE not_after >= limit_at
+WHERE CAST(not_after AS BIGINT) >= limit_ms

@@ -5,7 +5,7 @@
 WITH names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
   FROM certs
-  WHERE NOT coalesce(is_ca, false)
+  WHERE NOT coalesce(is_ca, false) AND any_contains(san_dns, '*')
 )
 SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
        'misplaced wildcard in ' || string_agg(name, ', ') AS detail

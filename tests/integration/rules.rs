@@ -31,6 +31,7 @@ pub fn check_options(data: &Path) -> CheckOptions {
         timings: false,
         new: false,
         log_list: None,
+        jobs: 2,
     }
 }
 
@@ -171,6 +172,31 @@ fn planted_findings_are_found_and_decoys_are_not() {
     };
     assert!(detail("unvalidated_parent_domain").contains("github.io is the parent of x.github.io"));
     assert!(detail("internal_name").contains("server.corp"));
+}
+
+#[test]
+fn rules_run_at_once_report_what_one_at_a_time_does() {
+    let one = report_for(&["synthetic", "real-certs"], |d| CheckOptions {
+        jobs: 1,
+        ..check_options(d)
+    });
+    let four = report_for(&["synthetic", "real-certs"], |d| CheckOptions {
+        jobs: 4,
+        ..check_options(d)
+    });
+    assert!(!one.findings.is_empty());
+    assert_eq!(
+        one.findings, four.findings,
+        "same findings in the same order"
+    );
+    let ids = |r: &CheckReport| {
+        r.rule_seconds
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&one), ids(&four), "timings in rule order");
+    assert_eq!(one.rules_run, four.rules_run);
 }
 
 #[test]

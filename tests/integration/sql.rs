@@ -24,6 +24,20 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The first row of `sql` run by `pipeline query --format json` in `tmp`.
+fn one_row(tmp: &tempfile::TempDir, sql: &str) -> Value {
+    let out = pipeline(
+        &["query", "--data", "data", "--format", "json", sql],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out).swap_remove(0)
+}
+
 fn dataset(logs: &[&str]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for log in logs {
@@ -55,16 +69,7 @@ fn udfs_handle_null_empty_wildcards_and_idns() {
                any_reserved_ip(make_array('8.8.8.8', 'not an ip')) AS w, \
                prefix64(X'00000000000001020304') AS x, prefix64(X'ffffffffffffffff') AS y, \
                prefix64(X'0102') AS z";
-    let out = pipeline(
-        &["query", "--data", "data", "--format", "json", sql],
-        tmp.path(),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let row = &json_lines(&out)[0];
+    let row = &one_row(&tmp, sql);
     assert_eq!(row["a"], "example.co.uk");
     assert_eq!(row["b"], "x.github.io");
     assert!(row.get("c").is_none() || row["c"].is_null());
@@ -97,6 +102,48 @@ fn udfs_handle_null_empty_wildcards_and_idns() {
     );
     assert!(row.get("q").is_none_or(|v| v.is_null()));
     assert_eq!(row["r"], true, "an empty name has no registrable domain");
+}
+
+#[test]
+fn list_tests_and_hash64() {
+    let tmp = dataset(&["synthetic"]);
+    let sql = "SELECT any_public_suffix(make_array('a.com', 'GitHub.io.')) AS a, \
+               any_public_suffix(make_array('a.com', 'x.github.io')) AS b, \
+               any_contains(make_array('a_b.com', 'c.com'), '_') AS c, \
+               any_contains(make_array('a.com', '*.b.com'), '_') AS d, \
+               any_contains(CAST(NULL AS VARCHAR[]), '_') AS e, \
+               any_contains(make_array('a'), NULL) AS f, \
+               hash64('abc') AS g, hash64(X'616263') AS h, hash64('') AS i, \
+               hash64(CAST(NULL AS VARCHAR)) AS j";
+    let row = &one_row(&tmp, sql);
+    let null = |k: &str| row.get(k).is_none_or(|v| v.is_null());
+    assert_eq!(
+        row["a"], true,
+        "github.io is a listed suffix, any case, trailing dot"
+    );
+    assert_eq!(row["b"], false);
+    assert_eq!(row["c"], true);
+    assert_eq!(row["d"], false);
+    assert!(null("e") && null("f") && null("j"));
+    // XXH64 test vectors (seed 0): "abc" = 0x44bc2cf5ad770999, "" = 0xef46db3751d8e999.
+    assert_eq!(row["g"], 4952883123889572249_i64);
+    assert_eq!(row["h"], row["g"], "a string hashes as its bytes");
+    assert_eq!(row["i"], -1205034819632174695_i64);
+    let bad = pipeline(
+        &[
+            "query",
+            "--data",
+            "data",
+            "SELECT any_contains(san_dns, subject_cn) FROM certs",
+        ],
+        tmp.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("constant second argument"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[test]
