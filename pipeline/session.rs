@@ -76,7 +76,6 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
 /// Like [`open`], with `ct_logs` read from `log_list` when given.
 /// A table with no files yet is registered empty, with its known schema.
 pub async fn open_with(data: &Path, log_list: Option<&Path>) -> Result<SessionContext> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config = SessionConfig::from_env()?;
     if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
         // Grouping on (nearly) unique keys such as serials: once half the
@@ -87,9 +86,9 @@ pub async fn open_with(data: &Path, log_list: Option<&Path>) -> Result<SessionCo
             .execution
             .skip_partial_aggregation_probe_ratio_threshold = 0.5;
     }
-    let config = config
-        .with_information_schema(true)
-        .with_target_partitions(threads);
+    // target_partitions stays DataFusion's default, one per core, so that
+    // DATAFUSION_EXECUTION_TARGET_PARTITIONS can change it.
+    let config = config.with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
     udfs::register(&ctx);
     for (table, partition) in TABLES {
