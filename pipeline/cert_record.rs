@@ -11,9 +11,17 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sha2::{Digest, Sha256};
 use x509_parser::asn1_rs::{Any, Tag};
-use x509_parser::certificate::TbsCertificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::prelude::{FromDer, X509Certificate, X509Name};
+use x509_parser::certificate::{TbsCertificate, TbsCertificateParser, X509CertificateParser};
+use x509_parser::extensions::{
+    parse_ct_signed_certificate_timestamp_list, BasicConstraints, ExtendedKeyUsage, GeneralName,
+    SubjectAlternativeName,
+};
+use x509_parser::nom::Parser as _;
+use x509_parser::oid_registry::{
+    OID_CT_LIST_SCT, OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_CERTIFICATE_POLICIES,
+    OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME,
+};
+use x509_parser::prelude::{FromDer, X509Name};
 use x509_parser::x509::AlgorithmIdentifier;
 
 use crate::ct_leaf::{Chain, EntryKind, EntryType, LogEntry};
@@ -213,7 +221,10 @@ pub fn extract(entry_index: i64, entry: &LogEntry<'_>, opts: ExtractOptions) -> 
 fn extract_certificate(cert: &[u8], rec: &mut CertRecord, problems: &mut Problems) {
     let tbs_tlv = der::tbs_of_certificate(cert);
     rec.tbs_sha256 = tbs_tlv.and_then(der::ct_tbs_sha256);
-    match X509Certificate::from_der(cert) {
+    match X509CertificateParser::new()
+        .with_deep_parse_extensions(false)
+        .parse(cert)
+    {
         Ok((rest, x509)) => {
             if !rest.is_empty() {
                 problems.add(format!("{} trailing bytes after certificate", rest.len()));
@@ -234,7 +245,10 @@ fn extract_certificate(cert: &[u8], rec: &mut CertRecord, problems: &mut Problem
 fn extract_precert_tbs(tbs: &[u8], rec: &mut CertRecord, problems: &mut Problems) {
     let tbs_tlv = der::read_tlv(tbs).map(|(t, _)| t);
     rec.tbs_sha256 = tbs_tlv.and_then(der::ct_tbs_sha256);
-    match TbsCertificate::from_der(tbs) {
+    match TbsCertificateParser::new()
+        .with_deep_parse_extensions(false)
+        .parse(tbs)
+    {
         Ok((rest, parsed)) => {
             if !rest.is_empty() {
                 problems.add(format!(
@@ -347,61 +361,102 @@ fn unsigned_bits(bytes: &[u8]) -> i32 {
     (trimmed.len() as i32 - 1) * 8 + (8 - trimmed[0].leading_zeros() as i32)
 }
 
+/// Decodes the extensions the table keeps (subjectAltName, basicConstraints,
+/// extendedKeyUsage, certificatePolicies, the embedded SCT list). The others
+/// are left undecoded: their malformations are not `parse_error`s.
 fn fill_extensions(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Problems) {
     let mut seen_san = false;
     for ext in tbs.extensions() {
-        match ext.parsed_extension() {
-            ParsedExtension::SubjectAlternativeName(san) => {
-                if seen_san {
-                    problems.add("duplicate subjectAltName extension");
+        let failed = |problems: &mut Problems, error: &dyn std::fmt::Display| {
+            problems.add(format!(
+                "extension {}: {error}",
+                oid_names::oid_text(&ext.oid)
+            ));
+        };
+        let oid = &ext.oid;
+        if *oid == OID_X509_EXT_SUBJECT_ALT_NAME {
+            if seen_san {
+                problems.add("duplicate subjectAltName extension");
+            }
+            seen_san = true;
+            rec.has_san = true;
+            match SubjectAlternativeName::from_der(ext.value) {
+                Ok((_, san)) => {
+                    for name in &san.general_names {
+                        add_general_name(name, rec, problems);
+                    }
                 }
-                seen_san = true;
-                rec.has_san = true;
-                for name in &san.general_names {
-                    add_general_name(name, rec, problems);
-                }
+                Err(e) => failed(problems, &e),
             }
-            ParsedExtension::BasicConstraints(bc) => rec.is_ca = Some(bc.ca),
-            ParsedExtension::ExtendedKeyUsage(eku) => {
-                let flags = [
-                    (eku.any, "anyExtendedKeyUsage"),
-                    (eku.server_auth, "serverAuth"),
-                    (eku.client_auth, "clientAuth"),
-                    (eku.code_signing, "codeSigning"),
-                    (eku.email_protection, "emailProtection"),
-                    (eku.time_stamping, "timeStamping"),
-                    (eku.ocsp_signing, "OCSPSigning"),
-                ];
-                rec.eku
-                    .extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
-                rec.eku.extend(
-                    eku.other
-                        .iter()
-                        .map(|o| oid_names::name_or_dotted(EXTRA_EKUS, o)),
-                );
+        } else if *oid == OID_X509_EXT_BASIC_CONSTRAINTS {
+            match BasicConstraints::from_der(ext.value) {
+                Ok((_, bc)) => rec.is_ca = Some(bc.ca),
+                Err(e) => failed(problems, &e),
             }
-            ParsedExtension::CertificatePolicies(policies) => {
-                rec.policy_oids
-                    .extend(policies.iter().map(|p| oid_names::oid_text(&p.policy_id)));
+        } else if *oid == OID_X509_EXT_EXTENDED_KEY_USAGE {
+            match ExtendedKeyUsage::from_der(ext.value) {
+                Ok((_, eku)) => add_ekus(&eku, rec),
+                Err(e) => failed(problems, &e),
             }
-            ParsedExtension::SCT(scts) => {
-                rec.scts.extend(
+        } else if *oid == OID_X509_EXT_CERTIFICATE_POLICIES {
+            if !add_policies(ext.value, rec) {
+                failed(problems, &"not a sequence of PolicyInformation");
+            }
+        } else if *oid == OID_CT_LIST_SCT {
+            match parse_ct_signed_certificate_timestamp_list(ext.value) {
+                Ok((_, scts)) => rec.scts.extend(
                     scts.iter()
                         .map(|s| (*s.id.key_id, s.timestamp.min(i64::MAX as u64) as i64)),
-                );
+                ),
+                Err(e) => failed(problems, &e),
             }
-            ParsedExtension::ParseError { error } => {
-                if ext.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME {
-                    rec.has_san = true;
-                }
-                problems.add(format!(
-                    "extension {}: {error}",
-                    oid_names::oid_text(&ext.oid)
-                ));
-            }
-            _ => {}
         }
     }
+}
+
+fn add_ekus(eku: &ExtendedKeyUsage<'_>, rec: &mut CertRecord) {
+    let flags = [
+        (eku.any, "anyExtendedKeyUsage"),
+        (eku.server_auth, "serverAuth"),
+        (eku.client_auth, "clientAuth"),
+        (eku.code_signing, "codeSigning"),
+        (eku.email_protection, "emailProtection"),
+        (eku.time_stamping, "timeStamping"),
+        (eku.ocsp_signing, "OCSPSigning"),
+    ];
+    rec.eku
+        .extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
+    rec.eku.extend(
+        eku.other
+            .iter()
+            .map(|o| oid_names::name_or_dotted(EXTRA_EKUS, o)),
+    );
+}
+
+/// Adds the policy OIDs of a certificatePolicies value (a SEQUENCE OF
+/// PolicyInformation, each a SEQUENCE that starts with the policy OID; the
+/// qualifiers are not read). False, adding nothing, when it is not one.
+fn add_policies(value: &[u8], rec: &mut CertRecord) -> bool {
+    let Some((seq, _)) = der::read_tlv(value).filter(|(t, _)| t.tag == 0x30) else {
+        return false;
+    };
+    let mut infos = der::Children::new(seq.content);
+    let mut oids = Vec::new();
+    for info in infos.by_ref() {
+        let oid = (info.tag == 0x30)
+            .then(|| der::Children::new(info.content).next())
+            .flatten()
+            .filter(|o| o.tag == 0x06 && !o.content.is_empty());
+        match oid {
+            Some(oid) => oids.push(oid_names::oid_text_from_raw(oid.content)),
+            None => return false,
+        }
+    }
+    if !infos.complete() {
+        return false;
+    }
+    rec.policy_oids.extend(oids);
+    true
 }
 
 fn add_general_name(name: &GeneralName<'_>, rec: &mut CertRecord, problems: &mut Problems) {
@@ -595,6 +650,43 @@ mod tests {
         assert_eq!(directory_string(&bad), ("A\u{fffd}".to_owned(), true));
         let other = Any::from_tag_and_data(Tag::OctetString, &[0xab]);
         assert_eq!(directory_string(&other), ("#ab".to_owned(), false));
+    }
+
+    #[test]
+    fn policies_are_read_without_their_qualifiers() {
+        // SEQUENCE { SEQUENCE { 2.23.140.1.2.1 }, SEQUENCE { 1.3.6.1.4.1.44947.1.1.1,
+        //   SEQUENCE { SEQUENCE { 1.3.6.1.5.5.7.2.1, IA5String "x" } } } }
+        let dv = [0x06, 0x06, 0x67, 0x81, 0x0c, 0x01, 0x02, 0x01];
+        let le = [
+            0x06, 0x0b, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xdf, 0x13, 0x01, 0x01, 0x01,
+        ];
+        let qualifier = [
+            0x30, 0x0f, 0x30, 0x0d, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x02, 0x01,
+            0x16, 0x01, b'x',
+        ];
+        let info = |parts: &[&[u8]]| {
+            let body: Vec<u8> = parts.concat();
+            [&[0x30, body.len() as u8][..], &body].concat()
+        };
+        let list = |infos: &[Vec<u8>]| {
+            let body: Vec<u8> = infos.concat();
+            [&[0x30, body.len() as u8][..], &body].concat()
+        };
+        let mut rec = CertRecord::default();
+        let value = list(&[info(&[&dv]), info(&[&le, &qualifier])]);
+        assert!(add_policies(&value, &mut rec));
+        assert_eq!(
+            rec.policy_oids,
+            ["2.23.140.1.2.1", "1.3.6.1.4.1.44947.1.1.1"]
+        );
+
+        let mut rec = CertRecord::default();
+        // A PolicyInformation that does not start with an OID, a cut-off list,
+        // and a value that is not a SEQUENCE: nothing is added.
+        assert!(!add_policies(&list(&[info(&[&qualifier])]), &mut rec));
+        assert!(!add_policies(&value[..value.len() - 3], &mut rec));
+        assert!(!add_policies(&dv, &mut rec));
+        assert!(rec.policy_oids.is_empty());
     }
 
     #[test]

@@ -265,7 +265,8 @@ pub const DN_ATTRIBUTES: &[OidName] = &[
 /// The dotted-decimal form of an OID's content octets (`None` if malformed).
 /// The first subidentifier holds two arcs: 0.x and 1.x below 80, 2.(n-80) above.
 pub fn dotted_from_raw(raw: &[u8]) -> Option<String> {
-    let mut out = String::new();
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(4 * raw.len());
     let mut value: u128 = 0;
     let mut first = true;
     for (i, &b) in raw.iter().enumerate() {
@@ -279,25 +280,31 @@ pub fn dotted_from_raw(raw: &[u8]) -> Option<String> {
             }
             continue;
         }
-        if first {
+        // Writing to a String cannot fail.
+        let _ = if first {
             let (a, rest) = match value {
                 0..=39 => (0, value),
                 40..=79 => (1, value - 40),
                 _ => (2, value - 80),
             };
-            out.push_str(&format!("{a}.{rest}"));
             first = false;
+            write!(out, "{a}.{rest}")
         } else {
-            out.push_str(&format!(".{value}"));
-        }
+            write!(out, ".{value}")
+        };
         value = 0;
     }
     (!first).then_some(out)
 }
 
+/// The dotted form of OID content octets, falling back to hex for malformed encodings.
+pub fn oid_text_from_raw(raw: &[u8]) -> String {
+    dotted_from_raw(raw).unwrap_or_else(|| format!("#{}", hex::encode(raw)))
+}
+
 /// The dotted form of any OID, falling back to hex for malformed encodings.
 pub fn oid_text(oid: &Oid<'_>) -> String {
-    dotted_from_raw(oid.as_bytes()).unwrap_or_else(|| format!("#{}", hex::encode(oid.as_bytes())))
+    oid_text_from_raw(oid.as_bytes())
 }
 
 /// Finds `oid` in `table`.

@@ -118,6 +118,50 @@ pub fn open_detected(
     Ok((reader, compression))
 }
 
+/// What [`read_if_plain`] found.
+pub enum PlainRead {
+    /// The file is gzip or zstd: nothing was read into the buffer.
+    Compressed,
+    /// The file is plain and was read into the buffer (up to the limit); an
+    /// error leaves what was read before it.
+    Read(io::Result<()>),
+}
+
+/// Reads a plain (uncompressed) file straight into `buf`, up to `limit`
+/// bytes, counting and hashing what was read. Reading a `File` directly
+/// fills the buffer without first zeroing it, which a wrapped reader cannot
+/// do. The outer error is for a file that cannot be opened.
+pub fn read_if_plain(
+    path: &Path,
+    counter: &AtomicU64,
+    digest: &FileDigest,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<PlainRead> {
+    let mut file = File::open(path)?;
+    let mut head = [0u8; 4];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if Compression::detect(&head[..filled]) != Compression::None {
+        return Ok(PlainRead::Compressed);
+    }
+    let start = buf.len();
+    buf.extend_from_slice(&head[..filled.min(limit)]);
+    let want = limit.saturating_sub(buf.len() - start) as u64;
+    let read = (&mut file).take(want).read_to_end(buf).map(|_| ());
+    let new = &buf[start..];
+    counter.fetch_add(new.len() as u64, Ordering::Relaxed);
+    digest.update(new);
+    Ok(PlainRead::Read(read))
+}
+
 /// Reads up to `limit` bytes into `buf`; on error returns what was read and the error.
 ///
 /// Reads straight into `buf`'s spare capacity (no bounce buffer); callers

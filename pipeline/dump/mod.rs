@@ -590,6 +590,33 @@ impl ChunkReader {
         }
     }
 
+    /// Queues a page (or certificate file) read whole into `data`, noting a
+    /// read error or a page over [`MAX_PAGE_BYTES`], and completes its digest.
+    fn push_page(
+        &mut self,
+        file: Arc<InputFile>,
+        mut data: Vec<u8>,
+        read: std::io::Result<()>,
+        digest: &compression::FileDigest,
+    ) {
+        let read_error = match read {
+            Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
+            Ok(()) if data.len() > MAX_PAGE_BYTES => {
+                data.truncate(MAX_PAGE_BYTES);
+                Some(format!(
+                    "page larger than {MAX_PAGE_BYTES} bytes decompressed; the rest was not read"
+                ))
+            }
+            Ok(()) => None,
+        };
+        finish_digest(&file, digest);
+        self.pending.push_back(Chunk::Page {
+            file,
+            data,
+            read_error,
+        });
+    }
+
     fn start_file(&mut self, file: InputFile) {
         let file = Arc::new(file);
         if file.layout == Layout::Zip {
@@ -610,7 +637,33 @@ impl ChunkReader {
             return;
         }
         let digest = compression::FileDigest::default();
-        let (mut reader, compressed) = match compression::open_detected(
+        if matches!(file.layout, Layout::Page | Layout::Certs) {
+            // Most pages are plain: read them straight from the file.
+            let mut data = buffers::take((file.size as usize).min(MAX_PAGE_BYTES) + 1);
+            match compression::read_if_plain(
+                &file.path,
+                &self.counter,
+                &digest,
+                MAX_PAGE_BYTES + 1,
+                &mut data,
+            ) {
+                Ok(compression::PlainRead::Read(read)) => {
+                    self.push_page(file, data, read, &digest);
+                    return;
+                }
+                Ok(compression::PlainRead::Compressed) => buffers::give(data),
+                Err(e) => {
+                    buffers::give(data);
+                    self.pending.push_back(Chunk::Failed {
+                        file,
+                        byte_offset: 0,
+                        message: format!("cannot read: {e}"),
+                    });
+                    return;
+                }
+            }
+        }
+        let (mut reader, _) = match compression::open_detected(
             &file.path,
             self.counter.clone(),
             Some(digest.clone()),
@@ -627,34 +680,13 @@ impl ChunkReader {
         };
         match file.layout {
             Layout::Page | Layout::Certs => {
-                // Room for the whole page: its size, or about 3:1 for
-                // compressed JSON (the vector grows if that is short).
-                let factor = match compressed {
-                    compression::Compression::None => 1,
-                    _ => 3,
-                };
-                let guess = (file.size as usize)
-                    .saturating_mul(factor)
-                    .saturating_add(1);
+                // Room for the whole page: about 3:1 for compressed JSON
+                // (the vector grows if that is short).
+                let guess = (file.size as usize).saturating_mul(3).saturating_add(1);
                 let mut data = buffers::take(guess.min(MAX_PAGE_BYTES + 1));
                 let read = compression::read_up_to(&mut reader, &mut data, MAX_PAGE_BYTES + 1);
-                let read_error = match read {
-                    Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
-                    Ok(()) if data.len() > MAX_PAGE_BYTES => {
-                        data.truncate(MAX_PAGE_BYTES);
-                        Some(format!(
-                            "page larger than {MAX_PAGE_BYTES} bytes decompressed; the rest was not read"
-                        ))
-                    }
-                    Ok(()) => None,
-                };
                 drop(reader);
-                finish_digest(&file, &digest);
-                self.pending.push_back(Chunk::Page {
-                    file,
-                    data,
-                    read_error,
-                });
+                self.push_page(file, data, read, &digest);
             }
             Layout::Tile(coord) => {
                 let mut raw = buffers::take(file.size as usize + 1);
