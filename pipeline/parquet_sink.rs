@@ -22,8 +22,24 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Rows per file before a new file is started.
 pub const FILE_ROWS: usize = 1024 * 1024;
 
-/// Columns whose values are all distinct: dictionaries only waste time.
-const HASH_COLUMNS: &[&str] = &["cert_sha256", "tbs_sha256", "spki_sha256", "der"];
+/// Columns whose values are (nearly) all distinct: a dictionary only costs
+/// time, and overflows to the fallback encoding after its first megabyte
+/// anyway. Integers then use DELTA_BINARY_PACKED, strings DELTA_BYTE_ARRAY.
+const NO_DICTIONARY_COLUMNS: &[&str] = &[
+    "cert_sha256",
+    "tbs_sha256",
+    "spki_sha256",
+    "der",
+    "entry_index",
+    "entry_timestamp",
+    "not_before",
+    "not_after",
+    "serial",
+    "subject_dn",
+    "subject_cn",
+    "san_dns.list.item",
+    "sct_timestamps.list.item",
+];
 
 /// The one place where Parquet writer settings are chosen.
 pub fn writer_properties() -> WriterProperties {
@@ -38,8 +54,9 @@ pub fn writer_properties() -> WriterProperties {
             "pipeline.schema_version".to_owned(),
             "1".to_owned(),
         )]));
-    for col in HASH_COLUMNS {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(*col), false);
+    for col in NO_DICTIONARY_COLUMNS {
+        let path = ColumnPath::new(col.split('.').map(str::to_owned).collect());
+        b = b.set_column_dictionary_enabled(path, false);
     }
     b = b
         .set_column_bloom_filter_enabled(ColumnPath::from("cert_sha256"), true)
