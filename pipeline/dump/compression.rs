@@ -90,16 +90,15 @@ impl<R: Read> Read for CountingReader<R> {
 /// Opens `path` and returns a reader of its decompressed content.
 /// `counter` accumulates the on-disk bytes read.
 pub fn open(path: &Path, counter: Arc<AtomicU64>) -> io::Result<Box<dyn Read + Send>> {
-    open_detected(path, counter, None).map(|(reader, _)| reader)
+    open_hashing(path, counter, None)
 }
 
-/// Like [`open`], also saying which compression was detected, and feeding
-/// the raw bytes read to `digest`.
-pub fn open_detected(
+/// Like [`open`], also feeding the raw bytes read to `digest`.
+pub fn open_hashing(
     path: &Path,
     counter: Arc<AtomicU64>,
     digest: Option<FileDigest>,
-) -> io::Result<(Box<dyn Read + Send>, Compression)> {
+) -> io::Result<Box<dyn Read + Send>> {
     let file = File::open(path)?;
     let mut reader = BufReader::with_capacity(
         256 * 1024,
@@ -109,13 +108,11 @@ pub fn open_detected(
             digest,
         },
     );
-    let compression = Compression::detect(reader.fill_buf()?);
-    let reader: Box<dyn Read + Send> = match compression {
+    Ok(match Compression::detect(reader.fill_buf()?) {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
-    };
-    Ok((reader, compression))
+    })
 }
 
 /// What [`read_if_plain`] found.
@@ -155,7 +152,7 @@ pub fn read_if_plain(
     let start = buf.len();
     buf.extend_from_slice(&head[..filled.min(limit)]);
     let want = limit.saturating_sub(buf.len() - start) as u64;
-    let read = (&mut file).take(want).read_to_end(buf).map(|_| ());
+    let read = file.take(want).read_to_end(buf).map(|_| ());
     let new = &buf[start..];
     counter.fetch_add(new.len() as u64, Ordering::Relaxed);
     digest.update(new);

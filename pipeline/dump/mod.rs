@@ -617,6 +617,15 @@ impl ChunkReader {
         });
     }
 
+    /// Queues the one reject of a file that cannot be opened.
+    fn cannot_read(&mut self, file: Arc<InputFile>, e: std::io::Error) {
+        self.pending.push_back(Chunk::Failed {
+            file,
+            byte_offset: 0,
+            message: format!("cannot read: {e}"),
+        });
+    }
+
     fn start_file(&mut self, file: InputFile) {
         let file = Arc::new(file);
         if file.layout == Layout::Zip {
@@ -654,30 +663,20 @@ impl ChunkReader {
                 Ok(compression::PlainRead::Compressed) => buffers::give(data),
                 Err(e) => {
                     buffers::give(data);
-                    self.pending.push_back(Chunk::Failed {
-                        file,
-                        byte_offset: 0,
-                        message: format!("cannot read: {e}"),
-                    });
+                    self.cannot_read(file, e);
                     return;
                 }
             }
         }
-        let (mut reader, _) = match compression::open_detected(
-            &file.path,
-            self.counter.clone(),
-            Some(digest.clone()),
-        ) {
-            Ok((r, c)) => (r, c),
-            Err(e) => {
-                self.pending.push_back(Chunk::Failed {
-                    file,
-                    byte_offset: 0,
-                    message: format!("cannot read: {e}"),
-                });
-                return;
-            }
-        };
+        let mut reader =
+            match compression::open_hashing(&file.path, self.counter.clone(), Some(digest.clone()))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.cannot_read(file, e);
+                    return;
+                }
+            };
         match file.layout {
             Layout::Page | Layout::Certs => {
                 // Room for the whole page: about 3:1 for compressed JSON
