@@ -55,6 +55,9 @@ pub struct CheckOptions {
     pub log_list: Option<PathBuf>,
     /// `--jobs N`: how many rules run at once (at least 1).
     pub jobs: usize,
+    /// `--memory-limit`: bytes that the rules' joins, sorts and aggregations
+    /// may hold together before spilling to disk (`None`: no bound).
+    pub memory_limit: Option<u64>,
 }
 
 /// One finding.
@@ -306,7 +309,7 @@ async fn run_rule(
         .map_err(|e| fail(e.to_string()))?
         .collect()
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(session::error_message(&e)))?;
     to_findings(rule, &batches).map_err(fail)
 }
 
@@ -455,7 +458,7 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open_with(&opts.data, opts.log_list.as_deref()).await?;
+    let ctx = session::open_with(&opts.data, opts.log_list.as_deref(), opts.memory_limit).await?;
     let now = chrono::Utc::now();
     let previous = if opts.new {
         previous_findings(&ctx).await?

@@ -28,6 +28,9 @@ pub struct QueryOptions {
     pub timings: bool,
     /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
     pub log_list: Option<PathBuf>,
+    /// `--memory-limit`: bytes that joins, sorts and aggregations may hold
+    /// before spilling to disk (`None`: no bound).
+    pub memory_limit: Option<u64>,
 }
 
 /// Runs the statements of `script`, writing each result; `origin` names the
@@ -45,7 +48,7 @@ pub async fn run_script(
         let sql_error = |e: datafusion::error::DataFusionError| Error::Sql {
             origin: origin.to_owned(),
             line,
-            message: e.to_string(),
+            message: session::error_message(&e),
         };
         let started = std::time::Instant::now();
         let df = ctx.sql(&sql).await.map_err(sql_error)?;
@@ -66,7 +69,7 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open_with(&opts.data, opts.log_list.as_deref()).await?;
+    let ctx = session::open_with(&opts.data, opts.log_list.as_deref(), opts.memory_limit).await?;
     let (script, origin) = match (&opts.sql, &opts.file) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage("give SQL or -f FILE, not both".into()));

@@ -4,6 +4,7 @@
 //! helper UDFs. `query`, `check`
 //! and the tests all use it.
 
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,7 +12,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::MemTable;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::batch::{cert_schema, reject_schema};
@@ -61,6 +64,18 @@ pub fn has_parquet(dir: &Path) -> bool {
     })
 }
 
+/// DataFusion's message for `e`; when the memory limit was what stopped a
+/// query, with how to lift it (DataFusion's own hint names a setting our
+/// command line does not have).
+pub fn error_message(e: &DataFusionError) -> String {
+    let message = e.to_string();
+    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        format!("{message}\n(the memory limit was reached: pass a larger --memory-limit, or --memory-limit none)")
+    } else {
+        message
+    }
+}
+
 /// The environment variable that overrides our default for skipping the
 /// partial aggregation (any `DATAFUSION_*` setting is read from the
 /// environment; a rule can also set its own with `-- set:`).
@@ -70,12 +85,20 @@ const SKIP_PARTIAL_VAR: &str =
 /// A session with the dataset at `data` registered and the UDFs loaded,
 /// and the compiled-in log list as `ct_logs`.
 pub async fn open(data: &Path) -> Result<SessionContext> {
-    open_with(data, None).await
+    open_with(data, None, None).await
 }
 
-/// Like [`open`], with `ct_logs` read from `log_list` when given.
+/// Like [`open`], with `ct_logs` read from `log_list` when given, and the
+/// memory that joins, sorts and aggregations may hold bounded by
+/// `memory_limit` bytes when given: past it they spill to files in the
+/// OS's temporary directory (`TMPDIR`), and an operator that cannot spill
+/// fails with an error naming the limit.
 /// A table with no files yet is registered empty, with its known schema.
-pub async fn open_with(data: &Path, log_list: Option<&Path>) -> Result<SessionContext> {
+pub async fn open_with(
+    data: &Path,
+    log_list: Option<&Path>,
+    memory_limit: Option<u64>,
+) -> Result<SessionContext> {
     let mut config = SessionConfig::from_env()?;
     if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
         // Grouping on (nearly) unique keys such as serials: once half the
@@ -89,7 +112,14 @@ pub async fn open_with(data: &Path, log_list: Option<&Path>) -> Result<SessionCo
     // target_partitions stays DataFusion's default, one per core, so that
     // DATAFUSION_EXECUTION_TARGET_PARTITIONS can change it.
     let config = config.with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        let pool = FairSpillPool::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        // Tracking names the biggest holders in a "resources exhausted" error.
+        let top = NonZeroUsize::new(5).expect("5 is not zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
     udfs::register(&ctx);
     for (table, partition) in TABLES {
         let dir = data.join(table);

@@ -32,6 +32,7 @@ pub fn check_options(data: &Path) -> CheckOptions {
         new: false,
         log_list: None,
         jobs: 2,
+        memory_limit: None,
     }
 }
 

@@ -24,21 +24,20 @@ fn synth(dir: &Path, name: &str, entries: &str, seed: &str, extra: &[&str]) -> P
 }
 
 /// `pipeline check` with every rule of queries/ over `dir/data`, findings as JSON lines.
-fn check_all(dir: &Path) -> std::process::Output {
+fn check_all(dir: &Path, extra: &[&str]) -> std::process::Output {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
-    pipeline(
-        &[
-            "check",
-            "--data",
-            "data",
-            "--rules",
-            rules.to_str().unwrap(),
-            "--format",
-            "json",
-            "--no-store",
-        ],
-        dir,
-    )
+    let mut args = vec![
+        "check",
+        "--data",
+        "data",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--format",
+        "json",
+        "--no-store",
+    ];
+    args.extend_from_slice(extra);
+    pipeline(&args, dir)
 }
 
 /// One generated dump, ingested and checked, shared by the tests below.
@@ -68,7 +67,7 @@ fn checked() -> &'static Checked {
             dir.path(),
         );
         let ingest: Value = serde_json::from_slice(&ingest.stdout).unwrap();
-        let check = check_all(dir.path());
+        let check = check_all(dir.path(), &[]);
         Checked {
             truth: json_lines(&fs::read(dump.join("ground_truth.jsonl")).unwrap()),
             findings: json_lines(&check.stdout),
@@ -342,7 +341,7 @@ fn a_tile_dump_ingests_whole_and_check_finds_exactly_its_planted_anomalies() {
     assert_eq!(ingest["rows"].as_u64(), Some(12000), "{ingest}");
     assert_eq!(ingest["rejects"].as_u64(), Some(0), "{ingest}");
     assert_eq!(ingest["missing_issuers"].as_u64(), Some(0), "{ingest}");
-    let check = check_all(dir);
+    let check = check_all(dir, &[]);
     let truth = json_lines(&fs::read(dump.join("ground_truth.jsonl")).unwrap());
     let expected: BTreeSet<(String, String, i64)> = truth
         .iter()
@@ -368,4 +367,46 @@ fn a_tile_dump_ingests_whole_and_check_finds_exactly_its_planted_anomalies() {
         truth.iter().all(|t| t["reject"].is_null()),
         "tiles plant no malformed entries"
     );
+}
+
+#[test]
+fn a_memory_limit_bounds_the_rules_without_changing_their_findings() {
+    let c = checked();
+    let dir = c.dir.path();
+    // 48 MiB holds every rule's joins, sorts and aggregations over 24,000
+    // entries, shared by the two rules running at once.
+    let bounded = json_lines(&check_all(dir, &["--memory-limit", "48M"]).stdout);
+    let sorted = |v: &[Value]| {
+        let mut s: Vec<String> = v.iter().map(Value::to_string).collect();
+        s.sort();
+        s
+    };
+    assert!(c.findings.len() > 1000, "{}", c.findings.len());
+    assert_eq!(sorted(&bounded), sorted(&c.findings));
+
+    let per_serial =
+        |limit: &str| {
+            Command::new(env!("CARGO_BIN_EXE_pipeline"))
+            .args(["query", "--data", "data", "--format", "csv", "--memory-limit", limit])
+            .arg("SELECT serial, count(*) AS n FROM certs GROUP BY serial ORDER BY n DESC, serial")
+            .current_dir(dir)
+            .output()
+            .unwrap()
+        };
+    // 1 MiB cannot hold a grouping of 24,000 serials: the statement fails,
+    // and says which flag lifts the bound.
+    let out = per_serial("1M");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<command line>:1"), "{stderr}");
+    assert!(
+        stderr.contains("pass a larger --memory-limit, or --memory-limit none"),
+        "{stderr}"
+    );
+    // Without the bound, the same statement runs: one row per serial (a
+    // precert and its final certificate share theirs).
+    let unbounded = per_serial("none");
+    assert!(unbounded.status.success());
+    let groups = String::from_utf8_lossy(&unbounded.stdout).lines().count() - 1;
+    assert!((12_000..24_000).contains(&groups), "{groups} serials");
 }
