@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::CheckOptions;
 use crate::ingest::IngestOptions;
+use crate::memory_limit::{parse_memory_limit, MemoryLimit, DEFAULT_MEMORY_LIMIT};
 use crate::output::OutputFormat;
 use crate::progress::ProgressMode;
 use crate::query::QueryOptions;
@@ -164,6 +165,7 @@ pub struct QueryArgs {
     pub log_list: Option<PathBuf>,
     /// Memory that joins, sorts and aggregations may hold together, e.g.
     /// 512M or 8G (binary units); past it they spill to files in TMPDIR.
+    /// `auto`: half the machine's memory (or of the cgroup's limit);
     /// `none`: no bound.
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
     pub memory_limit: MemoryLimit,
@@ -228,6 +230,7 @@ pub struct CheckArgs {
     pub jobs: u16,
     /// Memory that joins, sorts and aggregations may hold together, e.g.
     /// 512M or 8G (binary units); past it they spill to files in TMPDIR.
+    /// `auto`: half the machine's memory (or of the cgroup's limit);
     /// `none`: no bound.
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
     pub memory_limit: MemoryLimit,
@@ -313,66 +316,10 @@ impl IngestArgs {
     }
 }
 
-/// The default of `--memory-limit`: comfortably more than every rule needs
-/// at ten million entries (about 1.5 GiB), so only far bigger datasets spill.
-pub const DEFAULT_MEMORY_LIMIT: &str = "4G";
-
-/// A `--memory-limit` value: bytes, or `None` for no bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoryLimit(pub Option<u64>);
-
-/// Parses `none`, or a size in bytes with an optional binary unit: `K`, `M`,
-/// `G` or `T`, optionally followed by `B` or `iB` (`1.5G`, `512MiB`, `4096`).
-pub fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
-    let t = text.trim();
-    if t.eq_ignore_ascii_case("none") {
-        return Ok(MemoryLimit(None));
-    }
-    let digits = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as 512M, 8G or none"))?;
-    let unit = unit.trim().to_ascii_uppercase();
-    let unit = unit
-        .strip_suffix("IB")
-        .or_else(|| unit.strip_suffix('B'))
-        .unwrap_or(&unit);
-    let shift = match unit {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        "T" => 40,
-        other => return Err(format!("unknown unit {other:?} in {text:?} (K, M, G or T)")),
-    };
-    let bytes = number * (1u64 << shift) as f64;
-    if !(1.0..=u64::MAX as f64).contains(&bytes) {
-        return Err(format!("{text:?} is out of range (at least 1 byte)"));
-    }
-    Ok(MemoryLimit(Some(bytes as u64)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memory_limits_parse_in_binary_units() {
-        let bytes = |t: &str| parse_memory_limit(t).unwrap().0;
-        assert_eq!(bytes("4G"), Some(4 << 30));
-        assert_eq!(bytes("512MiB"), Some(512 << 20));
-        assert_eq!(bytes("1.5g"), Some(3 << 29));
-        assert_eq!(bytes("64kb"), Some(64 << 10));
-        assert_eq!(bytes("4096"), Some(4096));
-        assert_eq!(bytes("None"), None);
-        assert_eq!(bytes(DEFAULT_MEMORY_LIMIT), Some(4 << 30));
-        for bad in ["", "G", "4X", "-1G", "0", "1.2.3M", "99999999T"] {
-            assert!(parse_memory_limit(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
+    use crate::memory_limit::auto_memory_limit;
 
     #[test]
     fn check_and_query_bound_their_memory_by_default() {
@@ -380,7 +327,7 @@ mod tests {
         let Command::Check(args) = cli.command else {
             panic!("not check: {cli:?}")
         };
-        assert_eq!(args.options().memory_limit, Some(4 << 30));
+        assert_eq!(args.options().memory_limit, auto_memory_limit());
         let cli = Cli::parse_from([
             "pipeline",
             "query",

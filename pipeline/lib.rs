@@ -34,6 +34,7 @@ pub mod error;
 pub mod ingest;
 pub mod log_list;
 pub mod manifest;
+pub mod memory_limit;
 pub mod oid_names;
 pub mod output;
 pub mod overlap;
