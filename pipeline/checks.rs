@@ -306,7 +306,7 @@ async fn run_rule(
     let batches = ctx
         .sql(&sql)
         .await
-        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(session::error_message(&e)))?
         .collect()
         .await
         .map_err(|e| fail(session::error_message(&e)))?;

@@ -99,7 +99,16 @@ pub fn open_hashing(
     counter: Arc<AtomicU64>,
     digest: Option<FileDigest>,
 ) -> io::Result<Box<dyn Read + Send>> {
-    let file = File::open(path)?;
+    decompressing(File::open(path)?, counter, digest)
+}
+
+/// A reader of the decompressed content of `file`, read from its current
+/// position, counting and hashing the raw bytes.
+pub fn decompressing(
+    file: File,
+    counter: Arc<AtomicU64>,
+    digest: Option<FileDigest>,
+) -> io::Result<Box<dyn Read + Send>> {
     let mut reader = BufReader::with_capacity(
         256 * 1024,
         CountingReader {
@@ -117,8 +126,9 @@ pub fn open_hashing(
 
 /// What [`read_if_plain`] found.
 pub enum PlainRead {
-    /// The file is gzip or zstd: nothing was read into the buffer.
-    Compressed,
+    /// The file is gzip or zstd: nothing was read into the buffer, and the
+    /// file is handed back at its start, for [`decompressing`].
+    Compressed(File),
     /// The file is plain and was read into the buffer (up to the limit); an
     /// error leaves what was read before it.
     Read(io::Result<()>),
@@ -147,7 +157,8 @@ pub fn read_if_plain(
         }
     }
     if Compression::detect(&head[..filled]) != Compression::None {
-        return Ok(PlainRead::Compressed);
+        file.seek(SeekFrom::Start(0))?;
+        return Ok(PlainRead::Compressed(file));
     }
     let start = buf.len();
     buf.extend_from_slice(&head[..filled.min(limit)]);

@@ -646,6 +646,7 @@ impl ChunkReader {
             return;
         }
         let digest = compression::FileDigest::default();
+        let mut opened = None;
         if matches!(file.layout, Layout::Page | Layout::Certs) {
             // Most pages are plain: read them straight from the file.
             let mut data = buffers::take((file.size as usize).min(MAX_PAGE_BYTES) + 1);
@@ -660,7 +661,10 @@ impl ChunkReader {
                     self.push_page(file, data, read, &digest);
                     return;
                 }
-                Ok(compression::PlainRead::Compressed) => buffers::give(data),
+                Ok(compression::PlainRead::Compressed(f)) => {
+                    buffers::give(data);
+                    opened = Some(f);
+                }
                 Err(e) => {
                     buffers::give(data);
                     self.cannot_read(file, e);
@@ -668,15 +672,18 @@ impl ChunkReader {
                 }
             }
         }
-        let mut reader =
-            match compression::open_hashing(&file.path, self.counter.clone(), Some(digest.clone()))
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    self.cannot_read(file, e);
-                    return;
-                }
-            };
+        let counter = self.counter.clone();
+        let reader = match opened {
+            Some(f) => compression::decompressing(f, counter, Some(digest.clone())),
+            None => compression::open_hashing(&file.path, counter, Some(digest.clone())),
+        };
+        let mut reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                self.cannot_read(file, e);
+                return;
+            }
+        };
         match file.layout {
             Layout::Page | Layout::Certs => {
                 // Room for the whole page: about 3:1 for compressed JSON
