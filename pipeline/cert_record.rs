@@ -403,15 +403,26 @@ fn fill_extensions(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mu
                 failed(problems, &"not a sequence of PolicyInformation");
             }
         } else if *oid == OID_CT_LIST_SCT {
-            match parse_ct_signed_certificate_timestamp_list(ext.value) {
-                Ok((_, scts)) => rec.scts.extend(
-                    scts.iter()
-                        .map(|s| (*s.id.key_id, s.timestamp.min(i64::MAX as u64) as i64)),
-                ),
+            match sct_list(ext.value) {
+                Ok(scts) => rec.scts.extend(scts),
                 Err(e) => failed(problems, &e),
             }
         }
     }
+}
+
+/// The (log ID, timestamp ms) of each SCT of an embedded SCT list
+/// extension's value. A timestamp past the last instant a timestamp column
+/// can show is clamped to it (documented in schemas/certs.md).
+pub fn sct_list(value: &[u8]) -> Result<Vec<(Sha256Digest, i64)>, String> {
+    let (_, scts) = parse_ct_signed_certificate_timestamp_list(value).map_err(|e| e.to_string())?;
+    Ok(scts
+        .iter()
+        .map(|s| {
+            let ms = s.timestamp.min(crate::ct_leaf::MAX_TIMESTAMP_MS);
+            (*s.id.key_id, ms as i64)
+        })
+        .collect())
 }
 
 fn add_ekus(eku: &ExtendedKeyUsage<'_>, rec: &mut CertRecord) {

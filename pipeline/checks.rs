@@ -276,7 +276,7 @@ async fn run_rule(
     rule: &Rule,
     params: &BTreeMap<String, String>,
 ) -> std::result::Result<Vec<Finding>, RuleError> {
-    let sql = rule.render(params)?;
+    let (sql, values) = rule.render(params)?;
     let fail = |message: String| RuleError {
         path: rule.path.clone(),
         line: first_code_line(&rule.sql),
@@ -304,8 +304,9 @@ async fn run_rule(
         &own
     };
     let batches = ctx
-        .sql(&sql)
+        .sql_with_options(&sql, session::read_only())
         .await
+        .and_then(|df| df.with_param_values(session::param_values(&values)))
         .map_err(|e| fail(session::error_message(&e)))?
         .collect()
         .await
@@ -430,10 +431,16 @@ pub fn write_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result
     if groups.is_empty() {
         return Ok(());
     }
-    let width = groups.keys().map(|k| k.0.len()).max().unwrap_or(4).max(4);
+    let esc = crate::text::escape;
+    let width = groups
+        .keys()
+        .map(|k| esc(k.0).chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let iwidth = groups
         .keys()
-        .map(|k| k.2.chars().count())
+        .map(|k| esc(k.2).chars().count())
         .max()
         .unwrap_or(6)
         .max(6);
@@ -444,6 +451,7 @@ pub fn write_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result
     )?;
     for ((rule, severity, issuer), n) in &groups {
         let total = report.issuer_certs.get(*issuer).copied().unwrap_or(0);
+        let (rule, issuer) = (esc(rule), esc(issuer));
         writeln!(
             w,
             "{rule:width$}  {severity:8}  {issuer:iwidth$}  {n:>8}  {total:>12}"
@@ -467,7 +475,7 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     };
     let mut report = run_rules(&ctx, opts).await?;
     for e in &report.broken {
-        eprintln!("error: rule {e}");
+        eprintln!("error: rule {}", crate::text::escape_lines(&e.to_string()));
     }
     if opts.timings {
         for (rule, seconds) in &report.rule_seconds {

@@ -39,6 +39,21 @@ pub enum Command {
     /// Merge each log partition's many small files into large files sorted
     /// by entry_index, atomically, keeping the manifest true.
     Compact(CompactArgs),
+    /// Check a dataset against its manifest (like `git fsck`): every data
+    /// file present with its recorded size, rows and a readable footer, no
+    /// entry stored twice, no stray files, no interrupted commit pending.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `pipeline verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
 }
 
 /// Arguments of `pipeline compact`.
@@ -169,6 +184,11 @@ pub struct QueryArgs {
     /// `none`: no bound.
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
     pub memory_limit: MemoryLimit,
+    /// Let statements write and change things: CREATE, DROP, INSERT, COPY
+    /// ... TO, SET. Without it only queries run (the dataset itself is never
+    /// written either way).
+    #[arg(long)]
+    pub allow_write: bool,
 }
 
 impl QueryArgs {
@@ -183,6 +203,7 @@ impl QueryArgs {
             timings: self.timings,
             log_list: self.log_list.clone(),
             memory_limit: self.memory_limit.0,
+            allow_write: self.allow_write,
         }
     }
 }

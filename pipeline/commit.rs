@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::manifest::{self, ManifestEntry, MANIFEST_FILE};
+use crate::manifest::{self, FileRecord, Manifest, ManifestEntry, MANIFEST_FILE};
+use crate::snapshot::{self, is_data_file};
 
 /// The staging directory inside a dataset.
 pub const STAGING_DIR: &str = "_staging";
@@ -106,7 +107,11 @@ pub struct Staging {
 impl Staging {
     /// Creates the staging area of run `run_id` (the lock must be held).
     pub fn create(data: &Path, run_id: &str) -> Result<Self> {
-        let dir = data.join(STAGING_DIR).join(run_id);
+        let staging = data.join(STAGING_DIR);
+        if fs::symlink_metadata(&staging).is_ok() {
+            real_dir(&staging, "the staging area")?;
+        }
+        let dir = staging.join(run_id);
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         Ok(Staging {
             data: data.to_path_buf(),
@@ -142,7 +147,8 @@ impl Staging {
             .iter()
             .map(|p| relative(&self.data, p))
             .collect::<Result<Vec<_>>>()?;
-        manifest::write(&self.dir.join(MANIFEST_FILE), manifest_entries)?;
+        let manifest = self.next_manifest(manifest_entries)?;
+        manifest::write(&self.dir.join(MANIFEST_FILE), &manifest)?;
         let record = CommitRecord { moves, deletes };
         let tmp = self.dir.join(".COMMIT.tmp");
         let text = serde_json::to_vec(&record).expect("a commit record serialises");
@@ -156,7 +162,37 @@ impl Staging {
         fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         sync_dir(&self.dir)?;
         crash_point("committed");
-        apply(&self.data, &self.dir)
+        let record = read_record(&self.data, &self.dir)?;
+        apply(&self.data, &self.dir, &record)
+    }
+
+    /// The manifest this commit puts in place: `entries`, the next
+    /// generation, and the size and rows of every data file they name
+    /// (carried over from the current manifest, or read from the staged or
+    /// stored file).
+    fn next_manifest(&self, entries: &[ManifestEntry]) -> Result<Manifest> {
+        let current = manifest::read_manifest(&self.data)?;
+        let old = current.files.unwrap_or_default();
+        let mut files = std::collections::BTreeMap::new();
+        for rel in entries.iter().flat_map(|e| &e.output_files) {
+            if files.contains_key(rel) {
+                continue;
+            }
+            let staged = self.dir.join(rel);
+            let record = if staged.exists() {
+                file_record(&staged)?
+            } else if let Some(r) = old.get(rel) {
+                *r
+            } else {
+                file_record(&self.data.join(rel))?
+            };
+            files.insert(rel.clone(), record);
+        }
+        Ok(Manifest {
+            entries: entries.to_vec(),
+            generation: current.generation + 1,
+            files: Some(files),
+        })
     }
 
     /// Deletes the staging area: nothing of the run becomes visible.
@@ -165,14 +201,102 @@ impl Staging {
     }
 }
 
-/// Carries out a staging area's commit record; returns the final paths of the moved files.
-fn apply(data: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Fails unless `path` is a real directory (not a symlink to one).
+fn real_dir(path: &Path, what: &str) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Input {
+            path: path.to_path_buf(),
+            message: format!(
+                "{what} is not a directory of the dataset (a symlink or another kind of file): \
+                 nothing was changed; move it away and run again"
+            ),
+        }),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Fails unless every existing directory between `data` and `rel`'s file is
+/// a real directory, so that no rename or delete can reach outside `data`.
+fn inside(data: &Path, rel: &str) -> Result<()> {
+    let mut dir = data.to_path_buf();
+    let mut parts = rel.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            break;
+        }
+        dir.push(part);
+        match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            _ => real_dir(&dir, "a partition directory")?,
+        }
+    }
+    Ok(())
+}
+
+/// Reads and validates a staging area's commit record: every path it names
+/// must be a data file of the dataset (see [`is_data_file`]) reached through
+/// real directories only. A forged or damaged record is an error that names
+/// it before anything is moved or deleted.
+fn read_record(data: &Path, dir: &Path) -> Result<CommitRecord> {
     let path = dir.join(COMMIT_FILE);
-    let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let record: CommitRecord = serde_json::from_slice(&text).map_err(|e| Error::Input {
+    let bad = |message: String| Error::Input {
         path: path.clone(),
-        message: format!("unreadable commit record: {e}"),
+        message: format!("{message}; nothing was changed (run `pipeline verify` on the dataset)"),
+    };
+    let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+    if !meta.is_file() {
+        return Err(bad("the commit record is not a regular file".into()));
+    }
+    if meta.len() > MAX_RECORD_BYTES {
+        return Err(bad(format!(
+            "the commit record is {} bytes, more than any commit writes",
+            meta.len()
+        )));
+    }
+    let text = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let record: CommitRecord =
+        serde_json::from_slice(&text).map_err(|e| bad(format!("unreadable commit record: {e}")))?;
+    for (from, to) in &record.moves {
+        for p in [from, to] {
+            if !is_data_file(p) {
+                return Err(bad(format!(
+                    "the commit record names {}, which is not a data file of the dataset",
+                    crate::text::escape(p)
+                )));
+            }
+        }
+        inside(data, to)?;
+        inside(dir, from)?;
+    }
+    for p in &record.deletes {
+        if !is_data_file(p) {
+            return Err(bad(format!(
+                "the commit record would delete {}, which is not a data file of the dataset",
+                crate::text::escape(p)
+            )));
+        }
+        inside(data, p)?;
+    }
+    Ok(record)
+}
+
+/// No commit this tool writes comes near this size (a path is under 300
+/// bytes; a million files would be 300 MB).
+const MAX_RECORD_BYTES: u64 = 1 << 30;
+
+/// The size and footer row count of a data file.
+pub fn file_record(path: &Path) -> Result<FileRecord> {
+    let size = fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    let rows = crate::footer::rows(path).map_err(|message| Error::Input {
+        path: path.to_path_buf(),
+        message,
     })?;
+    Ok(FileRecord { size, rows })
+}
+
+/// Carries out a validated commit record; returns the final paths of the moved files.
+fn apply(data: &Path, dir: &Path, record: &CommitRecord) -> Result<Vec<PathBuf>> {
     let mut finals = Vec::with_capacity(record.moves.len());
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (i, (from, to)) in record.moves.iter().enumerate() {
@@ -204,8 +328,18 @@ fn apply(data: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
         fs::rename(&staged_manifest, &target).map_err(|e| Error::io(&target, e))?;
         sync_dir(data)?;
     }
+    if !record.deletes.is_empty() {
+        // Readers of the previous snapshots may still read what is retired.
+        snapshot::retire_readers(data, manifest::generation(data)?)?;
+    }
     for rel in &record.deletes {
         let p = data.join(rel);
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Input {
+                path: p,
+                message: "a commit would delete this, but it is a directory".into(),
+            });
+        }
         match fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -232,24 +366,38 @@ pub struct Recovery {
 pub fn recover(data: &Path) -> Result<Recovery> {
     let staging = data.join(STAGING_DIR);
     let mut done = Recovery::default();
-    let entries = match fs::read_dir(&staging) {
-        Ok(e) => e,
+    match fs::symlink_metadata(&staging) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
-        Err(e) => return Err(Error::io(&staging, e)),
-    };
+        _ => real_dir(&staging, "the staging area")?,
+    }
+    let entries = fs::read_dir(&staging).map_err(|e| Error::io(&staging, e))?;
     let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     dirs.sort();
+    // Validate everything first: a forged area stops recovery before any change.
+    let mut plan = Vec::with_capacity(dirs.len());
     for dir in dirs {
+        real_dir(&dir, "a staging area entry")?;
+        let record = match fs::symlink_metadata(dir.join(COMMIT_FILE)) {
+            Ok(_) => Some(read_record(data, &dir)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(dir.join(COMMIT_FILE), e)),
+        };
+        plan.push((dir, record));
+    }
+    for (dir, record) in plan {
         let run = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if dir.join(COMMIT_FILE).exists() {
-            apply(data, &dir)?;
-            done.rolled_forward.push(run);
-        } else {
-            fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            done.rolled_back.push(run);
+        match record {
+            Some(record) => {
+                apply(data, &dir, &record)?;
+                done.rolled_forward.push(run);
+            }
+            None => {
+                fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                done.rolled_back.push(run);
+            }
         }
     }
     Ok(done)

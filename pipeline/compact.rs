@@ -12,7 +12,9 @@ use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use serde::Serialize;
@@ -20,8 +22,8 @@ use serde::Serialize;
 use crate::batch::{cert_schema, reject_schema};
 use crate::commit::{self, Staging};
 use crate::error::{Error, Result};
-use crate::manifest;
 use crate::parquet_sink::PartitionWriter;
+use crate::snapshot::{self, Snapshot};
 
 /// What `pipeline compact` was asked to do.
 #[derive(Debug, Clone)]
@@ -49,28 +51,18 @@ pub struct Compacted {
     pub rows: u64,
 }
 
-/// The partitions of `table`: log name → its Parquet files.
-fn partitions(data: &Path, table: &str) -> Result<BTreeMap<String, Vec<PathBuf>>> {
-    let dir = data.join(table);
-    let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(out);
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(log) = name.strip_prefix("log=") else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(e.path())
-            .map_err(|err| Error::io(e.path(), err))?
-            .flatten()
-            .map(|f| f.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-            .collect();
-        files.sort();
-        out.insert(log.to_owned(), files);
+/// The partitions of `table` in the manifest's snapshot: log name → its
+/// data files (stray files in a partition are not the dataset's).
+fn partitions(data: &Path, snap: &Snapshot, table: &str) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for rel in snap.files.keys() {
+        if let Some((t, log)) = crate::partition::of_file(rel) {
+            if t == table {
+                out.entry(log).or_default().push(data.join(rel));
+            }
+        }
     }
-    Ok(out)
+    out
 }
 
 /// Casts a batch read back by DataFusion (which may use view types) to the
@@ -91,7 +83,7 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 
 /// Rewrites one partition's files, sorted by entry_index, into `out_dir`.
 async fn rewrite(
-    files_dir: &Path,
+    files: &[PathBuf],
     table: &str,
     out_dir: PathBuf,
     prefix: &str,
@@ -99,15 +91,15 @@ async fn rewrite(
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let url = format!(
-        "{}/",
-        files_dir
-            .canonicalize()
-            .map_err(|e| Error::io(files_dir, e))?
-            .display()
-    );
-    ctx.register_listing_table("t", url, options, None, None)
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(f.display().to_string()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
         .await?;
+    ctx.register_table("t", Arc::new(ListingTable::try_new(config)?))?;
     let df = ctx
         .sql("SELECT * FROM t ORDER BY entry_index ASC NULLS LAST")
         .await?;
@@ -132,15 +124,10 @@ async fn rewrite(
 fn footer_rows(files: &[PathBuf]) -> Result<u64> {
     let mut rows = 0u64;
     for f in files {
-        let file = std::fs::File::open(f).map_err(|e| Error::io(f, e))?;
-        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).map_err(
-            |source| Error::Parquet {
-                path: f.clone(),
-                source,
-            },
-        )?;
-        use parquet::file::reader::FileReader;
-        rows += reader.metadata().file_metadata().num_rows() as u64;
+        rows += crate::footer::rows(f).map_err(|message| Error::Input {
+            path: f.clone(),
+            message,
+        })?;
     }
     Ok(rows)
 }
@@ -161,9 +148,10 @@ pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
     );
+    let snap = snapshot::open_locked(data)?;
     let mut todo = Vec::new();
     for table in ["certs", "rejects"] {
-        for (log, files) in partitions(data, table)? {
+        for (log, files) in partitions(data, &snap, table) {
             if files.len() >= opts.min_files.max(2) {
                 todo.push((table, log, files));
             }
@@ -179,9 +167,8 @@ pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
         let mut done = Vec::new();
         let mut new_by_log: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
         for (table, log, files) in &todo {
-            let dir = data.join(table).join(format!("log={log}"));
-            let out = staging.dir().join(table).join(format!("log={log}"));
-            let (written, rows) = rewrite(&dir, table, out, &run_id).await?;
+            let out = crate::partition::dir(staging.dir(), table, log);
+            let (written, rows) = rewrite(files, table, out, &run_id).await?;
             let before = footer_rows(files)?;
             if before != rows {
                 return Err(Error::Usage(format!(
@@ -204,7 +191,7 @@ pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
         }
         // The manifest now points each input of a compacted log at the new
         // files (and keeps the untouched table's files of that log).
-        let mut entries = manifest::read(data)?;
+        let mut entries = snap.entries().to_vec();
         for e in &mut entries {
             let Some(new) = new_by_log.get(&e.log) else {
                 continue;

@@ -17,6 +17,11 @@
 
 use std::fmt;
 
+/// The last millisecond a timestamp column can hold and every reader can
+/// show (chrono's and so Arrow's last instant, in the year 262142). A leaf
+/// timestamp past it is a framing reject, with its exact value in the reason.
+pub const MAX_TIMESTAMP_MS: u64 = 8_210_266_876_799_999;
+
 /// The two kinds of log entry defined by RFC 6962.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryType {
@@ -114,7 +119,8 @@ pub enum FramingError {
     UnknownEntryType(u16),
     /// A certificate field of length zero.
     EmptyCertificate(&'static str),
-    /// The timestamp does not fit a signed 64-bit millisecond value.
+    /// The timestamp is past the last instant a timestamp column can show
+    /// ([`MAX_TIMESTAMP_MS`]).
     TimestampOutOfRange(u64),
 }
 
@@ -132,9 +138,10 @@ impl fmt::Display for FramingError {
             FramingError::UnknownLeafType(t) => write!(f, "unknown MerkleTreeLeaf leaf_type {t}"),
             FramingError::UnknownEntryType(t) => write!(f, "unknown entry_type {t}"),
             FramingError::EmptyCertificate(field) => write!(f, "empty {field}"),
-            FramingError::TimestampOutOfRange(t) => {
-                write!(f, "TimestampedEntry timestamp {t} out of range")
-            }
+            FramingError::TimestampOutOfRange(t) => write!(
+                f,
+                "TimestampedEntry timestamp {t} ms is past the year 262142, the last a timestamp can show"
+            ),
         }
     }
 }
@@ -237,7 +244,7 @@ pub fn decode<'a>(
         return Err(FramingError::UnknownLeafType(leaf_type));
     }
     let timestamp_ms = leaf.uint(8, "TimestampedEntry timestamp")?;
-    if timestamp_ms > i64::MAX as u64 {
+    if timestamp_ms > MAX_TIMESTAMP_MS {
         return Err(FramingError::TimestampOutOfRange(timestamp_ms));
     }
     let entry_type = leaf.uint(2, "TimestampedEntry entry_type")? as u16;
@@ -283,7 +290,7 @@ pub fn decode<'a>(
 pub fn decode_tile_leaf(buf: &[u8]) -> Result<(LogEntry<'_>, usize), FramingError> {
     let mut r = TlsReader::new(buf);
     let timestamp_ms = r.uint(8, "TimestampedEntry timestamp")?;
-    if timestamp_ms > i64::MAX as u64 {
+    if timestamp_ms > MAX_TIMESTAMP_MS {
         return Err(FramingError::TimestampOutOfRange(timestamp_ms));
     }
     let entry_type = r.uint(2, "TimestampedEntry entry_type")? as u16;

@@ -16,7 +16,7 @@ use crate::cert_record::{self, CertRecord, ExtractOptions};
 use crate::ct_leaf;
 use crate::dump::get_entries::{self, JsonEntry};
 use crate::dump::tiles::TileCoord;
-use crate::dump::{buffers, cert_files, Chunk, InputFile, Layout};
+use crate::dump::{buffers, cert_files, Chunk, InputFile, Layout, PageEnd};
 use crate::reject::{Position, RejectKind, RejectRecord};
 
 /// The rows decoded from one chunk, in input order.
@@ -70,16 +70,24 @@ struct Scratch {
 /// Decodes a chunk.
 pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
     let (out, buffer) = match chunk {
-        Chunk::Page {
+        Chunk::Entries {
             file,
             data,
+            elements,
+            first_ordinal,
+            end,
+        } => {
+            let out = decode_entries(file, &data, &elements, first_ordinal, end, opts);
+            (out, Some(data))
+        }
+        Chunk::Certs {
+            file,
+            data,
+            first_ordinal,
+            pem,
             read_error,
         } => {
-            let out = if file.layout == Layout::Certs {
-                decode_certs(file, &data, read_error, opts)
-            } else {
-                decode_page(file, &data, read_error, opts)
-            };
+            let out = decode_certs(file, &data, first_ordinal, pem, read_error, opts);
             (out, Some(data))
         }
         Chunk::Lines {
@@ -148,58 +156,54 @@ fn collect(file: Arc<InputFile>, outcomes: Vec<Outcome>) -> ChunkOutput {
     out
 }
 
-fn decode_page(
+/// Decodes consecutive elements of a page's `entries` array: each is parsed
+/// on its own, so a malformed element is one reject and the others stand.
+/// `end` is the reject for the rest of a page that stopped early.
+fn decode_entries(
     file: Arc<InputFile>,
     data: &[u8],
-    read_error: Option<String>,
+    elements: &[(usize, usize)],
+    first_ordinal: u64,
+    end: Option<PageEnd>,
     opts: ExtractOptions,
 ) -> ChunkOutput {
-    let (entries, json_error) = get_entries::parse_page(data);
     let start = file.start_index;
-    let outcomes: Vec<Outcome> = entries
+    let outcomes: Vec<Outcome> = elements
         .par_iter()
         .enumerate()
-        .map_init(Scratch::default, |scratch, (ordinal, parsed)| {
-            let ordinal = ordinal as u64;
-            let index = start.map(|s| s + ordinal);
+        .map_init(Scratch::default, |scratch, (i, &(from, to))| {
+            let ordinal = first_ordinal + i as u64;
+            let index = match start {
+                Some(s) => index_at(s, ordinal),
+                None => Err(NO_INDEX.into()),
+            };
             let position = Position::Entry { ordinal };
-            match parsed {
-                Ok(entry) => decode_entry(&file, index, position, entry, scratch, opts),
-                Err(e) => Outcome::Reject(RejectRecord {
-                    entry_index: index.and_then(|i| i64::try_from(i).ok()),
+            let reject = |why: String| {
+                Outcome::Reject(RejectRecord {
+                    entry_index: index.as_ref().ok().copied(),
                     source_file: file.name.clone(),
                     position,
                     kind: RejectKind::Json,
-                    reason: format!("entry is not a get-entries object: {e}"),
-                }),
+                    reason: why,
+                })
+            };
+            match get_entries::parse_element(&data[from..to]) {
+                Ok(Ok(entry)) => {
+                    decode_entry(&file, index.clone(), position, &entry, scratch, opts)
+                }
+                Ok(Err(e)) => reject(format!("entry is not a get-entries object: {e}")),
+                Err(e) => reject(format!("entry is not valid JSON: {e}")),
             }
         })
         .collect();
     let mut out = collect(file.clone(), outcomes);
-    if json_error.is_some() || read_error.is_some() {
-        let n = entries.len() as u64;
-        let (position, kind, what) = match (&read_error, &json_error) {
-            (Some(read), _) => (
-                Position::Byte(data.len() as u64),
-                RejectKind::Io,
-                read.clone(),
-            ),
-            (None, Some(e)) => (
-                Position::Json {
-                    line: e.line() as u64,
-                    column: e.column() as u64,
-                },
-                RejectKind::Json,
-                format!("page JSON is invalid: {e}"),
-            ),
-            (None, None) => unreachable!("checked above"),
-        };
+    if let Some(end) = end {
         out.rejects.push(RejectRecord {
-            entry_index: start.map(|s| (s + n) as i64),
+            entry_index: start.and_then(|s| index_at(s, end.ordinal).ok()),
             source_file: file.name.clone(),
-            position,
-            kind,
-            reason: format!("{what}; entries from ordinal {n} on could not be read"),
+            position: end.position,
+            kind: end.kind,
+            reason: end.reason,
         });
     }
     out
@@ -235,9 +239,11 @@ fn decode_lines(
             let position = Position::Line { line, byte_offset };
             match get_entries::parse_line(text) {
                 Ok(entry) => {
-                    let index = entry
-                        .index
-                        .or_else(|| file.start_index.map(|s| s + line - 1));
+                    let index = match (entry.index, file.start_index) {
+                        (Some(i), _) => index_at(i, 0),
+                        (None, Some(s)) => index_at(s, line - 1),
+                        (None, None) => Err(NO_INDEX.into()),
+                    };
                     decode_entry(&file, index, position, &entry, scratch, opts)
                 }
                 Err(e) => Outcome::Reject(RejectRecord {
@@ -253,9 +259,24 @@ fn decode_lines(
     collect(file, outcomes)
 }
 
+/// Why an entry of a JSON-lines file without `index` has no index.
+const NO_INDEX: &str = "entry has no index: add \"index\" to each line or pass --start-index";
+
+/// The index of the entry `ordinal` places after `start`, or why it has
+/// none: `entry_index` is a signed 64-bit column, and an index past
+/// 2^63-1 (or past 2^64-1, which would wrap) is a reject, never wrapped.
+fn index_at(start: u64, ordinal: u64) -> Result<i64, String> {
+    start
+        .checked_add(ordinal)
+        .and_then(|i| i64::try_from(i).ok())
+        .ok_or_else(|| {
+            format!("index {start} + {ordinal} does not fit entry_index (at most 2^63-1)")
+        })
+}
+
 fn decode_entry(
     file: &InputFile,
-    index: Option<u64>,
+    index: Result<i64, String>,
     position: Position,
     entry: &JsonEntry<'_>,
     scratch: &mut Scratch,
@@ -263,22 +284,16 @@ fn decode_entry(
 ) -> Outcome {
     let reject = |kind: RejectKind, reason: String| {
         Outcome::Reject(RejectRecord {
-            entry_index: index.and_then(|i| i64::try_from(i).ok()),
+            entry_index: index.as_ref().ok().copied(),
             source_file: file.name.clone(),
             position,
             kind,
             reason,
         })
     };
-    let index = match index.map(i64::try_from) {
-        Some(Ok(i)) => i,
-        Some(Err(_)) => return reject(RejectKind::Index, "index exceeds 2^63-1".into()),
-        None => {
-            return reject(
-                RejectKind::Index,
-                "entry has no index: add \"index\" to each line or pass --start-index".into(),
-            )
-        }
+    let index = match &index {
+        Ok(i) => *i,
+        Err(why) => return reject(RejectKind::Index, why.clone()),
     };
     let (Some(leaf_b64), Some(extra_b64)) = (&entry.leaf_input, &entry.extra_data) else {
         let missing = if entry.leaf_input.is_none() {
@@ -327,7 +342,7 @@ fn decode_tile(
     let start = coord.start_index();
     let width = u64::from(coord.width);
     let reject = |ordinal: u64, kind: RejectKind, reason: String| RejectRecord {
-        entry_index: i64::try_from(start + ordinal).ok(),
+        entry_index: index_at(start, ordinal).ok(),
         source_file: source.clone(),
         position: Position::Entry { ordinal },
         kind,
@@ -433,13 +448,19 @@ fn decode_tile(
 fn decode_certs(
     file: Arc<InputFile>,
     data: &[u8],
+    first_ordinal: u64,
+    pem: bool,
     read_error: Option<String>,
     opts: ExtractOptions,
 ) -> ChunkOutput {
-    let blobs = cert_files::cert_blobs(data);
+    let blobs = if pem {
+        cert_files::pem_blobs(data)
+    } else {
+        cert_files::cert_blobs(data)
+    };
     let start = file.start_index.unwrap_or(0);
     let reject = |ordinal: u64, kind: RejectKind, reason: String| RejectRecord {
-        entry_index: i64::try_from(start + ordinal).ok(),
+        entry_index: index_at(start, ordinal).ok(),
         source_file: file.name.clone(),
         position: Position::Entry { ordinal },
         kind,
@@ -448,8 +469,8 @@ fn decode_certs(
     let outcomes: Vec<Outcome> = blobs
         .par_iter()
         .enumerate()
-        .map(|(ordinal, blob)| {
-            let ordinal = ordinal as u64;
+        .map(|(i, blob)| {
+            let ordinal = first_ordinal + i as u64;
             let der = match blob {
                 Ok(der) if !der.is_empty() => der,
                 Ok(_) => {
@@ -461,10 +482,13 @@ fn decode_certs(
                 }
                 Err(e) => return Outcome::Reject(reject(ordinal, RejectKind::Base64, e.clone())),
             };
-            Outcome::Cert(certificate_row((start + ordinal) as i64, der, opts))
+            match index_at(start, ordinal) {
+                Ok(index) => Outcome::Cert(certificate_row(index, der, opts)),
+                Err(why) => Outcome::Reject(reject(ordinal, RejectKind::Index, why)),
+            }
         })
         .collect();
-    let n = blobs.len() as u64;
+    let n = first_ordinal + blobs.len() as u64;
     let mut out = collect(file.clone(), outcomes);
     if let Some(why) = read_error {
         out.rejects.push(reject(
@@ -501,6 +525,44 @@ fn certificate_row(index: i64, der: &[u8], opts: ExtractOptions) -> CertRecord {
     rec
 }
 
+/// The records of a chunk of CSV (which starts and ends at record
+/// boundaries), read by a real CSV reader so that a quoted field may hold
+/// line breaks: (line, byte offset, record or why it is not one). Blank
+/// lines are passed over.
+fn csv_records(
+    data: &[u8],
+    first_line: u64,
+    first_byte: u64,
+) -> Vec<(u64, u64, std::result::Result<csv::ByteRecord, String>)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut out = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let start = reader.position().clone();
+        let at = (first_line + start.line() - 1, first_byte + start.byte());
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let blank = record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace);
+                if !blank {
+                    out.push((at.0, at.1, Ok(record.clone())));
+                }
+            }
+            Err(e) => {
+                out.push((at.0, at.1, Err(e.to_string())));
+                // The reader resynchronises at the next line.
+                if reader.position().byte() == start.byte() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Decodes lines of a CaliDog Axeman CSV file: `url, cert_index,
 /// chain_hash, cert_der_b64, all_domains, not_before, not_after`. The index
 /// is `cert_index`; the certificate is decoded like one from a file.
@@ -511,11 +573,14 @@ fn decode_axeman(
     first_byte: u64,
     opts: ExtractOptions,
 ) -> ChunkOutput {
-    let lines = split_lines(data, first_line, first_byte);
-    let outcomes: Vec<Outcome> = lines
+    let records = csv_records(data, first_line, first_byte);
+    let outcomes: Vec<Outcome> = records
         .par_iter()
-        .map_init(Scratch::default, |scratch, &(line, byte_offset, text)| {
-            let position = Position::Line { line, byte_offset };
+        .map_init(Scratch::default, |scratch, (line, byte_offset, record)| {
+            let position = Position::Line {
+                line: *line,
+                byte_offset: *byte_offset,
+            };
             let reject = |index: Option<i64>, kind: RejectKind, reason: String| {
                 Outcome::Reject(RejectRecord {
                     entry_index: index,
@@ -525,16 +590,9 @@ fn decode_axeman(
                     reason,
                 })
             };
-            let record = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(text)
-                .into_byte_records()
-                .next();
             let record = match record {
-                Some(Ok(r)) => r,
-                Some(Err(e)) => return reject(None, RejectKind::Json, format!("not a CSV row: {e}")),
-                None => return reject(None, RejectKind::Json, "empty CSV row".into()),
+                Ok(r) => r,
+                Err(e) => return reject(None, RejectKind::Json, format!("not a CSV row: {e}")),
             };
             if record.len() < 4 {
                 return reject(

@@ -87,6 +87,13 @@ pub struct IngestSummary {
     pub conflicts: u64,
     /// Files under input directories skipped because their names are not dumps.
     pub skipped_files: u64,
+    /// Files under input directories that could not be opened as regular
+    /// files (FIFOs, devices, sockets, broken symlinks), each named on
+    /// stderr; the run reads the others and exits 1.
+    pub refused_files: u64,
+    /// Data files of a dataset whose manifest was missing, given manifest
+    /// entries so that their entries are recognised (see [`crate::adopt`]).
+    pub adopted_files: u64,
     /// Inputs read again because their content changed (`--replace`); their
     /// old rows were taken out in the same commit.
     pub replaced: u64,
@@ -127,8 +134,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         let list = crate::log_list::load(opts.log_list.as_deref())?;
         if !crate::log_list::knows(&list, log) {
             eprintln!(
-                "note: --log {log} is not a log of the CT log list (version {}); \
+                "note: --log {} is not a log of the CT log list (version {}); \
                  ct_logs will not name it",
+                crate::text::escape(log),
                 list.version
             );
         }
@@ -143,14 +151,17 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     for path in &discovery.skipped {
         eprintln!(
             "skipped (not a dump, tile, tile archive or certificate file): {}",
-            path.display()
+            crate::text::path(path)
         );
     }
     for path in &discovery.superseded {
         eprintln!(
             "skipped (a partial tile a wider tile of the same index covers): {}",
-            path.display()
+            crate::text::path(path)
         );
+    }
+    for (path, why) in &discovery.refused {
+        eprintln!("error: {}: {why}", crate::text::path(path));
     }
     report_issuer_dirs(&discovery.files);
     let _lock = commit::lock(&opts.out, opts.wait)?;
@@ -161,14 +172,34 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     for run in &recovery.rolled_back {
         eprintln!("removed the uncommitted files of interrupted run {run}");
     }
+    let adoption = crate::adopt::adopt(&opts.out)?;
+    if !adoption.adopted.is_empty() {
+        eprintln!(
+            "{} had data files but no manifest: {} of them were adopted, and entries they hold \
+             are recognised by (log, entry_index) instead of stored again",
+            crate::text::path(&opts.out),
+            adoption.adopted.len()
+        );
+    }
+    for (rel, why) in &adoption.unreadable {
+        eprintln!(
+            "warning: {} was not adopted: {}",
+            crate::text::escape(rel),
+            crate::text::escape(why)
+        );
+    }
+    let adopted_files = adoption.adopted.len() as u64;
     let mut previous = manifest::read(&opts.out)?;
     let (todo, already, replaced) = select_new(discovery.files, &previous, opts.replace)?;
     previous.retain(|e| !replaced.iter().any(|r| r.path == e.path));
     let skipped_files = (discovery.skipped.len() + discovery.superseded.len()) as u64;
+    let refused_files = discovery.refused.len() as u64;
     if todo.is_empty() {
         return Ok(IngestSummary {
             already_ingested: already,
             skipped_files,
+            refused_files,
+            adopted_files,
             elapsed_seconds: started.elapsed().as_secs_f64(),
             ..IngestSummary::default()
         });
@@ -200,7 +231,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
     for old in &replaced {
         eprintln!(
             "replaced {}: it changed since run {}; the {} rows and {} rejects stored from it then were swapped for its new content",
-            old.path, old.run_id, old.rows, old.rejects
+            crate::text::escape(&old.path),
+            old.run_id,
+            old.rows,
+            old.rejects
         );
     }
     let mut all = previous;
@@ -216,6 +250,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestSummary> {
         duplicates: written.duplicates,
         conflicts,
         skipped_files,
+        refused_files,
+        adopted_files,
         replaced: replaced.len() as u64,
         rows_removed: rewritten.rows_removed,
         rejects_removed: rewritten.rejects_removed,
@@ -246,11 +282,17 @@ fn report_issuer_dirs(files: &[InputFile]) {
         if !issuers.has_dir {
             eprintln!(
                 "log {}: no issuer/ beside the tiles of {}; chain fingerprints are stored unchecked",
-                f.log, f.name
+                crate::text::escape(&f.log),
+                crate::text::escape(&f.name)
             );
         }
         for (name, why) in &issuers.bad {
-            eprintln!("log {}: issuer/{name} ignored: {why}", f.log);
+            eprintln!(
+                "log {}: issuer/{} ignored: {}",
+                crate::text::escape(&f.log),
+                crate::text::escape(name),
+                crate::text::escape(why)
+            );
         }
     }
 }
@@ -269,9 +311,9 @@ fn conflicts_of(out: &Path, staged: &Path, written: &mut Written) -> Result<u64>
         if i < 20 {
             eprintln!(
                 "conflict: log {} entry {} in {} is {}, but the dataset holds {}",
-                c.log,
+                crate::text::escape(&c.log),
                 c.entry_index,
-                c.source.display(),
+                crate::text::path(&c.source),
                 c.found,
                 c.stored
             );
@@ -470,30 +512,23 @@ fn run(
     Ok(written)
 }
 
-/// Collects the next wave of chunks: up to [`WAVE_BYTES`] or [`WAVE_CHUNKS`].
+/// Collects the next wave of chunks: up to [`WAVE_BYTES`] of their weight
+/// (bytes, and a row's worth per entry; see [`Chunk::weight`]) or
+/// [`WAVE_CHUNKS`] chunks.
 fn next_wave(rx: &Receiver<Chunk>) -> Option<Vec<Chunk>> {
     let first = rx.recv().ok()?;
-    let mut bytes = chunk_bytes(&first);
+    let mut weight = first.weight();
     let mut wave = vec![first];
-    while bytes < WAVE_BYTES && wave.len() < WAVE_CHUNKS {
+    while weight < WAVE_BYTES && wave.len() < WAVE_CHUNKS {
         match rx.try_recv() {
             Ok(chunk) => {
-                bytes += chunk_bytes(&chunk);
+                weight += chunk.weight();
                 wave.push(chunk);
             }
             Err(_) => break,
         }
     }
     Some(wave)
-}
-
-fn chunk_bytes(chunk: &Chunk) -> usize {
-    match chunk {
-        Chunk::Page { data, .. } | Chunk::Lines { data, .. } | Chunk::Tile { data, .. } => {
-            data.len()
-        }
-        Chunk::Failed { .. } => 0,
-    }
 }
 
 /// What one input file gave.
@@ -653,9 +688,10 @@ impl Sinks {
         for fp in &output.missing_issuers {
             if w.missing_issuers.insert(*fp) {
                 eprintln!(
-                    "issuer {} is in chains of log {log} but not in its issuer/ (first seen in {})",
+                    "issuer {} is in chains of log {} but not in its issuer/ (first seen in {})",
                     hex::encode(fp),
-                    output.file.name
+                    crate::text::escape(&log),
+                    crate::text::escape(&output.file.name)
                 );
             }
         }

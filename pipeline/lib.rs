@@ -19,6 +19,7 @@
 //!
 //! [`synth`] writes realistic dumps with planted anomalies and their ground truth.
 
+pub mod adopt;
 pub mod batch;
 pub mod builtin_rules;
 pub mod cert_record;
@@ -31,6 +32,7 @@ pub mod decode;
 pub mod der;
 pub mod dump;
 pub mod error;
+pub mod footer;
 pub mod ingest;
 pub mod log_list;
 pub mod manifest;
@@ -39,13 +41,18 @@ pub mod oid_names;
 pub mod output;
 pub mod overlap;
 pub mod parquet_sink;
+pub mod partition;
 pub mod progress;
 pub mod query;
 pub mod reject;
 pub mod replace;
 pub mod rules;
 pub mod session;
+pub mod snapshot;
+pub mod snapshot_store;
 pub mod sql_text;
 pub mod status;
 pub mod synth;
+pub mod text;
 pub mod udfs;
+pub mod verify;

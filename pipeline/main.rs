@@ -2,16 +2,17 @@
 //! exit status: 0 clean; 1 finished with error-severity findings (`check`) or
 //! unreadable input (`ingest`); 2 failure.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
 use pipeline::cli::{
     CheckArgs, Cli, Command, CompactArgs, IngestArgs, QueryArgs, StatusArgs, StatusFormat,
-    SynthArgs,
+    SynthArgs, VerifyArgs,
 };
 use pipeline::ingest::{self, IngestSummary};
-use pipeline::{checks, query, synth};
+use pipeline::{checks, query, synth, text};
 
 /// mimalloc: decoding makes many small short-lived allocations per entry,
 /// which glibc's allocator serves markedly slower across threads.
@@ -38,6 +39,7 @@ fn tune_allocator(purge_delay_ms: std::ffi::c_long) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    panic_message::install();
     // Ingest keeps its memory flat (1 s); queries and rules build and drop
     // hash tables of hundreds of MB one after another, and keeping freed
     // memory 10 s saved a tenth of `check`'s system time at 10M entries.
@@ -45,20 +47,88 @@ fn main() -> ExitCode {
         Command::Query(_) | Command::Check(_) => 10_000,
         _ => 1000,
     });
-    let result = match &cli.command {
+    let result = catch_unwind(AssertUnwindSafe(|| match &cli.command {
         Command::Ingest(args) => run_ingest(args),
         Command::Query(args) => run_query(args),
         Command::Check(args) => run_check(args),
         Command::Synth(args) => run_synth(args),
         Command::Status(args) => run_status(args),
         Command::Compact(args) => run_compact(args),
+        Command::Verify(args) => run_verify(args),
+    }));
+    let message = match result {
+        Ok(Ok(code)) => return code,
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(_) => format!(
+            "internal error in `pipeline {}`: {}",
+            command_name(&cli.command),
+            panic_message::take().unwrap_or_else(|| "a panic".into())
+        ),
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
+    eprintln!("error: {}", text::escape_lines(&message));
+    // A reader that failed on a data file names the damaged file.
+    if let Some(data) = dataset_read(&cli.command) {
+        for problem in pipeline::verify::damaged_files(data) {
+            eprintln!("error: damaged data file: {problem}");
         }
+    }
+    ExitCode::from(2)
+}
+
+/// The subcommand's name, for messages.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Ingest(_) => "ingest",
+        Command::Query(_) => "query",
+        Command::Check(_) => "check",
+        Command::Synth(_) => "synth",
+        Command::Status(_) => "status",
+        Command::Compact(_) => "compact",
+        Command::Verify(_) => "verify",
+    }
+}
+
+/// The dataset a reading command reads.
+fn dataset_read(command: &Command) -> Option<&std::path::Path> {
+    match command {
+        Command::Query(a) => Some(&a.data),
+        Command::Check(a) => Some(&a.data),
+        Command::Status(a) => Some(&a.data),
+        Command::Compact(a) => Some(&a.data),
+        _ => None,
+    }
+}
+
+/// The message of the last panic, kept by a hook instead of printed, so
+/// that the command reports it as an error (exit 2) in its own words.
+mod panic_message {
+    use std::sync::Mutex;
+
+    static LAST: Mutex<Option<String>> = Mutex::new(None);
+
+    /// Installs the hook.
+    pub fn install() {
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            let at = info
+                .location()
+                .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                .unwrap_or_default();
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("a worker thread");
+            let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+            *last = Some(format!("{text}{at} in {name}"));
+        }));
+    }
+
+    /// The last panic's message, if any.
+    pub fn take() -> Option<String> {
+        LAST.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -68,7 +138,7 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     }
-    Ok(if summary.unreadable > 0 {
+    Ok(if summary.unreadable > 0 || summary.refused_files > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -116,20 +186,53 @@ fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
     if done.is_empty() {
         eprintln!(
             "nothing to compact: no partition of {} has {} or more files",
-            args.data.display(),
+            text::path(&args.data),
             args.min_files.max(2)
         );
     }
     for c in &done {
         eprintln!(
             "compacted {}/log={}: {} files -> {} ({} rows)",
-            c.table, c.log, c.files_before, c.files_after, c.rows
+            c.table,
+            text::escape(&c.log),
+            c.files_before,
+            c.files_after,
+            c.rows
         );
     }
     if args.json {
         println!("{}", serde_json::json!({ "compacted": done }));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let v = pipeline::verify::verify(&args.data)?;
+    match args.format {
+        StatusFormat::Json => println!("{}", serde_json::to_string(&v)?),
+        StatusFormat::Table => {
+            for p in &v.problems {
+                println!("{p}");
+            }
+            eprintln!(
+                "{}: {} data files, {} rows, generation {}: {}",
+                pipeline::text::path(&args.data),
+                v.files,
+                v.rows,
+                v.generation,
+                if v.is_clean() {
+                    "clean".to_owned()
+                } else {
+                    format!("{} problems", v.problems.len())
+                }
+            );
+        }
+    }
+    Ok(if v.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
@@ -140,7 +243,7 @@ fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
         "wrote {} entries in {} logs to {} ({} files, {:.1} MB) in {:.2} s ({:.0} entries/s): {} precert entries, {} planted rule hits, {} decoys, {} malformed, {} unparseable, {} truncated files",
         s.entries,
         s.logs.len(),
-        args.out.display(),
+        text::path(&args.out),
         s.files,
         s.bytes as f64 / 1e6,
         s.elapsed_seconds,
@@ -154,8 +257,8 @@ fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
     );
     eprintln!(
         "ground truth: {}; ingest with: pipeline ingest {}/*/ --out DATASET",
-        args.out.join("ground_truth.jsonl").display(),
-        args.out.display()
+        text::path(&args.out.join("ground_truth.jsonl")),
+        text::path(&args.out)
     );
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
@@ -168,7 +271,7 @@ fn print_summary(s: &IngestSummary, args: &IngestArgs) {
         eprintln!(
             "nothing new to ingest: {} input files already in {}",
             s.already_ingested,
-            args.out.display()
+            text::path(&args.out)
         );
         return;
     }
@@ -204,13 +307,13 @@ fn print_summary(s: &IngestSummary, args: &IngestArgs) {
     eprintln!(
         "wrote {} Parquet files under {}",
         s.output_files.len(),
-        args.out.display()
+        text::path(&args.out)
     );
     if s.unreadable > 0 {
         eprintln!(
             "warning: {} input files or file tails could not be read (kind = 'io' in {}/rejects)",
             s.unreadable,
-            args.out.display()
+            text::path(&args.out)
         );
     }
 }

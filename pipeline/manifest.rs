@@ -19,6 +19,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
 use rangemap::RangeInclusiveSet;
 
 use crate::error::{Error, Result};
@@ -130,31 +131,115 @@ pub fn manifest_path(data: &Path) -> PathBuf {
     data.join(MANIFEST_FILE)
 }
 
+/// The Parquet key holding the manifest's generation: 1 for the first
+/// commit, one more at each commit after.
+const GENERATION_KEY: &str = "pipeline.generation";
+/// The Parquet key holding the size and row count of every data file the
+/// manifest names (JSON: `{"certs/log=x/part-....parquet": [size, rows]}`).
+const FILES_KEY: &str = "pipeline.files";
+
+/// What the manifest records of one data file when its commit wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// Rows, from its footer.
+    pub rows: u64,
+}
+
+/// A whole manifest: its entries and what it records of the dataset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    /// One entry per ingested input.
+    pub entries: Vec<ManifestEntry>,
+    /// Commits so far (0: no manifest yet).
+    pub generation: u64,
+    /// Size and rows of each data file, by dataset-relative path; `None`
+    /// when an older release wrote the manifest without them.
+    pub files: Option<std::collections::BTreeMap<String, FileRecord>>,
+}
+
 /// Reads the manifest of a dataset; an absent file is an empty manifest.
 pub fn read(data: &Path) -> Result<Vec<ManifestEntry>> {
+    Ok(read_manifest(data)?.entries)
+}
+
+/// Reads the manifest of a dataset with its generation and file records;
+/// an absent file is an empty manifest of generation 0.
+pub fn read_manifest(data: &Path) -> Result<Manifest> {
     let path = manifest_path(data);
     let file = match File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
         Err(e) => return Err(Error::io(&path, e)),
     };
     let parquet_err = |source| Error::Parquet {
         path: path.clone(),
         source,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet_err)?
-        .build()
-        .map_err(parquet_err)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let bad = |message: String| Error::Input {
+        path: path.clone(),
+        message,
+    };
+    let (generation, files) =
+        decode_meta(builder.metadata().file_metadata().key_value_metadata()).map_err(bad)?;
+    let reader = builder.build().map_err(parquet_err)?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch?;
-        decode_batch(&batch, &mut out).map_err(|message| Error::Input {
-            path: path.clone(),
-            message,
-        })?;
+        let batch = batch.map_err(|e| bad(format!("unreadable: {e}")))?;
+        decode_batch(&batch, &mut out).map_err(bad)?;
     }
-    Ok(out)
+    Ok(Manifest {
+        entries: out,
+        generation,
+        files,
+    })
+}
+
+/// The generation a manifest file states, read from its footer alone.
+pub fn generation(data: &Path) -> Result<u64> {
+    let path = manifest_path(data);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let meta = crate::footer::read(&path).map_err(|message| Error::Input {
+        path: path.clone(),
+        message,
+    })?;
+    let kv = meta.file_metadata().key_value_metadata();
+    decode_meta(kv)
+        .map(|(g, _)| g)
+        .map_err(|message| Error::Input { path, message })
+}
+
+type FileRecords = std::collections::BTreeMap<String, FileRecord>;
+
+fn decode_meta(kv: Option<&Vec<KeyValue>>) -> Result<(u64, Option<FileRecords>), String> {
+    let value = |key: &str| {
+        kv.and_then(|kv| kv.iter().find(|k| k.key == key))
+            .and_then(|k| k.value.as_deref())
+    };
+    let generation = match value(GENERATION_KEY) {
+        // Written before generations were recorded: one commit at least.
+        None => 1,
+        Some(g) => g
+            .parse()
+            .map_err(|_| format!("manifest generation {g:?} is not a number"))?,
+    };
+    let files = match value(FILES_KEY) {
+        None => None,
+        Some(text) => {
+            let raw: std::collections::BTreeMap<String, (u64, u64)> = serde_json::from_str(text)
+                .map_err(|e| format!("manifest file records are unreadable: {e}"))?;
+            Some(
+                raw.into_iter()
+                    .map(|(k, (size, rows))| (k, FileRecord { size, rows }))
+                    .collect(),
+            )
+        }
+    };
+    Ok((generation, files))
 }
 
 fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(), String> {
@@ -271,25 +356,34 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
 }
 
 /// Writes a whole manifest to `path` (synced; the caller renames it into place).
-pub fn write(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
-    let batch = to_batch(entries)?;
+pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
+    let batch = to_batch(&manifest.entries)?;
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let parquet_err = |source| Error::Parquet {
         path: path.to_path_buf(),
         source,
     };
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties_small()))
-        .map_err(parquet_err)?;
+    let mut kv = vec![KeyValue::new(
+        GENERATION_KEY.to_owned(),
+        manifest.generation.to_string(),
+    )];
+    if let Some(files) = &manifest.files {
+        let raw: std::collections::BTreeMap<&str, (u64, u64)> = files
+            .iter()
+            .map(|(k, r)| (k.as_str(), (r.size, r.rows)))
+            .collect();
+        let text = serde_json::to_string(&raw).expect("file records serialise");
+        kv.push(KeyValue::new(FILES_KEY.to_owned(), text));
+    }
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_key_value_metadata(Some(kv))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet_err)?;
     writer.write(&batch).map_err(parquet_err)?;
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all().map_err(|e| Error::io(path, e))
-}
-
-/// The manifest is small: plain zstd, no statistics tuning or bloom filters.
-fn writer_properties_small() -> parquet::file::properties::WriterProperties {
-    parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build()
 }
 
 /// Per log, the union of the index ranges its manifest entries stored.
@@ -357,8 +451,22 @@ mod tests {
             },
         ];
         let path = dir.path().join(MANIFEST_FILE);
-        write(&path, &entries).unwrap();
+        let files = [(
+            "certs/log=argon/part-x-00000.parquet".to_owned(),
+            FileRecord {
+                size: 10,
+                rows: 998,
+            },
+        )];
+        let manifest = Manifest {
+            entries: entries.clone(),
+            generation: 7,
+            files: Some(files.into_iter().collect()),
+        };
+        write(&path, &manifest).unwrap();
         assert_eq!(read(dir.path()).unwrap(), entries);
+        assert_eq!(read_manifest(dir.path()).unwrap(), manifest);
+        assert_eq!(generation(dir.path()).unwrap(), 7);
         let cov = coverage(&entries);
         assert!(cov["argon"].contains(&500));
         assert!(!cov["argon"].contains(&1000));

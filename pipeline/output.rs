@@ -51,21 +51,112 @@ fn hex_column(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     Ok(Arc::new(b.finish()))
 }
 
-/// The batch with every binary column (and list of binary) turned into hex text.
-pub fn hex_binary_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+/// A text column (or list of text) with control and bidirectional
+/// characters escaped for a terminal ([`crate::text::escape`]).
+fn escape_column(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let escaped = |values: &mut dyn Iterator<Item = Option<&str>>| -> ArrayRef {
+        let mut b = StringBuilder::new();
+        for v in values {
+            b.append_option(v.map(crate::text::escape));
+        }
+        Arc::new(b.finish())
+    };
+    Ok(match col.data_type() {
+        DataType::Utf8 => escaped(&mut col.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => escaped(&mut col.as_string::<i64>().iter()),
+        DataType::Utf8View => escaped(&mut col.as_string_view().iter()),
+        DataType::List(_) => {
+            let list = col.as_list::<i32>();
+            let values = escape_column(list.values())?;
+            let field = Arc::new(Field::new("item", values.data_type().clone(), true));
+            Arc::new(ListArray::try_new(
+                field,
+                list.offsets().clone(),
+                values,
+                list.nulls().cloned(),
+            )?)
+        }
+        _ => col.clone(),
+    })
+}
+
+/// The batch with each column passed through `f` and each name through
+/// `name` (types follow the new columns).
+fn map_columns(
+    batch: &RecordBatch,
+    f: fn(&ArrayRef) -> Result<ArrayRef, ArrowError>,
+    name: fn(&str) -> String,
+) -> Result<RecordBatch, ArrowError> {
     let columns = batch
         .columns()
         .iter()
-        .map(hex_column)
+        .map(f)
         .collect::<Result<Vec<_>, _>>()?;
     let fields: Vec<Field> = batch
         .schema()
         .fields()
         .iter()
         .zip(&columns)
-        .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
+        .map(|(f, c)| Field::new(name(f.name()), c.data_type().clone(), f.is_nullable()))
         .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+}
+
+/// The batch with its text made safe for a terminal (column names too).
+pub fn escape_text_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    map_columns(batch, escape_column, |n| {
+        crate::text::escape(n).into_owned()
+    })
+}
+
+/// A list column as text for CSV (which has no lists): each row a JSON
+/// array, strings quoted, so values stay exact and parse back.
+fn list_as_json(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let DataType::List(_) = col.data_type() else {
+        return Ok(col.clone());
+    };
+    let list = col.as_list::<i32>();
+    let options = arrow::util::display::FormatOptions::default();
+    let values = list.values();
+    let text = matches!(
+        values.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    let formatter = arrow::util::display::ArrayFormatter::try_new(values.as_ref(), &options)?;
+    let mut b = StringBuilder::new();
+    for row in 0..list.len() {
+        if list.is_null(row) {
+            b.append_null();
+            continue;
+        }
+        let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
+        let mut cells = Vec::with_capacity((end - start) as usize);
+        for i in start as usize..end as usize {
+            cells.push(if values.is_null(i) {
+                "null".to_owned()
+            } else if text {
+                serde_json::Value::from(formatter.value(i).to_string()).to_string()
+            } else {
+                formatter.value(i).to_string()
+            });
+        }
+        b.append_value(format!("[{}]", cells.join(",")));
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// The batch with its list columns as JSON text, for CSV.
+fn lists_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    map_columns(batch, list_as_json, str::to_owned)
+}
+
+/// The batch with every binary column (and list of binary) turned into hex text.
+pub fn hex_binary_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    map_columns(batch, hex_column, str::to_owned)
 }
 
 /// A buffered writer to `path`, or to stdout when there is none.
@@ -106,12 +197,16 @@ pub fn write_batches(
         .collect::<Result<Vec<_>, _>>()?;
     match format {
         OutputFormat::Table => {
-            writeln!(w, "{}", arrow::util::pretty::pretty_format_batches(&shown)?)?;
+            let safe = shown
+                .iter()
+                .map(escape_text_columns)
+                .collect::<Result<Vec<_>, _>>()?;
+            writeln!(w, "{}", arrow::util::pretty::pretty_format_batches(&safe)?)?;
         }
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
             for b in &shown {
-                writer.write(b)?;
+                writer.write(&lists_as_json(b)?)?;
             }
         }
         OutputFormat::Json => {

@@ -18,6 +18,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::Result;
 use crate::session::has_parquet;
+use datafusion::execution::object_store::ObjectStoreUrl;
 
 /// A copy of an entry that was not stored because its index was present.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +71,10 @@ pub async fn find_conflicts(
         return Ok(Vec::new());
     }
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    // The stored side is the manifest's snapshot: stray files are not the dataset's.
+    let snap = Arc::new(crate::snapshot::open_locked(data)?);
+    let store = crate::snapshot_store::SnapshotStore::new(snap.clone(), false)?;
+    ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
     let schema = Arc::new(Schema::new(vec![
         Field::new("log", DataType::Utf8, false),
         Field::new("entry_index", DataType::Int64, false),
@@ -107,7 +112,12 @@ pub async fn find_conflicts(
     for (root, tag) in [(data, "stored"), (staged, "staged")] {
         for table in ["certs", "rejects"] {
             let dir = root.join(table);
-            if !has_parquet(&dir) {
+            let present = if tag == "stored" {
+                !snap.table_files(table).is_empty()
+            } else {
+                has_parquet(&dir)
+            };
+            if !present {
                 continue;
             }
             let name = format!("{tag}_{table}");

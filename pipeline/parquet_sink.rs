@@ -67,7 +67,7 @@ pub fn writer_properties() -> WriterProperties {
 
 /// The partition directory of one log in one table.
 pub fn partition_dir(out: &Path, table: &str, log: &str) -> PathBuf {
-    out.join(table).join(format!("log={log}"))
+    crate::partition::dir(out, table, log)
 }
 
 struct OpenFile {

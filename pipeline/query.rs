@@ -4,6 +4,8 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{with_causes, Error, Result};
@@ -31,6 +33,8 @@ pub struct QueryOptions {
     /// `--memory-limit`: bytes that joins, sorts and aggregations may hold
     /// before spilling to disk (`None`: no bound).
     pub memory_limit: Option<u64>,
+    /// `--allow-write`: statements may write files and change settings.
+    pub allow_write: bool,
 }
 
 /// Runs the statements of `script`, writing each result; `origin` names the
@@ -43,6 +47,7 @@ pub async fn run_script(
     format: OutputFormat,
     w: &mut (dyn Write + Send),
     timings: bool,
+    options: SQLOptions,
 ) -> Result<()> {
     for Statement { line, sql } in split_statements(script) {
         let sql_error = |e: datafusion::error::DataFusionError| Error::Sql {
@@ -51,7 +56,20 @@ pub async fn run_script(
             message: session::error_message(&e),
         };
         let started = std::time::Instant::now();
-        let df = ctx.sql(&sql).await.map_err(sql_error)?;
+        let df = ctx
+            .sql_with_options(&sql, options)
+            .await
+            .map_err(|e| match e {
+                DataFusionError::Plan(m)
+                    if ["DDL", "DML", "Statement"]
+                        .iter()
+                        .any(|k| m.starts_with(&format!("{k} not supported"))) =>
+                {
+                    DataFusionError::Plan(format!("{m} (a statement that writes or changes settings runs only with --allow-write)"))
+                }
+                e => e,
+            })
+            .map_err(sql_error)?;
         let batches = df.collect().await.map_err(sql_error)?;
         if timings {
             eprintln!(
@@ -69,7 +87,22 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open_with(&opts.data, opts.log_list.as_deref(), opts.memory_limit).await?;
+    let options = if opts.allow_write {
+        SQLOptions::new()
+    } else {
+        session::read_only()
+    };
+    let open = || async {
+        let snapshot = crate::snapshot::open(&opts.data)?;
+        session::open_snapshot(
+            std::sync::Arc::new(snapshot),
+            opts.log_list.as_deref(),
+            opts.memory_limit,
+            opts.allow_write,
+        )
+        .await
+        .map_err(Error::from)
+    };
     let (script, origin) = match (&opts.sql, &opts.file) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage("give SQL or -f FILE, not both".into()));
@@ -79,7 +112,7 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
             std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
             path.display().to_string(),
         ),
-        (None, None) if std::io::stdin().is_terminal() => return interactive(&ctx).await,
+        (None, None) if std::io::stdin().is_terminal() => return interactive(open, options).await,
         (None, None) => {
             let mut s = String::new();
             std::io::stdin()
@@ -88,8 +121,18 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
             (s, "<stdin>".to_owned())
         }
     };
+    let ctx = open().await?;
     let mut w = output::open(opts.out.as_deref())?;
-    run_script(&ctx, &script, &origin, opts.format, &mut *w, opts.timings).await?;
+    run_script(
+        &ctx,
+        &script,
+        &origin,
+        opts.format,
+        &mut *w,
+        opts.timings,
+        options,
+    )
+    .await?;
     w.flush().map_err(|e| Error::io("output", e))?;
     Ok(())
 }
@@ -99,8 +142,14 @@ fn history_path() -> Option<PathBuf> {
 }
 
 /// The prompt: statements end with `;`; `\d` lists tables, `\d TABLE` shows
-/// its columns, `\q` quits.
-async fn interactive(ctx: &SessionContext) -> Result<()> {
+/// its columns, `\q` quits. Each statement reads the dataset's current
+/// snapshot, and none is held between statements, so a prompt left open
+/// never keeps a commit waiting.
+async fn interactive<F, Fut>(open: F, options: SQLOptions) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<SessionContext>>,
+{
     let mut editor = rustyline::DefaultEditor::new()
         .map_err(|e| Error::Usage(format!("cannot start the prompt: {e}")))?;
     let history = history_path();
@@ -135,17 +184,7 @@ async fn interactive(ctx: &SessionContext) -> Result<()> {
                     continue;
                 }
             };
-            report(
-                run_script(
-                    ctx,
-                    &sql,
-                    "<prompt>",
-                    OutputFormat::Table,
-                    &mut std::io::stdout(),
-                    false,
-                )
-                .await,
-            );
+            report(run_prompt(&open, &sql, options).await);
             continue;
         }
         buffer.push_str(&line);
@@ -153,17 +192,7 @@ async fn interactive(ctx: &SessionContext) -> Result<()> {
         if trimmed.ends_with(';') {
             let _ = editor.add_history_entry(buffer.trim());
             let script = std::mem::take(&mut buffer);
-            report(
-                run_script(
-                    ctx,
-                    &script,
-                    "<prompt>",
-                    OutputFormat::Table,
-                    &mut std::io::stdout(),
-                    false,
-                )
-                .await,
-            );
+            report(run_prompt(&open, &script, options).await);
         }
     }
     if let Some(h) = &history {
@@ -172,8 +201,28 @@ async fn interactive(ctx: &SessionContext) -> Result<()> {
     Ok(())
 }
 
+/// Runs what was typed at the prompt on a fresh snapshot.
+async fn run_prompt<F, Fut>(open: &F, script: &str, options: SQLOptions) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<SessionContext>>,
+{
+    let ctx = open().await?;
+    let mut out = std::io::stdout();
+    run_script(
+        &ctx,
+        script,
+        "<prompt>",
+        OutputFormat::Table,
+        &mut out,
+        false,
+        options,
+    )
+    .await
+}
+
 fn report(result: Result<()>) {
     if let Err(e) = result {
-        eprintln!("error: {}", with_causes(&e));
+        eprintln!("error: {}", crate::text::escape_lines(&with_causes(&e)));
     }
 }

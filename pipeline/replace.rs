@@ -75,11 +75,17 @@ pub fn remove_rows(
     }
     let mut out = Rewritten::default();
     let mut seq = 0usize;
+    let snap = crate::snapshot::open_locked(data)?;
     for (log, removal) in &by_log {
         for table in ["certs", "rejects"] {
-            let dir = data.join(table).join(format!("log={log}"));
-            for file in parquet_files(&dir)? {
-                let new_dir = staging.join(table).join(format!("log={log}"));
+            let partition = crate::partition::prefix(table, log);
+            let files = snap
+                .files
+                .keys()
+                .filter(|f| f.starts_with(&partition))
+                .map(|f| data.join(f));
+            for file in files {
+                let new_dir = crate::partition::dir(staging, table, log);
                 let new_prefix = format!("{prefix}-rw{seq:04}");
                 let Some((written, removed)) =
                     rewrite_file(&file, table, removal, new_dir, new_prefix)?
@@ -125,25 +131,6 @@ pub fn repoint(entries: &mut [ManifestEntry], renamed: &BTreeMap<String, Vec<Str
         files.dedup();
         e.output_files = files;
     }
-}
-
-/// The visible Parquet files of a partition, sorted.
-fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut files: Vec<PathBuf> = read
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "parquet")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// Rewrites `file` without the rows `removal` names. Returns `None` when it

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::sql_text::substitute;
+use crate::sql_text::{bind, BindError, ParamValue};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -200,8 +200,12 @@ impl Rule {
         })
     }
 
-    /// The SQL with parameters replaced: `overrides` win over defaults.
-    pub fn render(&self, overrides: &BTreeMap<String, String>) -> Result<String, RuleError> {
+    /// The SQL with each parameter as a placeholder, and the typed values
+    /// to bind (`overrides` win over defaults); see [`bind`].
+    pub fn render(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<(String, Vec<(String, ParamValue)>), RuleError> {
         let value = |name: &str| {
             overrides.get(name).cloned().or_else(|| {
                 self.params
@@ -210,10 +214,15 @@ impl Rule {
                     .map(|p| p.default.clone())
             })
         };
-        substitute(&self.sql, value).map_err(|missing| RuleError {
+        bind(&self.sql, value).map_err(|e| RuleError {
             path: self.path.clone(),
             line: 1,
-            message: format!("unknown parameter(s): {}", missing.join(", ")),
+            message: match e {
+                BindError::Unknown(missing) => {
+                    format!("unknown parameter(s): {}", missing.join(", "))
+                }
+                BindError::Invalid(why) => why,
+            },
         })
     }
 }
@@ -274,12 +283,17 @@ mod tests {
         assert_eq!(r.source, "BR 1.2.3");
         assert_eq!(r.params[0].name, "max_hours");
         assert_eq!(r.params[0].default, "48");
-        assert!(r
-            .render(&BTreeMap::new())
-            .unwrap()
-            .contains("SELECT 48 AS h"));
+        let (sql, values) = r.render(&BTreeMap::new()).unwrap();
+        assert!(sql.contains("SELECT $max_hours AS h"), "{sql}");
+        assert_eq!(values, vec![("max_hours".to_owned(), ParamValue::Int(48))]);
         let o = BTreeMap::from([("max_hours".to_owned(), "72".to_owned())]);
-        assert!(r.render(&o).unwrap().contains("SELECT 72 AS h"));
+        assert_eq!(r.render(&o).unwrap().1[0].1, ParamValue::Int(72));
+        let evil = BTreeMap::from([("max_hours".to_owned(), "0 OR true".to_owned())]);
+        assert!(r
+            .render(&evil)
+            .unwrap_err()
+            .message
+            .contains("not a number"));
     }
 
     #[test]

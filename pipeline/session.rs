@@ -14,13 +14,19 @@ use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::batch::{cert_schema, reject_schema};
 use crate::log_list;
-use crate::manifest::{manifest_path, manifest_schema};
+use crate::manifest::{self, manifest_schema};
+use crate::snapshot::{self, Snapshot};
+use crate::snapshot_store::SnapshotStore;
+use crate::sql_text::ParamValue;
 use crate::udfs;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::context::SQLOptions;
 
 /// The tables of a dataset, with their Hive partition column.
 pub const TABLES: &[(&str, &str)] = &[("certs", "log"), ("rejects", "log"), ("findings", "run")];
@@ -76,6 +82,38 @@ pub fn error_message(e: &DataFusionError) -> String {
     }
 }
 
+/// Statements a rule, or a `query` without `--allow-write`, may run:
+/// queries only. DDL (CREATE, DROP), DML (INSERT, COPY ... TO) and
+/// statements that change settings or transactions are refused when the
+/// statement is planned, before anything runs.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// The typed values of a rule's parameters, for `DataFrame::with_param_values`.
+pub fn param_values(values: &[(String, ParamValue)]) -> ParamValues {
+    let utc: Option<Arc<str>> = Some("UTC".into());
+    ParamValues::Map(
+        values
+            .iter()
+            .map(|(name, v)| {
+                let scalar = match v {
+                    ParamValue::Int(i) => ScalarValue::Int64(Some(*i)),
+                    ParamValue::Float(f) => ScalarValue::Float64(Some(*f)),
+                    ParamValue::Text(t) => ScalarValue::Utf8(Some(t.clone())),
+                    ParamValue::Timestamp(ms) => {
+                        ScalarValue::TimestampMillisecond(Some(*ms), utc.clone())
+                    }
+                };
+                (name.clone(), scalar.into())
+            })
+            .collect(),
+    )
+}
+
 /// The environment variable that overrides our default for skipping the
 /// partial aggregation (any `DATAFUSION_*` setting is read from the
 /// environment; a rule can also set its own with `-- set:`).
@@ -93,11 +131,30 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
 /// `memory_limit` bytes when given: past it they spill to files in the
 /// OS's temporary directory (`TMPDIR`), and an operator that cannot spill
 /// fails with an error naming the limit.
-/// A table with no files yet is registered empty, with its known schema.
 pub async fn open_with(
     data: &Path,
     log_list: Option<&Path>,
     memory_limit: Option<u64>,
+) -> Result<SessionContext> {
+    let snapshot = snapshot::open(data).map_err(external)?;
+    open_snapshot(Arc::new(snapshot), log_list, memory_limit, false).await
+}
+
+fn external(e: crate::error::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// A session over one [`Snapshot`] of a dataset: `certs` and `rejects` are
+/// exactly the files its manifest names (see [`crate::snapshot_store`]),
+/// `manifest` is its manifest. The snapshot stays held (its files kept)
+/// as long as the session lives. A table with no files yet is registered
+/// empty, with its known schema. Statements cannot write files unless
+/// `allow_write`.
+pub async fn open_snapshot(
+    snapshot: Arc<Snapshot>,
+    log_list: Option<&Path>,
+    memory_limit: Option<u64>,
+    allow_write: bool,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::from_env()?;
     if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
@@ -120,46 +177,50 @@ pub async fn open_with(
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
     }
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let store = SnapshotStore::new(snapshot.clone(), allow_write).map_err(external)?;
+    ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
     udfs::register(&ctx);
+    let data = &snapshot.data;
     for (table, partition) in TABLES {
         let dir = data.join(table);
-        if has_parquet(&dir) {
+        let present = match *table {
+            "findings" => has_parquet(&dir),
+            _ => !snapshot.table_files(table).is_empty(),
+        };
+        if present {
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
                 .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
-            let url = format!("{}/", dir.canonicalize()?.display());
+            let url = format!("{}/", dir.display());
             ctx.register_listing_table(*table, url, options, None, None)
                 .await?;
         } else {
-            let mut fields: Vec<Field> = known_schema(table)
-                .fields()
-                .iter()
-                .filter(|f| f.name() != partition)
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new(*partition, DataType::Utf8, false));
-            let schema = Arc::new(Schema::new(fields));
+            let schema = stored_schema(table, partition);
             ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
         }
     }
-    let list = log_list::load(log_list)
-        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
-    let batch = log_list::to_batch(&list)
-        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let list = log_list::load(log_list).map_err(external)?;
+    let batch = log_list::to_batch(&list).map_err(external)?;
     ctx.register_table(
         "ct_logs",
         Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
     )?;
-    let manifest = manifest_path(data);
-    if manifest.exists() {
-        let path = manifest.canonicalize()?.display().to_string();
-        ctx.register_parquet("manifest", &path, ParquetReadOptions::default())
-            .await?;
-    } else {
-        ctx.register_table(
-            "manifest",
-            Arc::new(MemTable::try_new(manifest_schema(), vec![vec![]])?),
-        )?;
-    }
+    let manifest = manifest::to_batch(snapshot.entries()).map_err(external)?;
+    ctx.register_table(
+        "manifest",
+        Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),
+    )?;
     Ok(ctx)
+}
+
+/// A table's schema with its partition column, for a table with no files yet.
+fn stored_schema(table: &str, partition: &str) -> SchemaRef {
+    let mut fields: Vec<Field> = known_schema(table)
+        .fields()
+        .iter()
+        .filter(|f| f.name() != partition)
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(partition, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
 }

@@ -1,6 +1,6 @@
 //! SQL text handling that DataFusion does not do for us: splitting a script
 //! into statements (remembering the line each starts on, for error messages),
-//! and the header comments and `${param}` substitution of rule files.
+//! and binding the `${param}`s of rule files to typed values.
 
 /// One statement of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,38 +81,128 @@ fn code_start(text: &str) -> Option<usize> {
     }
 }
 
-/// Replaces each `${name}` with its value, doubling single quotes in the value
-/// (values sit inside SQL string literals). Returns the unknown names, if any.
-pub fn substitute(
+/// A rule parameter bound to a typed value: the SQL holds a placeholder
+/// `$name`, never the value's text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// A whole number (`${p}` outside quotes).
+    Int(i64),
+    /// A number with a fraction (`${p}` outside quotes).
+    Float(f64),
+    /// Text (`'${p}'`: the parameter is a whole string literal).
+    Text(String),
+    /// An instant, ms since the Unix epoch (`TIMESTAMP '${p}'`).
+    Timestamp(i64),
+}
+
+/// Why parameters could not be bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindError {
+    /// Parameters with no value.
+    Unknown(Vec<String>),
+    /// A value that is not of its place's type, or a place that is not a
+    /// whole literal.
+    Invalid(String),
+}
+
+/// Parses a timestamp parameter: RFC 3339, or a UTC date / date-time.
+fn parse_instant(v: &str) -> Option<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Some(t.timestamp_millis());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, fmt) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// Replaces each `${name}` of a rule with the placeholder `$name` and
+/// returns the values to bind, typed by where the parameter stands:
+/// `TIMESTAMP '${p}'` binds an instant, `'${p}'` text, a bare `${p}` a
+/// number. A value that does not fit its place (`0 OR true` for a number)
+/// is refused; no value ever becomes SQL text.
+pub fn bind(
     sql: &str,
     value: impl Fn(&str) -> Option<String>,
-) -> Result<String, Vec<String>> {
+) -> Result<(String, Vec<(String, ParamValue)>), BindError> {
     let mut out = String::with_capacity(sql.len());
+    let mut bound: Vec<(String, ParamValue)> = Vec::new();
     let mut missing = Vec::new();
     let mut rest = sql;
     while let Some(pos) = rest.find("${") {
-        out.push_str(&rest[..pos]);
         let after = &rest[pos + 2..];
-        match after.find('}') {
-            Some(end) => {
-                let name = after[..end].trim();
-                match value(name) {
-                    Some(v) => out.push_str(&v.replace('\'', "''")),
-                    None => missing.push(name.to_owned()),
-                }
-                rest = &after[end + 1..];
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        let name = after[..end].trim().to_owned();
+        let mut before = &rest[..pos];
+        let mut tail = &after[end + 1..];
+        let quoted = before.ends_with('\'') && tail.starts_with('\'');
+        let mut timestamp = false;
+        if quoted {
+            before = &before[..before.len() - 1];
+            tail = &tail[1..];
+            let trimmed = before.trim_end();
+            if trimmed.len() >= 9 && trimmed[trimmed.len() - 9..].eq_ignore_ascii_case("TIMESTAMP")
+            {
+                before = &trimmed[..trimmed.len() - 9];
+                timestamp = true;
             }
-            None => {
-                out.push_str(&rest[pos..]);
-                rest = "";
+        } else if before.ends_with('\'') || tail.starts_with('\'') {
+            return Err(BindError::Invalid(format!(
+                "parameter ${{{name}}} is part of a string literal: a parameter must be a whole literal ('${{{name}}}')"
+            )));
+        }
+        out.push_str(before);
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
+            return Err(BindError::Invalid(format!(
+                "parameter name {name:?} is not a name"
+            )));
+        }
+        match value(&name) {
+            None => missing.push(name.clone()),
+            Some(v) => {
+                let typed = if timestamp {
+                    ParamValue::Timestamp(parse_instant(v.trim()).ok_or_else(|| {
+                        BindError::Invalid(format!("parameter {name} = {v:?} is not a timestamp (2016-01-01 or 2016-01-01T00:00:00Z)"))
+                    })?)
+                } else if quoted {
+                    ParamValue::Text(v)
+                } else if let Ok(i) = v.trim().parse::<i64>() {
+                    ParamValue::Int(i)
+                } else if let Some(f) = v.trim().parse::<f64>().ok().filter(|f| f.is_finite()) {
+                    ParamValue::Float(f)
+                } else {
+                    return Err(BindError::Invalid(format!(
+                        "parameter {name} = {v:?} is not a number"
+                    )));
+                };
+                if let Some((_, old)) = bound.iter().find(|(n, _)| *n == name) {
+                    if *old != typed {
+                        return Err(BindError::Invalid(format!(
+                            "parameter {name} is used as two different types"
+                        )));
+                    }
+                } else {
+                    bound.push((name.clone(), typed));
+                }
             }
         }
+        out.push('$');
+        out.push_str(&name);
+        rest = tail;
     }
     out.push_str(rest);
     if missing.is_empty() {
-        Ok(out)
+        Ok((out, bound))
     } else {
-        Err(missing)
+        missing.dedup();
+        Err(BindError::Unknown(missing))
     }
 }
 
@@ -132,9 +222,43 @@ mod tests {
     }
 
     #[test]
-    fn substitutes_and_escapes() {
-        let v = |n: &str| (n == "p").then(|| "it's".to_owned());
-        assert_eq!(substitute("x = '${p}'", v).unwrap(), "x = 'it''s'");
-        assert_eq!(substitute("${q}", v).unwrap_err(), vec!["q".to_owned()]);
+    fn parameters_are_bound_by_type_never_pasted() {
+        let v = |n: &str| match n {
+            "bits" => Some("2048".to_owned()),
+            "ratio" => Some("0.5".to_owned()),
+            "since" => Some("2016-01-01".to_owned()),
+            "who" => Some("it's".to_owned()),
+            "evil" => Some("0 OR true".to_owned()),
+            _ => None,
+        };
+        let (sql, values) = bind(
+            "a < ${bits} AND b > ${ratio} AND c >= TIMESTAMP '${since}' AND d LIKE '${who}'",
+            v,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "a < $bits AND b > $ratio AND c >= $since AND d LIKE $who"
+        );
+        assert_eq!(
+            values,
+            vec![
+                ("bits".into(), ParamValue::Int(2048)),
+                ("ratio".into(), ParamValue::Float(0.5)),
+                ("since".into(), ParamValue::Timestamp(1_451_606_400_000)),
+                ("who".into(), ParamValue::Text("it's".into())),
+            ]
+        );
+        assert!(
+            matches!(bind("x < ${evil}", v), Err(BindError::Invalid(m)) if m.contains("not a number"))
+        );
+        assert!(
+            matches!(bind("TIMESTAMP '${bits}'", v), Err(BindError::Invalid(m)) if m.contains("not a timestamp"))
+        );
+        assert!(matches!(
+            bind("LIKE '%${who}%'", v),
+            Err(BindError::Invalid(_))
+        ));
+        assert_eq!(bind("${q}", v), Err(BindError::Unknown(vec!["q".into()])));
     }
 }

@@ -5,8 +5,9 @@
 //! Index coverage comes from the manifest (what committed runs stored);
 //! counts and timestamps from the tables themselves.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
@@ -18,6 +19,7 @@ use crate::commit;
 use crate::error::{Error, Result};
 use crate::manifest::{self, format_ranges};
 use crate::session;
+use crate::snapshot::{self, Snapshot};
 
 /// One log's coverage; the keys are part of `status --format json`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -54,6 +56,9 @@ pub struct LogStatus {
     pub duplicates: u64,
     /// When the last run that added to the log committed (RFC 3339, UTC).
     pub last_ingest: Option<String>,
+    /// Some of the log's files are missing or changed: its counts and ranges
+    /// are those of the files that remain, not what the manifest recorded.
+    pub damaged: bool,
 }
 
 /// The whole dataset's coverage.
@@ -65,26 +70,15 @@ pub struct Status {
     pub logs: Vec<LogStatus>,
     /// Whether an interrupted run left work that the next ingest finishes or undoes.
     pub interrupted_run_pending: bool,
+    /// Damage found: data files missing or changed since their commit, stray
+    /// files, paths the manifest names outside the data (`pipeline verify`
+    /// checks everything).
+    pub problems: Vec<String>,
 }
 
 fn rfc3339_ms(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-}
-
-/// Bytes of the files under `dir` (recursively); 0 when absent.
-fn bytes_under(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => bytes_under(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// Runs one aggregate query and returns its rows as (log, int64 values).
@@ -113,7 +107,107 @@ async fn per_log(
     Ok(out)
 }
 
-/// Computes the status of the dataset at `data`.
+/// Takes out of the snapshot the data files that are missing or not what
+/// their commit wrote, so that nothing is counted from them; returns the
+/// problems and the logs they concern.
+fn set_aside_damage(snap: &mut Snapshot) -> (Vec<String>, BTreeSet<String>) {
+    let mut problems = Vec::new();
+    let mut logs = BTreeSet::new();
+    let mut bad = Vec::new();
+    for (rel, record) in &snap.files {
+        let why = match std::fs::symlink_metadata(snap.data.join(rel)) {
+            Ok(m) if !m.is_file() => Some("not a regular file".to_owned()),
+            Ok(m) => record
+                .filter(|r| r.size != m.len())
+                .map(|r| format!("{} bytes, but its commit wrote {}", m.len(), r.size)),
+            Err(e) => Some(format!("named by the manifest, but missing ({e})")),
+        };
+        if let Some(why) = why {
+            problems.push(format!("{}: {why}", crate::text::escape(rel)));
+            logs.insert(
+                crate::partition::of_file(rel)
+                    .map(|(_, l)| l)
+                    .unwrap_or_default(),
+            );
+            bad.push(rel.clone());
+        }
+    }
+    for rel in bad {
+        snap.files.remove(&rel);
+    }
+    for f in &snap.foreign {
+        problems.push(format!(
+            "the manifest names {}, which is not a data file of the dataset",
+            crate::text::escape(f)
+        ));
+    }
+    let strays = stray_data_files(snap);
+    if strays > 0 {
+        problems.push(format!(
+            "{strays} files in the data tables are not named by the manifest (readers ignore them{})",
+            if snap.manifest.generation == 0 { "; the manifest is missing" } else { "" }
+        ));
+    }
+    (problems, logs)
+}
+
+/// Files under `certs/` and `rejects/` that the manifest does not name.
+fn stray_data_files(snap: &Snapshot) -> usize {
+    let mut n = 0;
+    for table in snapshot::DATA_TABLES {
+        let Ok(parts) = std::fs::read_dir(snap.data.join(table)) else {
+            continue;
+        };
+        for part in parts.flatten() {
+            let Ok(files) = std::fs::read_dir(part.path()) else {
+                n += 1;
+                continue;
+            };
+            for f in files.flatten() {
+                let rel = format!(
+                    "{table}/{}/{}",
+                    part.file_name().to_string_lossy(),
+                    f.file_name().to_string_lossy()
+                );
+                n += usize::from(!snap.files.contains_key(&rel));
+            }
+        }
+    }
+    n
+}
+
+/// The indices a damaged log's remaining files hold, per log: the coverage
+/// the data itself vouches for.
+async fn stored_coverage(
+    ctx: &datafusion::prelude::SessionContext,
+    logs: &BTreeSet<String>,
+) -> Result<BTreeMap<String, RangeInclusiveSet<u64>>> {
+    let mut out: BTreeMap<String, RangeInclusiveSet<u64>> = BTreeMap::new();
+    let sql = "SELECT log, entry_index FROM certs
+               UNION ALL SELECT log, entry_index FROM rejects
+               WHERE entry_index IS NOT NULL AND kind <> 'io'";
+    for batch in ctx.sql(sql).await?.collect().await? {
+        let log = cast(batch.column(0), &DataType::Utf8)?;
+        let log = log.as_string::<i32>();
+        let index = cast(batch.column(1), &DataType::Int64)?;
+        let index = index.as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            if logs.contains(log.value(i)) && !index.is_null(i) {
+                let x = index.value(i) as u64;
+                out.entry(log.value(i).to_owned())
+                    .or_default()
+                    .insert(x..=x);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Computes the status of the dataset at `data`, from one snapshot.
+/// Coverage comes from the manifest, except for logs with damaged files
+/// (missing, or not what their commit wrote): those are marked `damaged`,
+/// their counts and ranges come from the files that remain, and
+/// `problems` says what is wrong.
 pub async fn status(data: &Path) -> Result<Status> {
     if !data.is_dir() {
         return Err(Error::Input {
@@ -121,7 +215,10 @@ pub async fn status(data: &Path) -> Result<Status> {
             message: "no dataset here (not a directory)".into(),
         });
     }
-    let ctx = session::open(data).await?;
+    let mut snap = snapshot::open(data)?;
+    let (problems, damaged) = set_aside_damage(&mut snap);
+    let snap = Arc::new(snap);
+    let ctx = session::open_snapshot(snap.clone(), None, None, false).await?;
     let certs = per_log(
         &ctx,
         "SELECT log, count(*), sum(CAST(parse_error IS NOT NULL AS BIGINT)),
@@ -130,10 +227,19 @@ pub async fn status(data: &Path) -> Result<Status> {
     )
     .await?;
     let rejects = per_log(&ctx, "SELECT log, count(*) FROM rejects GROUP BY log").await?;
-    let entries = manifest::read(data)?;
-    let coverage = manifest::coverage(&entries);
+    let entries = snap.entries();
+    let mut coverage = manifest::coverage(entries);
+    if !damaged.is_empty() {
+        coverage.retain(|log, _| !damaged.contains(log));
+        coverage.extend(stored_coverage(&ctx, &damaged).await?);
+    }
     let mut logs: BTreeMap<String, LogStatus> = BTreeMap::new();
-    for name in certs.keys().chain(rejects.keys()).chain(coverage.keys()) {
+    for name in certs
+        .keys()
+        .chain(rejects.keys())
+        .chain(coverage.keys())
+        .chain(damaged.iter())
+    {
         logs.entry(name.clone()).or_insert_with(|| LogStatus {
             log: name.clone(),
             ..LogStatus::default()
@@ -151,15 +257,18 @@ pub async fn status(data: &Path) -> Result<Status> {
             .and_then(|r| r.first().copied().flatten())
             .unwrap_or(0) as u64;
         s.entries = s.rows + s.rejects;
+        s.damaged = damaged.contains(name);
         if let Some(set) = coverage.get(name) {
             fill_ranges(s, set);
         }
-        let partition = format!("log={name}");
-        let dirs: [PathBuf; 2] = [
-            data.join("certs").join(&partition),
-            data.join("rejects").join(&partition),
-        ];
-        s.bytes_on_disk = dirs.iter().map(|d| bytes_under(d)).sum();
+        let mine_files =
+            |rel: &&String| crate::partition::of_file(rel).is_some_and(|(_, l)| l == *name);
+        s.bytes_on_disk = snap
+            .files
+            .keys()
+            .filter(mine_files)
+            .map(|rel| std::fs::metadata(snap.data.join(rel)).map_or(0, |m| m.len()))
+            .sum();
         let mine: Vec<_> = entries.iter().filter(|e| &e.log == name).collect();
         s.input_files = mine.len() as u64;
         s.duplicates = mine.iter().map(|e| e.duplicates.max(0) as u64).sum();
@@ -173,6 +282,7 @@ pub async fn status(data: &Path) -> Result<Status> {
         data: data.display().to_string(),
         logs: logs.into_values().collect(),
         interrupted_run_pending: commit::pending(data),
+        problems,
     })
 }
 
@@ -194,6 +304,16 @@ fn fill_ranges(s: &mut LogStatus, set: &RangeInclusiveSet<u64>) {
 
 /// Writes the status as a text table.
 pub fn write_table(w: &mut dyn std::io::Write, st: &Status) -> std::io::Result<()> {
+    for p in &st.problems {
+        writeln!(w, "warning: damaged dataset: {p}")?;
+    }
+    if !st.problems.is_empty() {
+        writeln!(
+            w,
+            "warning: logs marked * show what their remaining files hold; run `pipeline verify --data {}`",
+            crate::text::escape(&st.data)
+        )?;
+    }
     if st.interrupted_run_pending {
         writeln!(
             w,
@@ -234,7 +354,11 @@ pub fn write_table(w: &mut dyn std::io::Write, st: &Status) -> std::io::Result<(
                 l.gaps.clone()
             };
             vec![
-                l.log.clone(),
+                format!(
+                    "{}{}",
+                    crate::text::escape(&l.log),
+                    if l.damaged { " *" } else { "" }
+                ),
                 l.entries.to_string(),
                 l.rows.to_string(),
                 l.rejects.to_string(),

@@ -21,14 +21,24 @@ const CERT_LABELS: &[&str] = &["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTI
 /// could not be read. PEM if the file has a `-----BEGIN ` line (blocks of
 /// other kinds, such as keys, are not entries), else one DER certificate.
 pub fn cert_blobs(data: &[u8]) -> Vec<Result<Vec<u8>, String>> {
-    let is_pem = data.windows(11).any(|w| w == b"-----BEGIN ");
-    if !is_pem {
+    if !is_pem(data) {
         return if data.is_empty() {
             Vec::new()
         } else {
             vec![Ok(data.to_vec())]
         };
     }
+    pem_blobs(data)
+}
+
+/// Whether `data` holds a PEM block (a `-----BEGIN ` line).
+pub fn is_pem(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"-----BEGIN ").is_some()
+}
+
+/// The certificate blocks of PEM text (a piece of a file cut after an
+/// `-----END ` line gives the same blocks as the whole).
+pub fn pem_blobs(data: &[u8]) -> Vec<Result<Vec<u8>, String>> {
     // RFC 1421 header lines ("Proc-Type: ...") inside a block are not
     // base64; the PEM reader would take them as such. No base64 line holds ':'.
     let mut cleaned = Vec::with_capacity(data.len());

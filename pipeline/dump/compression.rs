@@ -33,6 +33,46 @@ impl Compression {
     }
 }
 
+/// What kind of file `ty` is, for a message refusing it.
+pub fn kind_of(ty: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ty.is_dir() {
+        "a directory"
+    } else if ty.is_fifo() {
+        "a FIFO"
+    } else if ty.is_socket() {
+        "a socket"
+    } else if ty.is_char_device() {
+        "a character device"
+    } else if ty.is_block_device() {
+        "a block device"
+    } else if ty.is_symlink() {
+        "a symlink"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Opens an input file for reading, refusing anything but a regular file
+/// (a FIFO, device or socket could block or never end). The file is opened
+/// without blocking, so a FIFO with no writer cannot hang the open itself;
+/// regular files ignore that flag when read.
+pub fn open_input(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let ty = file.metadata()?.file_type();
+    if !ty.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({}): refused", kind_of(&ty)),
+        ));
+    }
+    Ok(file)
+}
+
 /// SHA-256 of a file's bytes as stored, fed by the reader as it reads them
 /// (no second pass) and completed from disk by [`FileDigest::finish`] when
 /// the decompressor stopped early (a corrupt file).
@@ -49,7 +89,7 @@ impl FileDigest {
     /// Hashes whatever of `path` was not read yet and returns the digest.
     pub fn finish(&self, path: &Path) -> io::Result<[u8; 32]> {
         let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut file = File::open(path)?;
+        let mut file = open_input(path)?;
         file.seek(SeekFrom::Start(state.1))?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -99,7 +139,7 @@ pub fn open_hashing(
     counter: Arc<AtomicU64>,
     digest: Option<FileDigest>,
 ) -> io::Result<Box<dyn Read + Send>> {
-    decompressing(File::open(path)?, counter, digest)
+    decompressing(open_input(path)?, counter, digest)
 }
 
 /// A reader of the decompressed content of `file`, read from its current
@@ -122,52 +162,6 @@ pub fn decompressing(
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader)?),
     })
-}
-
-/// What [`read_if_plain`] found.
-pub enum PlainRead {
-    /// The file is gzip or zstd: nothing was read into the buffer, and the
-    /// file is handed back at its start, for [`decompressing`].
-    Compressed(File),
-    /// The file is plain and was read into the buffer (up to the limit); an
-    /// error leaves what was read before it.
-    Read(io::Result<()>),
-}
-
-/// Reads a plain (uncompressed) file straight into `buf`, up to `limit`
-/// bytes, counting and hashing what was read. Reading a `File` directly
-/// fills the buffer without first zeroing it, which a wrapped reader cannot
-/// do. The outer error is for a file that cannot be opened.
-pub fn read_if_plain(
-    path: &Path,
-    counter: &AtomicU64,
-    digest: &FileDigest,
-    limit: usize,
-    buf: &mut Vec<u8>,
-) -> io::Result<PlainRead> {
-    let mut file = File::open(path)?;
-    let mut head = [0u8; 4];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if Compression::detect(&head[..filled]) != Compression::None {
-        file.seek(SeekFrom::Start(0))?;
-        return Ok(PlainRead::Compressed(file));
-    }
-    let start = buf.len();
-    buf.extend_from_slice(&head[..filled.min(limit)]);
-    let want = limit.saturating_sub(buf.len() - start) as u64;
-    let read = file.take(want).read_to_end(buf).map(|_| ());
-    let new = &buf[start..];
-    counter.fetch_add(new.len() as u64, Ordering::Relaxed);
-    digest.update(new);
-    Ok(PlainRead::Read(read))
 }
 
 /// Reads up to `limit` bytes into `buf`; on error returns what was read and the error.

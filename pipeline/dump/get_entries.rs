@@ -49,90 +49,14 @@ pub fn parse_line(line: &[u8]) -> Result<JsonEntry<'_>, serde_json::Error> {
 /// One element of a page's `entries` array: the entry, or why it is not one.
 pub type PageEntry<'a> = Result<JsonEntry<'a>, String>;
 
-/// Parses a page in one pass. Each element of `entries` becomes a
-/// [`PageEntry`], so one malformed entry does not cost the others. Returns the
-/// entries read and the syntax error that stopped the parse early, if any
-/// (the entries before it are still returned).
-pub fn parse_page(data: &[u8]) -> (Vec<PageEntry<'_>>, Option<serde_json::Error>) {
-    let mut entries = Vec::new();
+/// Parses one element of a page's `entries` array (its bytes alone): a
+/// syntax error is the outer error; well-formed JSON of the wrong shape is
+/// an inner `Err`.
+pub fn parse_element(data: &[u8]) -> Result<PageEntry<'_>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(data);
-    let result = PageSeed {
-        entries: &mut entries,
-    }
-    .deserialize(&mut de)
-    .and_then(|found| {
-        de.end()?;
-        if found {
-            Ok(())
-        } else {
-            Err(serde::de::Error::missing_field("entries"))
-        }
-    });
-    (entries, result.err())
-}
-
-/// Deserialises a page object, pushing entries as they are read.
-struct PageSeed<'v, 'a> {
-    entries: &'v mut Vec<PageEntry<'a>>,
-}
-
-impl<'de, 'v> DeserializeSeed<'de> for PageSeed<'v, 'de> {
-    /// Whether an `entries` key was found.
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, 'v> Visitor<'de> for PageSeed<'v, 'de> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a get-entries page object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut found = false;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == "entries" {
-                found = true;
-                map.next_value_seed(EntriesSeed {
-                    entries: &mut *self.entries,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-}
-
-struct EntriesSeed<'v, 'a> {
-    entries: &'v mut Vec<PageEntry<'a>>,
-}
-
-impl<'de, 'v> DeserializeSeed<'de> for EntriesSeed<'v, 'de> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, 'v> Visitor<'de> for EntriesSeed<'v, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of entries")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(entry) = seq.next_element_seed(EntrySeed)? {
-            self.entries.push(entry);
-        }
-        Ok(())
-    }
+    let entry = EntrySeed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(entry)
 }
 
 /// Reads one element of `entries` whatever its shape: syntax errors stop the
@@ -293,6 +217,24 @@ impl<'de> Visitor<'de> for LenientVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dump::page_stream::{PageSplitter, Scan};
+
+    /// A whole page through the splitter and the element parser.
+    fn parse_page(data: &[u8]) -> (Vec<PageEntry<'_>>, Option<String>) {
+        let mut splitter = PageSplitter::default();
+        let mut ranges = Vec::new();
+        let result = splitter.scan(data, &mut ranges, usize::MAX);
+        let entries = ranges
+            .iter()
+            .map(|&(a, b)| parse_element(&data[a..b]).unwrap())
+            .collect();
+        let err = match result {
+            Err(e) => Some(e.message),
+            Ok(Scan::Done) => None,
+            Ok(_) => splitter.eof_error(data.len()).map(|e| e.message),
+        };
+        (entries, err)
+    }
 
     #[test]
     fn detects_layouts() {
@@ -325,7 +267,7 @@ mod tests {
         let (entries, err) = parse_page(data);
         assert_eq!(entries.len(), 2);
         let err = err.expect("truncated");
-        assert!(err.is_eof(), "{err}");
+        assert!(err.contains("EOF"), "{err}");
     }
 
     #[test]
@@ -349,7 +291,14 @@ mod tests {
     fn page_without_entries_is_an_error() {
         let (entries, err) = parse_page(br#"{"foo":[]}"#);
         assert!(entries.is_empty());
-        assert!(err.unwrap().to_string().contains("entries"));
+        assert!(err.unwrap().contains("entries"));
+    }
+
+    #[test]
+    fn an_element_with_a_syntax_error_is_an_error_of_its_own() {
+        assert!(parse_element(br#"{"leaf_input":"A" "extra_data":"B"}"#).is_err());
+        assert!(parse_element(br#"{"leaf_input":"A"} x"#).is_err());
+        assert!(parse_element(br#"{"leaf_input":"A"}"#).unwrap().is_ok());
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //! index, and cutting their decompressed content into [`Chunk`]s that the
 //! decoder can work on in parallel.
 //!
-//! Reading is sequential and bounded: a JSON-lines file is cut into chunks of
-//! about [`LINES_CHUNK_BYTES`] at line ends; a page is one chunk (pages are
-//! small; one over [`MAX_PAGE_BYTES`] is refused).
+//! Reading is sequential and bounded by bytes: pages, JSON lines, CSV and PEM
+//! files are streamed in chunks of at most [`streams::CHUNK_BYTES`] and
+//! [`streams::CHUNK_ENTRIES`] entries (see [`streams`]); a tile is one chunk
+//! (at most [`tiles::MAX_TILE_BYTES`]), a DER certificate file too (at most
+//! [`MAX_DER_BYTES`]).
 
 pub mod buffers;
 pub mod cert_files;
 pub mod compression;
 pub mod get_entries;
+pub mod page_stream;
+pub mod streams;
 pub mod tiles;
 pub mod zip_archive;
 
@@ -41,11 +45,12 @@ pub enum Layout {
     AxemanCsv,
 }
 
-/// Target size of one JSON-lines chunk.
-pub const LINES_CHUNK_BYTES: usize = 8 << 20;
+/// The largest DER certificate file read (a certificate is kilobytes; a
+/// file past this is not one, and is an `io` reject).
+pub const MAX_DER_BYTES: usize = 16 << 20;
 
-/// The largest page accepted, decompressed.
-pub const MAX_PAGE_BYTES: usize = 1 << 30;
+/// How far into a certificate file to look for a PEM block.
+const PEM_SNIFF_BYTES: usize = 1 << 20;
 
 /// Suffixes of files taken from a directory (before any `.gz`/`.zst`).
 const DUMP_SUFFIXES: &[&str] = &[".json", ".jsonl", ".ndjson"];
@@ -75,6 +80,25 @@ pub struct InputFile {
     pub issuers: Option<Arc<Issuers>>,
 }
 
+impl InputFile {
+    /// A file of `layout` at `path`, outside any discovery: no log, no
+    /// recorded size or time, entries from index 0. For counting, fuzzing
+    /// and tests.
+    pub fn detached(path: &Path, layout: Layout) -> Self {
+        InputFile {
+            path: path.to_path_buf(),
+            name: Arc::from(path.display().to_string()),
+            log: Arc::from(""),
+            size: 0,
+            mtime_ns: 0,
+            sha256: Arc::default(),
+            layout,
+            start_index: Some(0),
+            issuers: None,
+        }
+    }
+}
+
 /// What [`discover`] found.
 #[derive(Debug, Default)]
 pub struct Discovery {
@@ -85,6 +109,9 @@ pub struct Discovery {
     /// Partial data tiles left out because another tile of the same index
     /// (the full one, or a wider partial one) is read instead.
     pub superseded: Vec<PathBuf>,
+    /// Files found under input directories that cannot be read, and why:
+    /// FIFOs, devices and sockets (never opened), dangling symlinks.
+    pub refused: Vec<(PathBuf, String)>,
 }
 
 /// Options for [`discover`].
@@ -129,33 +156,38 @@ fn is_zip_name(name: &str) -> bool {
     name.ends_with(".zip")
 }
 
-fn file_name(path: &Path) -> &str {
-    path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+/// A path's file name; bytes that are not UTF-8 become U+FFFD (names are
+/// matched on their ASCII suffixes and digits, which that keeps).
+fn file_name(path: &Path) -> std::borrow::Cow<'_, str> {
+    path.file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default()
 }
 
 /// The default log name: the directory's own name.
 fn dir_log_name(dir: &Path) -> Result<String> {
     let canonical = fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
-    let name = file_name(&canonical);
+    let name = file_name(&canonical).into_owned();
     if name.is_empty() {
         return Err(Error::Usage(format!(
             "cannot name the log of {}: pass --log NAME",
             dir.display()
         )));
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
 /// Checks that a log name can be a Hive partition value.
+/// Any name but an empty one, one with control characters, or one too long
+/// for a directory name once escaped (see [`crate::partition`]).
 pub fn validate_log_name(name: &str) -> Result<()> {
     let bad = name.is_empty()
-        || name.starts_with('.')
-        || name
-            .chars()
-            .any(|c| matches!(c, '/' | '\\' | '=' | '\0') || c.is_control());
+        || name.chars().any(char::is_control)
+        || crate::partition::dir_name(name).len() > 255;
     if bad {
         return Err(Error::Usage(format!(
-            "log name {name:?} cannot be a directory name: pass --log NAME"
+            "log name {:?} cannot name a log (empty, too long, or with control characters): pass --log NAME",
+            crate::text::escape(name)
         )));
     }
     Ok(())
@@ -191,7 +223,8 @@ fn walk(dir: &Path, log: &str, found: &mut Vec<Found>, disc: &mut Discovery) -> 
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
         let path = entry.path();
-        let name = file_name(&path);
+        let name = file_name(&path).into_owned();
+        let name = name.as_str();
         if name.starts_with('.') {
             continue;
         }
@@ -223,7 +256,7 @@ fn sniff_layout(path: &Path) -> Layout {
     match sniffed {
         Ok(()) => get_entries::detect_layout(&head),
         // Unreadable: the name decides; the reader reports the error.
-        Err(_) if page_range(file_name(path)).is_some() => Layout::Page,
+        Err(_) if page_range(&file_name(path)).is_some() => Layout::Page,
         Err(_) => get_entries::detect_layout(&head),
     }
 }
@@ -272,7 +305,25 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
             layout,
             mut issuers,
         } = f;
-        let meta = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let meta = match fs::metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            Ok(m) => {
+                let why = format!(
+                    "not a regular file ({}): refused",
+                    compression::kind_of(&m.file_type())
+                );
+                disc.refused.push((path, why));
+                continue;
+            }
+            Err(e) => {
+                let why = match fs::symlink_metadata(&path) {
+                    Ok(l) if l.file_type().is_symlink() => format!("a broken symlink: {e}"),
+                    _ => e.to_string(),
+                };
+                disc.refused.push((path, why));
+                continue;
+            }
+        };
         let mtime_ns = meta
             .modified()
             .ok()
@@ -280,7 +331,7 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
             .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
         let layout = match layout {
             Some(l) => l,
-            None if is_zip_name(file_name(&path)) => {
+            None if is_zip_name(&file_name(&path)) => {
                 // The archive names its log; --log still decides.
                 let archive =
                     zip_archive::open(&path, Arc::new(AtomicU64::new(0))).map_err(|e| {
@@ -303,8 +354,8 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
                 issuers = Some(Arc::new(archive.issuers));
                 Layout::Zip
             }
-            None if cert_files::is_cert_name(base_name(file_name(&path))) => Layout::Certs,
-            None if base_name(file_name(&path)).ends_with(".csv") => {
+            None if cert_files::is_cert_name(base_name(&file_name(&path))) => Layout::Certs,
+            None if base_name(&file_name(&path)).ends_with(".csv") => {
                 // Axeman names the log by URL in every row; the first says.
                 if opts.log.is_none() {
                     if let Some(url) = first_csv_url(&path) {
@@ -321,7 +372,7 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
         validate_log_name(&log)?;
         let start_index = match layout {
             Layout::Tile(coord) => Some(coord.start_index()),
-            _ => page_range(file_name(&path)).map(|(start, _)| start),
+            _ => page_range(&file_name(&path)).map(|(start, _)| start),
         };
         files.push(InputFile {
             name: Arc::from(path.display().to_string()),
@@ -372,15 +423,42 @@ fn number_certificates(files: &mut [InputFile]) {
     order.sort_by(|&a, &b| (&files[a].log, &files[a].path).cmp(&(&files[b].log, &files[b].path)));
     let mut next: std::collections::HashMap<Arc<str>, u64> = Default::default();
     for i in order {
-        let count = compression::open(&files[i].path, Arc::new(AtomicU64::new(0)))
-            .and_then(|mut r| {
-                let mut data = Vec::new();
-                compression::read_up_to(&mut r, &mut data, MAX_PAGE_BYTES).map(|()| data)
-            })
-            .map_or(0, |data| cert_files::cert_blobs(&data).len() as u64);
+        let count = count_certificates(&files[i].path);
         let start = next.entry(files[i].log.clone()).or_insert(0);
         files[i].start_index = Some(*start);
         *start += count;
+    }
+}
+
+/// How many certificate entries a certificate file holds, read as the
+/// ingest reads it (PEM in chunks; a DER file is one), in bounded memory.
+fn count_certificates(path: &Path) -> u64 {
+    let Ok(mut reader) = compression::open(path, Arc::new(AtomicU64::new(0))) else {
+        return 0;
+    };
+    let mut head = Vec::new();
+    if compression::read_up_to(&mut reader, &mut head, PEM_SNIFF_BYTES).is_err() {
+        return 0;
+    }
+    if !cert_files::is_pem(&head) {
+        return u64::from(!head.is_empty());
+    }
+    let file = Arc::new(InputFile::detached(path, Layout::Certs));
+    let digest = compression::FileDigest::default();
+    let mut stream = streams::RecordStream::new(file, digest, reader, streams::Records::Pem, head);
+    let mut pending = VecDeque::new();
+    let mut count = 0u64;
+    loop {
+        let done = stream.read_next(&mut pending);
+        for chunk in pending.drain(..) {
+            if let Chunk::Certs { data, .. } = chunk {
+                count += cert_files::pem_blobs(&data).len() as u64;
+                buffers::give(data);
+            }
+        }
+        if done {
+            return count;
+        }
     }
 }
 
@@ -415,20 +493,50 @@ fn assign_start_index(files: &mut [InputFile], start_index: Option<u64>) -> Resu
     Ok(())
 }
 
+/// How a page that stopped early ends: one reject for the entries from
+/// `ordinal` on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageEnd {
+    /// The ordinal of the first entry lost.
+    pub ordinal: u64,
+    /// Where the page broke.
+    pub position: crate::reject::Position,
+    /// `json` (the page's outline broke) or `io` (reading failed).
+    pub kind: crate::reject::RejectKind,
+    /// What happened, and what was lost.
+    pub reason: String,
+}
+
 /// A unit of decompressed input for the decoder.
 #[derive(Debug)]
 pub enum Chunk {
-    /// A whole page. `read_error` is set when reading stopped early; `data`
-    /// then holds what was read before the error.
-    Page {
+    /// Consecutive elements of a page's `entries` array.
+    Entries {
         /// The file.
         file: Arc<InputFile>,
-        /// The page's bytes.
+        /// The bytes holding them.
         data: Vec<u8>,
+        /// Each element's byte range in `data`.
+        elements: Vec<(usize, usize)>,
+        /// The ordinal of the first element in the page.
+        first_ordinal: u64,
+        /// Set on the last chunk of a page that stopped early.
+        end: Option<PageEnd>,
+    },
+    /// Certificates: PEM blocks (whole), or one DER certificate file.
+    Certs {
+        /// The file.
+        file: Arc<InputFile>,
+        /// The bytes.
+        data: Vec<u8>,
+        /// The ordinal (within the file) of the first certificate.
+        first_ordinal: u64,
+        /// PEM text (else one DER certificate).
+        pem: bool,
         /// Why reading stopped before the end, if it did.
         read_error: Option<String>,
     },
-    /// Whole lines of a JSON-lines file.
+    /// Whole lines of a JSON-lines file, or whole rows of a CSV file.
     Lines {
         /// The file.
         file: Arc<InputFile>,
@@ -452,7 +560,7 @@ pub enum Chunk {
         /// Why reading stopped before the end, if it did.
         read_error: Option<String>,
     },
-    /// Reading a JSON-lines file failed at `byte_offset`; the rest is lost.
+    /// Reading a file failed at `byte_offset`; the rest is lost.
     Failed {
         /// The file.
         file: Arc<InputFile>,
@@ -463,16 +571,56 @@ pub enum Chunk {
     },
 }
 
-/// The longest line accepted in a JSON-lines file.
-pub const MAX_LINE_BYTES: usize = 256 << 20;
+impl Chunk {
+    /// What the chunk weighs in memory until it is written: its bytes, and
+    /// a row's worth for each entry (an entry becomes a row or a reject).
+    pub fn weight(&self) -> usize {
+        const PER_ENTRY: usize = 512;
+        match self {
+            Chunk::Entries { data, elements, .. } => data.len() + elements.len() * PER_ENTRY,
+            Chunk::Lines { data, .. } => {
+                data.len() + memchr::memchr_iter(b'\n', data).count() * PER_ENTRY
+            }
+            Chunk::Certs {
+                data, pem: true, ..
+            } => data.len() + memchr::memmem::find_iter(data, b"-----END ").count() * PER_ENTRY,
+            Chunk::Certs { data, .. } => data.len() + PER_ENTRY,
+            // A tile holds at most 256 entries.
+            Chunk::Tile { data, .. } => data.len() + 256 * PER_ENTRY,
+            Chunk::Failed { .. } => PER_ENTRY,
+        }
+    }
+}
 
 /// Reads files in order and yields their chunks.
 pub struct ChunkReader {
     files: std::vec::IntoIter<InputFile>,
-    current: Option<LinesState>,
+    current: Option<Streaming>,
     zip: Option<ZipState>,
     pending: VecDeque<Chunk>,
     counter: Arc<AtomicU64>,
+}
+
+/// A file being read as a stream.
+enum Streaming {
+    Records(streams::RecordStream),
+    Page(streams::PageStream),
+}
+
+impl Streaming {
+    fn read_next(&mut self, out: &mut VecDeque<Chunk>) -> bool {
+        match self {
+            Streaming::Records(s) => s.read_next(out),
+            Streaming::Page(p) => p.read_next(out),
+        }
+    }
+
+    fn file_and_digest(&self) -> (&InputFile, &compression::FileDigest) {
+        match self {
+            Streaming::Records(s) => (&s.file, &s.digest),
+            Streaming::Page(p) => (&p.file, &p.digest),
+        }
+    }
 }
 
 /// A tile archive being read, one data tile per chunk.
@@ -497,87 +645,6 @@ impl ZipState {
     }
 }
 
-struct LinesState {
-    file: Arc<InputFile>,
-    digest: compression::FileDigest,
-    reader: Box<dyn Read + Send>,
-    carry: Vec<u8>,
-    next_line: u64,
-    next_byte: u64,
-}
-
-impl LinesState {
-    fn emit(&mut self, data: Vec<u8>) -> Chunk {
-        let chunk = Chunk::Lines {
-            file: self.file.clone(),
-            first_line: self.next_line,
-            first_byte: self.next_byte,
-            data,
-        };
-        if let Chunk::Lines { data, .. } = &chunk {
-            self.next_line += data.iter().filter(|&&b| b == b'\n').count() as u64;
-            self.next_byte += data.len() as u64;
-        }
-        chunk
-    }
-
-    fn failed(&self, message: String) -> Chunk {
-        Chunk::Failed {
-            file: self.file.clone(),
-            byte_offset: self.next_byte,
-            message,
-        }
-    }
-
-    /// Reads the next chunk(s); returns true when the file is finished.
-    fn read_next(&mut self, out: &mut VecDeque<Chunk>) -> bool {
-        let mut data = buffers::take(self.carry.len() + LINES_CHUNK_BYTES);
-        data.extend_from_slice(&self.carry);
-        self.carry.clear();
-        loop {
-            let target = data.len() + LINES_CHUNK_BYTES;
-            data.reserve(LINES_CHUNK_BYTES);
-            match compression::read_up_to(&mut self.reader, &mut data, target) {
-                Ok(()) if data.len() < target => {
-                    if !data.is_empty() {
-                        out.push_back(self.emit(data));
-                    }
-                    return true;
-                }
-                Ok(()) => match data.iter().rposition(|&b| b == b'\n') {
-                    Some(nl) => {
-                        self.carry.extend_from_slice(&data[nl + 1..]);
-                        data.truncate(nl + 1);
-                        out.push_back(self.emit(data));
-                        return false;
-                    }
-                    None if data.len() > MAX_LINE_BYTES => {
-                        let msg = format!(
-                            "line {} is longer than {MAX_LINE_BYTES} bytes; the rest of the file was not read",
-                            self.next_line
-                        );
-                        out.push_back(self.failed(msg));
-                        return true;
-                    }
-                    None => continue,
-                },
-                Err(e) => {
-                    let at = self.next_byte + data.len() as u64;
-                    if !data.is_empty() {
-                        out.push_back(self.emit(data));
-                    }
-                    out.push_back(Chunk::Failed {
-                        file: self.file.clone(),
-                        byte_offset: at,
-                        message: format!("read failed at byte {at}: {e}"),
-                    });
-                    return true;
-                }
-            }
-        }
-    }
-}
-
 impl ChunkReader {
     /// Reads `files`; `counter` accumulates on-disk bytes read.
     pub fn new(files: Vec<InputFile>, counter: Arc<AtomicU64>) -> Self {
@@ -590,31 +657,30 @@ impl ChunkReader {
         }
     }
 
-    /// Queues a page (or certificate file) read whole into `data`, noting a
-    /// read error or a page over [`MAX_PAGE_BYTES`], and completes its digest.
-    fn push_page(
-        &mut self,
-        file: Arc<InputFile>,
-        mut data: Vec<u8>,
-        read: std::io::Result<()>,
-        digest: &compression::FileDigest,
-    ) {
-        let read_error = match read {
-            Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
-            Ok(()) if data.len() > MAX_PAGE_BYTES => {
-                data.truncate(MAX_PAGE_BYTES);
-                Some(format!(
-                    "page larger than {MAX_PAGE_BYTES} bytes decompressed; the rest was not read"
-                ))
+    /// Reads one input from `reader` (its bytes, decompressed) instead of
+    /// its path, as from a file: pages, JSON lines, CSV and certificate
+    /// files (tiles and archives are read from files). For fuzzing and tests.
+    pub fn from_reader(file: InputFile, reader: Box<dyn Read + Send>) -> Self {
+        let mut r = ChunkReader::new(Vec::new(), Arc::new(AtomicU64::new(0)));
+        let file = Arc::new(file);
+        let digest = compression::FileDigest::default();
+        let kind = match file.layout {
+            Layout::Page => {
+                let page = streams::PageStream::new(file, digest, reader);
+                r.current = Some(Streaming::Page(page));
+                return r;
             }
-            Ok(()) => None,
+            Layout::Certs => {
+                r.start_certs(file, digest, reader);
+                return r;
+            }
+            Layout::Lines => streams::Records::Lines,
+            Layout::AxemanCsv => streams::Records::Csv,
+            Layout::Tile(_) | Layout::Zip => return r,
         };
-        finish_digest(&file, digest);
-        self.pending.push_back(Chunk::Page {
-            file,
-            data,
-            read_error,
-        });
+        let stream = streams::RecordStream::new(file, digest, reader, kind, Vec::new());
+        r.current = Some(Streaming::Records(stream));
+        r
     }
 
     /// Queues the one reject of a file that cannot be opened.
@@ -646,38 +712,9 @@ impl ChunkReader {
             return;
         }
         let digest = compression::FileDigest::default();
-        let mut opened = None;
-        if matches!(file.layout, Layout::Page | Layout::Certs) {
-            // Most pages are plain: read them straight from the file.
-            let mut data = buffers::take((file.size as usize).min(MAX_PAGE_BYTES) + 1);
-            match compression::read_if_plain(
-                &file.path,
-                &self.counter,
-                &digest,
-                MAX_PAGE_BYTES + 1,
-                &mut data,
-            ) {
-                Ok(compression::PlainRead::Read(read)) => {
-                    self.push_page(file, data, read, &digest);
-                    return;
-                }
-                Ok(compression::PlainRead::Compressed(f)) => {
-                    buffers::give(data);
-                    opened = Some(f);
-                }
-                Err(e) => {
-                    buffers::give(data);
-                    self.cannot_read(file, e);
-                    return;
-                }
-            }
-        }
-        let counter = self.counter.clone();
-        let reader = match opened {
-            Some(f) => compression::decompressing(f, counter, Some(digest.clone())),
-            None => compression::open_hashing(&file.path, counter, Some(digest.clone())),
-        };
-        let mut reader = match reader {
+        let reader =
+            compression::open_hashing(&file.path, self.counter.clone(), Some(digest.clone()));
+        let reader = match reader {
             Ok(r) => r,
             Err(e) => {
                 self.cannot_read(file, e);
@@ -685,46 +722,89 @@ impl ChunkReader {
             }
         };
         match file.layout {
-            Layout::Page | Layout::Certs => {
-                // Room for the whole page: about 3:1 for compressed JSON
-                // (the vector grows if that is short).
-                let guess = (file.size as usize).saturating_mul(3).saturating_add(1);
-                let mut data = buffers::take(guess.min(MAX_PAGE_BYTES + 1));
-                let read = compression::read_up_to(&mut reader, &mut data, MAX_PAGE_BYTES + 1);
-                drop(reader);
-                self.push_page(file, data, read, &digest);
+            Layout::Page => {
+                let page = streams::PageStream::new(file, digest, reader);
+                self.current = Some(Streaming::Page(page));
             }
-            Layout::Tile(coord) => {
-                let mut raw = buffers::take(file.size as usize + 1);
-                let read =
-                    compression::read_up_to(&mut reader, &mut raw, tiles::MAX_TILE_BYTES + 1);
-                drop(reader);
-                finish_digest(&file, &digest);
-                let (data, too_big) = tiles::gunzip_if_gzip(raw);
-                let read_error = match read {
-                    Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
-                    Ok(()) => too_big,
-                };
-                self.pending.push_back(Chunk::Tile {
-                    file,
-                    data,
-                    coord,
-                    member: None,
-                    read_error,
-                });
-            }
-            Layout::Zip => unreachable!("zip archives are opened above"),
             Layout::Lines | Layout::AxemanCsv => {
-                self.current = Some(LinesState {
-                    file,
-                    digest,
-                    reader,
-                    carry: Vec::new(),
-                    next_line: 1,
-                    next_byte: 0,
-                });
+                let kind = if file.layout == Layout::AxemanCsv {
+                    streams::Records::Csv
+                } else {
+                    streams::Records::Lines
+                };
+                let stream = streams::RecordStream::new(file, digest, reader, kind, Vec::new());
+                self.current = Some(Streaming::Records(stream));
             }
+            Layout::Certs => self.start_certs(file, digest, reader),
+            Layout::Tile(coord) => self.read_tile(file, digest, reader, coord),
+            Layout::Zip => unreachable!("zip archives are opened above"),
         }
+    }
+
+    /// A certificate file: PEM is streamed by blocks; anything else is one
+    /// DER certificate, read whole up to [`MAX_DER_BYTES`].
+    fn start_certs(
+        &mut self,
+        file: Arc<InputFile>,
+        digest: compression::FileDigest,
+        mut reader: Box<dyn Read + Send>,
+    ) {
+        let mut head = buffers::take(PEM_SNIFF_BYTES.min(file.size as usize + 1));
+        let read = compression::read_up_to(&mut reader, &mut head, PEM_SNIFF_BYTES);
+        if read.is_ok() && cert_files::is_pem(&head) {
+            let stream =
+                streams::RecordStream::new(file, digest, reader, streams::Records::Pem, head);
+            self.current = Some(Streaming::Records(stream));
+            return;
+        }
+        let mut data = head;
+        let read =
+            read.and_then(|()| compression::read_up_to(&mut reader, &mut data, MAX_DER_BYTES + 1));
+        drop(reader);
+        let read_error = match read {
+            Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
+            Ok(()) if data.len() > MAX_DER_BYTES => {
+                buffers::give(std::mem::take(&mut data));
+                Some(format!(
+                    "larger than {MAX_DER_BYTES} bytes decompressed: not a DER certificate, not read"
+                ))
+            }
+            Ok(()) => None,
+        };
+        finish_digest(&file, &digest);
+        self.pending.push_back(Chunk::Certs {
+            file,
+            data,
+            first_ordinal: 0,
+            pem: false,
+            read_error,
+        });
+    }
+
+    /// A data tile file: one chunk, at most [`tiles::MAX_TILE_BYTES`].
+    fn read_tile(
+        &mut self,
+        file: Arc<InputFile>,
+        digest: compression::FileDigest,
+        mut reader: Box<dyn Read + Send>,
+        coord: TileCoord,
+    ) {
+        let mut raw = buffers::take((file.size as usize).min(tiles::MAX_TILE_BYTES) + 1);
+        let read = compression::read_up_to(&mut reader, &mut raw, tiles::MAX_TILE_BYTES + 1);
+        drop(reader);
+        finish_digest(&file, &digest);
+        let (data, too_big) = tiles::gunzip_if_gzip(raw);
+        let read_error = match read {
+            Err(e) => Some(format!("read failed at byte {}: {e}", data.len())),
+            Ok(()) => too_big,
+        };
+        self.pending.push_back(Chunk::Tile {
+            file,
+            data,
+            coord,
+            member: None,
+            read_error,
+        });
     }
 }
 
@@ -746,7 +826,8 @@ impl Iterator for ChunkReader {
             }
             if let Some(state) = self.current.as_mut() {
                 if state.read_next(&mut self.pending) {
-                    finish_digest(&state.file, &state.digest);
+                    let (file, digest) = state.file_and_digest();
+                    finish_digest(file, digest);
                     self.current = None;
                 }
                 continue;
@@ -786,9 +867,12 @@ mod tests {
     #[test]
     fn log_names_must_be_path_safe() {
         assert!(validate_log_name("argon2024").is_ok());
-        assert!(validate_log_name("a/b").is_err());
-        assert!(validate_log_name("..").is_err());
+        // Escaped in the directory name, so any printable name works.
+        assert!(validate_log_name("a/b").is_ok());
+        assert!(validate_log_name("..").is_ok());
+        assert!(validate_log_name("x=y").is_ok());
         assert!(validate_log_name("").is_err());
-        assert!(validate_log_name("x=y").is_err());
+        assert!(validate_log_name("a\u{1b}b").is_err());
+        assert!(validate_log_name(&"x".repeat(300)).is_err());
     }
 }

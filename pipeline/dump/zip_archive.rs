@@ -26,7 +26,7 @@ impl CountingFile {
     /// Opens `path`; `counter` accumulates bytes read.
     pub fn open(path: &Path, counter: Arc<AtomicU64>) -> io::Result<Self> {
         Ok(CountingFile {
-            inner: BufReader::with_capacity(256 * 1024, File::open(path)?),
+            inner: BufReader::with_capacity(256 * 1024, super::compression::open_input(path)?),
             counter,
         })
     }

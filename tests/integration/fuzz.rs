@@ -9,8 +9,9 @@ use pipeline::cert_record::{extract, ExtractOptions};
 use pipeline::ct_leaf;
 use pipeline::decode::decode_chunk;
 use pipeline::dump::tiles::TileCoord;
-use pipeline::dump::{Chunk, InputFile, Layout};
+use pipeline::dump::{Chunk, ChunkReader, InputFile, Layout};
 use proptest::prelude::*;
+use std::sync::atomic::AtomicU64;
 
 use crate::fixtures::data_dir;
 
@@ -26,17 +27,7 @@ fn real_leaf_and_extra() -> (Vec<u8>, Vec<u8>) {
 }
 
 fn input_file(layout: Layout) -> Arc<InputFile> {
-    Arc::new(InputFile {
-        path: "fuzz".into(),
-        name: Arc::from("fuzz"),
-        log: Arc::from("fuzz"),
-        size: 0,
-        mtime_ns: 0,
-        sha256: Arc::default(),
-        layout,
-        start_index: Some(0),
-        issuers: None,
-    })
+    Arc::new(InputFile::detached(std::path::Path::new("fuzz"), layout))
 }
 
 proptest! {
@@ -66,16 +57,47 @@ proptest! {
     }
 
     #[test]
-    fn chunks_of_garbage_never_panic_and_account(data in proptest::collection::vec(any::<u8>(), 0..400),
-                                                 page in any::<bool>()) {
-        let file = input_file(if page { Layout::Page } else { Layout::Lines });
-        let chunk = if page {
-            Chunk::Page { file, data, read_error: None }
+    fn garbage_files_never_panic_and_every_entry_is_accounted_for(
+        data in proptest::collection::vec(any::<u8>(), 0..400),
+        page in any::<bool>(),
+    ) {
+        let layout = if page { Layout::Page } else { Layout::Lines };
+        let outputs = read_and_decode(&data, layout);
+        let certs: usize = outputs.iter().map(|o| o.certs.len()).sum();
+        let rejects: Vec<_> = outputs.iter().flat_map(|o| &o.rejects).collect();
+        if page {
+            // Each element is a row or a reject at its ordinal, in order;
+            // a page that breaks off adds one reject for the rest.
+            let mut ordinals = Vec::new();
+            let mut tails = 0;
+            for r in &rejects {
+                match r.position {
+                    pipeline::reject::Position::Entry { ordinal } => ordinals.push(ordinal),
+                    _ => tails += 1,
+                }
+            }
+            prop_assert!(tails <= 1);
+            prop_assert!(ordinals.windows(2).all(|w| w[0] < w[1]));
+            let valid = serde_json::from_slice::<serde_json::Value>(&data)
+                .ok()
+                .is_some_and(|v| v.get("entries").is_some_and(|e| e.is_array()));
+            if !valid {
+                prop_assert_eq!(tails, 1, "an invalid page ends with one reject");
+            }
+        } else if pipeline::dump::compression::Compression::detect(&data)
+            != pipeline::dump::compression::Compression::None
+        {
+            // Garbage behind a gzip or zstd magic: read as compressed, it
+            // ends in one io reject for what could not be decompressed.
+            prop_assert!(rejects.iter().any(|r| r.kind == pipeline::reject::RejectKind::Io));
         } else {
-            Chunk::Lines { file, data, first_line: 1, first_byte: 0 }
-        };
-        let out = decode_chunk(chunk, ExtractOptions::default());
-        prop_assert_eq!(out.entries(), (out.certs.len() + out.rejects.len()) as u64);
+            // One outcome per non-blank line.
+            let lines = data
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .count();
+            prop_assert_eq!(certs + rejects.len(), lines);
+        }
     }
 
     #[test]
@@ -112,13 +134,21 @@ fn found_cases() {
     let leaf = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 1, 2];
     assert!(ct_leaf::decode(&leaf, &[0, 0, 0]).is_err());
     // A page that is only an opening brace.
-    let out = decode_chunk(
-        Chunk::Page {
-            file: input_file(Layout::Page),
-            data: b"{".to_vec(),
-            read_error: None,
-        },
-        ExtractOptions::default(),
-    );
-    assert_eq!(out.rejects.len(), 1);
+    let outputs = read_and_decode(b"{", Layout::Page);
+    let rejects: Vec<_> = outputs.iter().flat_map(|o| &o.rejects).collect();
+    assert_eq!(rejects.len(), 1);
+    assert!(rejects[0].reason.contains("EOF"), "{}", rejects[0].reason);
+}
+
+/// Writes `data` to a file and reads it as ingest does: chunks, then decoding.
+fn read_and_decode(data: &[u8], layout: Layout) -> Vec<pipeline::decode::ChunkOutput> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, data).unwrap();
+    let mut file = (*input_file(layout)).clone();
+    file.path = path;
+    let reader = ChunkReader::new(vec![file], Arc::new(AtomicU64::new(0)));
+    reader
+        .map(|chunk| decode_chunk(chunk, ExtractOptions::default()))
+        .collect()
 }

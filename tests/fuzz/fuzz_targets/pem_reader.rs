@@ -1,0 +1,15 @@
+//! Arbitrary bytes read as a file of layout `Certs`, streamed and decoded
+//! as ingest does: no panic, and positions stay in order.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pipeline::dump::Layout;
+
+mod common;
+
+fuzz_target!(|data: &[u8]| {
+    let outputs = common::read(data, Layout::Certs);
+    if !matches!(Layout::Certs, Layout::Certs) {
+        common::check_order(&outputs);
+    }
+});

@@ -1,0 +1,12 @@
+//! The embedded SCT list extension's value, as certificate extraction reads it.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(scts) = pipeline::cert_record::sct_list(data) {
+        for (_, ms) in scts {
+            assert!(ms >= 0 && ms as u64 <= pipeline::ct_leaf::MAX_TIMESTAMP_MS);
+        }
+    }
+});
