@@ -69,6 +69,9 @@ struct Scratch {
 
 /// Decodes a chunk.
 pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
+    if std::env::var_os("PIPELINE_CRASH_AT").is_some_and(|p| p == "decode_panic") {
+        panic!("PIPELINE_CRASH_AT=decode_panic");
+    }
     let (out, buffer) = match chunk {
         Chunk::Entries {
             file,
@@ -138,6 +141,68 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
         buffers::give(data);
     }
     out
+}
+
+/// Decodes a chunk; a panic while decoding (a bug, perhaps in a parser
+/// meeting a hostile certificate) becomes one `io` reject naming the file
+/// and where the chunk starts, instead of stopping the run.
+pub fn decode_chunk_guarded(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
+    let (file, position) = match &chunk {
+        Chunk::Entries {
+            file,
+            first_ordinal,
+            ..
+        }
+        | Chunk::Certs {
+            file,
+            first_ordinal,
+            ..
+        } => (
+            file.clone(),
+            Position::Entry {
+                ordinal: *first_ordinal,
+            },
+        ),
+        Chunk::Lines {
+            file,
+            first_line,
+            first_byte,
+            ..
+        } => (
+            file.clone(),
+            Position::Line {
+                line: *first_line,
+                byte_offset: *first_byte,
+            },
+        ),
+        Chunk::Tile { file, .. } => (file.clone(), Position::Entry { ordinal: 0 }),
+        Chunk::Failed {
+            file, byte_offset, ..
+        } => (file.clone(), Position::Byte(*byte_offset)),
+    };
+    let decoded =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_chunk(chunk, opts)));
+    decoded.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        ChunkOutput {
+            file: file.clone(),
+            certs: Vec::new(),
+            rejects: vec![RejectRecord {
+                entry_index: None,
+                source_file: file.name.clone(),
+                position,
+                kind: RejectKind::Io,
+                reason: format!(
+                    "internal error while decoding ({what}): the entries of this chunk were not stored; please report it"
+                ),
+            }],
+            missing_issuers: Vec::new(),
+        }
+    })
 }
 
 fn collect(file: Arc<InputFile>, outcomes: Vec<Outcome>) -> ChunkOutput {

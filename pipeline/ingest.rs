@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::batch::{cert_schema, reject_schema, CertBatchBuilder, RejectBatchBuilder};
 use crate::cert_record::ExtractOptions;
 use crate::commit::{self, Staging};
-use crate::decode::{decode_chunk, ChunkOutput};
+use crate::decode::{decode_chunk_guarded, ChunkOutput};
 use crate::dump::{self, Chunk, ChunkReader, DiscoverOptions, InputFile};
 use crate::error::{Error, Result};
 use crate::manifest::{self, ManifestEntry};
@@ -486,7 +486,7 @@ fn run(
         while let Some(wave) = next_wave(&chunk_rx) {
             let outputs: Vec<ChunkOutput> = wave
                 .into_par_iter()
-                .map(|chunk| decode_chunk(chunk, extract))
+                .map(|chunk| decode_chunk_guarded(chunk, extract))
                 .collect();
             entries_done += outputs.iter().map(ChunkOutput::entries).sum::<u64>();
             progress.update(entries_done, counter.load(Ordering::Relaxed));

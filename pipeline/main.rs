@@ -47,14 +47,11 @@ fn main() -> ExitCode {
         Command::Query(_) | Command::Check(_) => 10_000,
         _ => 1000,
     });
-    let result = catch_unwind(AssertUnwindSafe(|| match &cli.command {
-        Command::Ingest(args) => run_ingest(args),
-        Command::Query(args) => run_query(args),
-        Command::Check(args) => run_check(args),
-        Command::Synth(args) => run_synth(args),
-        Command::Status(args) => run_status(args),
-        Command::Compact(args) => run_compact(args),
-        Command::Verify(args) => run_verify(args),
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        if std::env::var_os("PIPELINE_CRASH_AT").is_some_and(|p| p == "panic") {
+            panic!("PIPELINE_CRASH_AT=panic");
+        }
+        dispatch(&cli.command)
     }));
     let message = match result {
         Ok(Ok(code)) => return code,
@@ -73,6 +70,19 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(2)
+}
+
+/// Runs the subcommand.
+fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Ingest(args) => run_ingest(args),
+        Command::Query(args) => run_query(args),
+        Command::Check(args) => run_check(args),
+        Command::Synth(args) => run_synth(args),
+        Command::Status(args) => run_status(args),
+        Command::Compact(args) => run_compact(args),
+        Command::Verify(args) => run_verify(args),
+    }
 }
 
 /// The subcommand's name, for messages.

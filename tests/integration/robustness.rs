@@ -787,3 +787,40 @@ fn csv_rows_may_hold_line_breaks() {
     assert_eq!(rows[0]["entry_index"], 7);
     assert_eq!(rows[1]["entry_index"], 8);
 }
+
+#[test]
+fn a_panic_is_an_error_naming_the_command_or_a_reject_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    real_page(dir, "pilot", "pilot/0-3.json");
+    // A panic while decoding costs its chunk, reported as an io reject.
+    let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["ingest", "pilot", "--out", "ds", "--progress", "quiet"])
+        .env("PIPELINE_CRASH_AT", "decode_panic")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let r = query_json(dir, "ds", "SELECT kind, source_file, reason FROM rejects");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["kind"], "io");
+    assert!(r[0]["source_file"].as_str().unwrap().ends_with("0-3.json"));
+    assert!(r[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("internal error while decoding"));
+    // A panic anywhere else is an error naming the command, exit 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["status", "--data", "ds"])
+        .env("PIPELINE_CRASH_AT", "panic")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: internal error in `pipeline status`"),
+        "{err}"
+    );
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+}
