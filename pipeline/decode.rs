@@ -689,3 +689,17 @@ fn decode_axeman(
         .collect();
     collect(file, outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `axeman_csv` fuzz target: CSV ends a record at a lone CR
+    /// as well, so two records can share a line; each keeps its own offset.
+    #[test]
+    fn csv_records_split_at_a_lone_cr_keep_distinct_offsets() {
+        let records = csv_records(b"\x01\r\x01 ", 1, 0);
+        let at: Vec<(u64, u64)> = records.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(at, vec![(1, 0), (1, 2)]);
+    }
+}
