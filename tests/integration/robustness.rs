@@ -188,8 +188,9 @@ fn indices_past_the_column_are_rejects_never_wrapped() {
     );
 }
 
-/// A dataset of the sample's real entries, in two runs (so two files per partition).
-fn two_run_dataset(dir: &Path) {
+/// A dataset of the real pilot page (log `mix`), with a second real entry
+/// (icarus) waiting in the log's folder as `4-4.json`.
+fn first_run_and_a_new_page(dir: &Path) {
     real_page(dir, "mix", "pilot/0-3.json");
     let (code, _, err) = ingest(dir, &["mix"], &[]);
     assert_eq!(code, Some(0), "{err}");
@@ -198,6 +199,11 @@ fn two_run_dataset(dir: &Path) {
         dir.join("mix/4-4.json"),
     )
     .unwrap();
+}
+
+/// A dataset of the sample's real entries, in two runs (so two files per partition).
+fn two_run_dataset(dir: &Path) {
+    first_run_and_a_new_page(dir);
     let (code, _, err) = ingest(dir, &["mix"], &[]);
     assert_eq!(code, Some(0), "{err}");
 }
@@ -422,14 +428,7 @@ fn a_reader_sees_one_snapshot_while_a_commit_retires_its_files() {
 fn after_a_crash_mid_commit_readers_see_the_previous_state() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    real_page(dir, "mix", "pilot/0-3.json");
-    let (code, _, err) = ingest(dir, &["mix"], &[]);
-    assert_eq!(code, Some(0), "{err}");
-    fs::copy(
-        sample("icarus/120000000-120000000.json"),
-        dir.join("mix/4-4.json"),
-    )
-    .unwrap();
+    first_run_and_a_new_page(dir);
     fs::copy(sample("rocketeer/0-0.json"), dir.join("mix/5-5.json")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args(["ingest", "mix", "--out", "ds", "--progress", "quiet"])
