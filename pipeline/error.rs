@@ -1,7 +1,7 @@
 //! The library's error type: I/O and setup failures that stop a command.
 //!
 //! Bad *entries* are not errors: they become rows of the `rejects` table or
-//! `parse_error` values (see [`crate::ct_leaf`] and [`crate::cert_record`]).
+//! `parse_error` values (see [`crate::ct::leaf`] and [`crate::x509::cert_record`]).
 
 use std::path::PathBuf;
 

@@ -12,7 +12,8 @@ use pipeline::cli::{
     SynthArgs, VerifyArgs,
 };
 use pipeline::ingest::{self, IngestSummary};
-use pipeline::{checks, query, synth, text};
+use pipeline::sql::{check, query};
+use pipeline::{synth, text};
 
 /// mimalloc: decoding makes many small short-lived allocations per entry,
 /// which glibc's allocator serves markedly slower across threads.
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
     eprintln!("error: {}", text::escape_lines(&message));
     // A reader that failed on a data file names the damaged file.
     if let Some(data) = dataset_read(&cli.command) {
-        for problem in pipeline::verify::damaged_files(data) {
+        for problem in pipeline::dataset::verify::damaged_files(data) {
             eprintln!("error: damaged data file: {problem}");
         }
     }
@@ -165,7 +166,7 @@ fn run_query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let report = runtime()?.block_on(checks::run(&args.options()))?;
+    let report = runtime()?.block_on(check::run(&args.options()))?;
     Ok(if !report.broken.is_empty() {
         ExitCode::from(2)
     } else if report.has_errors() {
@@ -176,22 +177,22 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let st = runtime()?.block_on(pipeline::status::status(&args.data))?;
+    let st = runtime()?.block_on(pipeline::dataset::status::status(&args.data))?;
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
-        StatusFormat::Table => pipeline::status::write_table(&mut std::io::stdout(), &st)?,
+        StatusFormat::Table => pipeline::dataset::status::write_table(&mut std::io::stdout(), &st)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
-    let opts = pipeline::compact::CompactOptions {
+    let opts = pipeline::dataset::compact::CompactOptions {
         data: args.data.clone(),
         min_files: args.min_files,
         wait: args.wait,
     };
     let done = runtime()?
-        .block_on(pipeline::compact::compact(&opts))
+        .block_on(pipeline::dataset::compact::compact(&opts))
         .context("compact failed")?;
     if done.is_empty() {
         eprintln!(
@@ -217,7 +218,7 @@ fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let v = pipeline::verify::verify(&args.data)?;
+    let v = pipeline::dataset::verify::verify(&args.data)?;
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&v)?),
         StatusFormat::Table => {

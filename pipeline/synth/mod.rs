@@ -524,7 +524,7 @@ impl Ctx<'_> {
                 tile
             };
             let root = self.opts.out.join(log);
-            let mut name = crate::dump::tiles::tile_path(plan.number);
+            let mut name = crate::ct::tile::tile_path(plan.number);
             if plan.count < 256 {
                 name = format!("{name}.p/{}", plan.count);
             }

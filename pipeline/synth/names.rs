@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rand::Rng;
 
-use crate::udfs;
+use crate::sql::udfs;
 
 /// ICANN suffixes and their relative weights.
 const ICANN: &[(&str, u32)] = &[

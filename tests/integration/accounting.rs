@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use pipeline::cli::progress::ProgressMode;
 use pipeline::ingest::{ingest, IngestOptions};
-use pipeline::progress::ProgressMode;
 use serde_json::{json, Value};
 
 use crate::fixtures::{

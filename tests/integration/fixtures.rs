@@ -13,8 +13,8 @@ use arrow::array::{
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pipeline::cli::progress::ProgressMode;
 use pipeline::ingest::{ingest, IngestOptions, IngestSummary};
-use pipeline::progress::ProgressMode;
 
 /// The repository's test data directory.
 pub fn data_dir() -> PathBuf {

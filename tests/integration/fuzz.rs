@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use pipeline::cert_record::{extract, ExtractOptions};
-use pipeline::ct_leaf;
-use pipeline::decode::decode_chunk;
-use pipeline::dump::tiles::TileCoord;
-use pipeline::dump::{Chunk, ChunkReader, InputFile, Layout};
+use pipeline::ct::leaf;
+use pipeline::ct::tile::TileCoord;
+use pipeline::ingest::decode::decode_chunk;
+use pipeline::ingest::{Chunk, ChunkReader, InputFile, Layout};
+use pipeline::x509::cert_record::{extract, ExtractOptions};
 use proptest::prelude::*;
 use std::sync::atomic::AtomicU64;
 
@@ -36,7 +36,7 @@ proptest! {
     #[test]
     fn framing_never_panics(leaf in proptest::collection::vec(any::<u8>(), 0..300),
                             extra in proptest::collection::vec(any::<u8>(), 0..300)) {
-        if let Ok(entry) = ct_leaf::decode(&leaf, &extra) {
+        if let Ok(entry) = leaf::decode(&leaf, &extra) {
             let _ = extract(0, &entry, ExtractOptions::default());
         }
     }
@@ -50,7 +50,7 @@ proptest! {
             leaf[i] = byte;
         }
         let cut = cut.index(leaf.len() + 1);
-        if let Ok(entry) = ct_leaf::decode(&leaf[..cut], &extra) {
+        if let Ok(entry) = leaf::decode(&leaf[..cut], &extra) {
             let rec = extract(0, &entry, ExtractOptions { keep_der: true });
             prop_assert_eq!(rec.entry_index, 0);
         }
@@ -72,7 +72,7 @@ proptest! {
             let mut tails = 0;
             for r in &rejects {
                 match r.position {
-                    pipeline::reject::Position::Entry { ordinal } => ordinals.push(ordinal),
+                    pipeline::ingest::reject::Position::Entry { ordinal } => ordinals.push(ordinal),
                     _ => tails += 1,
                 }
             }
@@ -84,12 +84,12 @@ proptest! {
             if !valid {
                 prop_assert_eq!(tails, 1, "an invalid page ends with one reject");
             }
-        } else if pipeline::dump::compression::Compression::detect(&data)
-            != pipeline::dump::compression::Compression::None
+        } else if pipeline::ingest::compression::Compression::detect(&data)
+            != pipeline::ingest::compression::Compression::None
         {
             // Garbage behind a gzip or zstd magic: read as compressed, it
             // ends in one io reject for what could not be decompressed.
-            prop_assert!(rejects.iter().any(|r| r.kind == pipeline::reject::RejectKind::Io));
+            prop_assert!(rejects.iter().any(|r| r.kind == pipeline::ingest::reject::RejectKind::Io));
         } else {
             // One outcome per non-blank line.
             let lines = data
@@ -132,7 +132,7 @@ proptest! {
 fn found_cases() {
     // A u24 length of 0xffffff with two bytes behind it.
     let leaf = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 1, 2];
-    assert!(ct_leaf::decode(&leaf, &[0, 0, 0]).is_err());
+    assert!(leaf::decode(&leaf, &[0, 0, 0]).is_err());
     // A page that is only an opening brace.
     let outputs = read_and_decode(b"{", Layout::Page);
     let rejects: Vec<_> = outputs.iter().flat_map(|o| &o.rejects).collect();
@@ -141,7 +141,7 @@ fn found_cases() {
 }
 
 /// Writes `data` to a file and reads it as ingest does: chunks, then decoding.
-fn read_and_decode(data: &[u8], layout: Layout) -> Vec<pipeline::decode::ChunkOutput> {
+fn read_and_decode(data: &[u8], layout: Layout) -> Vec<pipeline::ingest::decode::ChunkOutput> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input");
     std::fs::write(&path, data).unwrap();

@@ -383,7 +383,7 @@ fn a_reader_sees_one_snapshot_while_a_commit_retires_its_files() {
     let dir = tmp.path();
     two_run_dataset(dir);
     let data = dir.join("ds");
-    let before = pipeline::snapshot::open(&data).unwrap();
+    let before = pipeline::dataset::snapshot::open(&data).unwrap();
     let old_files = before.table_files("certs");
     assert_eq!(old_files.len(), 2);
     // Compaction commits at once, then waits for this reader before
@@ -395,7 +395,7 @@ fn a_reader_sees_one_snapshot_while_a_commit_retires_its_files() {
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while pipeline::manifest::generation(&data).unwrap() == before.manifest.generation {
+    while pipeline::dataset::manifest::generation(&data).unwrap() == before.manifest.generation {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "compact did not commit"
@@ -411,7 +411,7 @@ fn a_reader_sees_one_snapshot_while_a_commit_retires_its_files() {
         assert!(f.exists(), "{} was deleted under a reader", f.display());
     }
     // A new reader already sees the compacted state.
-    let after = pipeline::snapshot::open(&data).unwrap();
+    let after = pipeline::dataset::snapshot::open(&data).unwrap();
     assert_eq!(after.table_files("certs").len(), 1);
     drop(after);
     drop(before);

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pipeline::checks::{run_rules, CheckOptions, CheckReport};
-use pipeline::output::OutputFormat;
-use pipeline::session;
+use pipeline::sql::check::{run_rules, CheckOptions, CheckReport};
+use pipeline::sql::output::OutputFormat;
+use pipeline::sql::session;
 use serde_json::Value;
 
 use crate::fixtures::{data_dir, run_ingest};

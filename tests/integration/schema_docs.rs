@@ -3,7 +3,7 @@
 use std::fs;
 
 use arrow::datatypes::{DataType, SchemaRef};
-use pipeline::batch::{cert_schema, reject_schema};
+use pipeline::table::batch::{cert_schema, reject_schema};
 
 use crate::fixtures::data_dir;
 
@@ -69,7 +69,7 @@ fn rejects_schema_is_documented() {
 fn manifest_schema_is_documented() {
     assert_eq!(
         documented("manifest.md"),
-        actual(pipeline::manifest::manifest_schema())
+        actual(pipeline::dataset::manifest::manifest_schema())
     );
 }
 
@@ -77,6 +77,6 @@ fn manifest_schema_is_documented() {
 fn ct_logs_schema_is_documented() {
     assert_eq!(
         documented("ct_logs.md"),
-        actual(pipeline::log_list::schema())
+        actual(pipeline::ct::log_list::schema())
     );
 }

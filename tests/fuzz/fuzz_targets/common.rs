@@ -2,9 +2,9 @@
 //! Shared by the targets: an input file of a layout, and reading bytes as
 //! ingest reads a file of it.
 
-use pipeline::cert_record::ExtractOptions;
-use pipeline::decode::{decode_chunk, ChunkOutput};
-use pipeline::dump::{ChunkReader, InputFile, Layout};
+use pipeline::x509::cert_record::ExtractOptions;
+use pipeline::ingest::decode::{decode_chunk, ChunkOutput};
+use pipeline::ingest::{ChunkReader, InputFile, Layout};
 
 /// An input file of `layout` whose entries start at index 0.
 pub fn input(layout: Layout) -> InputFile {
@@ -23,7 +23,7 @@ pub fn read(data: &[u8], layout: Layout) -> Vec<ChunkOutput> {
 /// once, in order. (CSV ends a record at a lone CR too, so two records may
 /// share a line; their byte offsets differ.)
 pub fn check_order(outputs: &[ChunkOutput]) {
-    use pipeline::reject::Position;
+    use pipeline::ingest::reject::Position;
     let mut last: Option<(u64, u64)> = None;
     for out in outputs {
         for r in &out.rejects {

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipeline::cert_record::{extract, ExtractOptions};
-use pipeline::ct_leaf;
+use pipeline::x509::cert_record::{extract, ExtractOptions};
+use pipeline::ct::leaf;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else {
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let at = (split as usize * rest.len()) / 255;
     let (leaf, extra) = rest.split_at(at.min(rest.len()));
-    if let Ok(entry) = ct_leaf::decode(leaf, extra) {
+    if let Ok(entry) = leaf::decode(leaf, extra) {
         let rec = extract(7, &entry, ExtractOptions { keep_der: true });
         assert_eq!(rec.entry_index, 7);
     }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipeline::dump::Layout;
+use pipeline::ingest::Layout;
 
 mod common;
 

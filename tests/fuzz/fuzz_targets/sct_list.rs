@@ -4,9 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(scts) = pipeline::cert_record::sct_list(data) {
+    if let Ok(scts) = pipeline::x509::cert_record::sct_list(data) {
         for (_, ms) in scts {
-            assert!(ms >= 0 && ms as u64 <= pipeline::ct_leaf::MAX_TIMESTAMP_MS);
+            assert!(ms >= 0 && ms as u64 <= pipeline::ct::leaf::MAX_TIMESTAMP_MS);
         }
     }
 });

@@ -1,0 +1,229 @@
+//! `pipeline compact`: merges the many small files that nightly runs leave
+//! in each log partition into large files sorted by entry_index, and points
+//! the manifest at them — in one commit (see [`crate::dataset::commit`]), so a crash
+//! leaves either the old files or the new ones, never both or neither.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::compute::cast;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::dataset::commit::{self, Staging};
+use crate::dataset::snapshot::{self, Snapshot};
+use crate::error::{Error, Result};
+use crate::table::batch::{cert_schema, reject_schema};
+use crate::table::writer::PartitionWriter;
+
+/// What `pipeline compact` was asked to do.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// The dataset directory.
+    pub data: PathBuf,
+    /// Partitions with fewer files than this are left alone.
+    pub min_files: usize,
+    /// Wait for another writer instead of failing.
+    pub wait: bool,
+}
+
+/// One partition compacted; keys are part of `compact --json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Compacted {
+    /// `certs` or `rejects`.
+    pub table: String,
+    /// The log.
+    pub log: String,
+    /// Files before.
+    pub files_before: usize,
+    /// Files after.
+    pub files_after: usize,
+    /// Rows (the same before and after).
+    pub rows: u64,
+}
+
+/// The partitions of `table` in the manifest's snapshot: log name → its
+/// data files (stray files in a partition are not the dataset's).
+fn partitions(data: &Path, snap: &Snapshot, table: &str) -> BTreeMap<String, Vec<PathBuf>> {
+    let mut out: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for rel in snap.files.keys() {
+        if let Some((t, log)) = crate::dataset::layout::of_file(rel) {
+            if t == table {
+                out.entry(log).or_default().push(data.join(rel));
+            }
+        }
+    }
+    out
+}
+
+/// Casts a batch read back by DataFusion (which may use view types) to the
+/// table's own schema.
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let col = batch.column_by_name(f.name()).ok_or_else(|| {
+                Error::Usage(format!("compacting: column {} is missing", f.name()))
+            })?;
+            Ok(cast(col, f.data_type())?)
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Rewrites one partition's files, sorted by entry_index, into `out_dir`.
+async fn rewrite(
+    files: &[PathBuf],
+    table: &str,
+    out_dir: PathBuf,
+    prefix: &str,
+) -> Result<(Vec<PathBuf>, u64)> {
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let urls = files
+        .iter()
+        .map(|f| ListingTableUrl::parse(f.display().to_string()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await?;
+    ctx.register_table("t", Arc::new(ListingTable::try_new(config)?))?;
+    let df = ctx
+        .sql("SELECT * FROM t ORDER BY entry_index ASC NULLS LAST")
+        .await?;
+    let has_der = df.schema().fields().iter().any(|f| f.name() == "der");
+    let schema = if table == "certs" {
+        cert_schema(has_der)
+    } else {
+        reject_schema()
+    };
+    let mut writer = PartitionWriter::new(out_dir, prefix.to_owned(), schema.clone());
+    let mut stream = df.execute_stream().await?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = conform(&batch?, &schema)?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch)?;
+    }
+    Ok((writer.finish()?, rows))
+}
+
+/// Rows in a set of Parquet files, from their footers.
+fn footer_rows(files: &[PathBuf]) -> Result<u64> {
+    let mut rows = 0u64;
+    for f in files {
+        rows += crate::dataset::footer::rows(f).map_err(|message| Error::Input {
+            path: f.clone(),
+            message,
+        })?;
+    }
+    Ok(rows)
+}
+
+/// Compacts the dataset; returns what was merged.
+pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
+    let data = &opts.data;
+    if !data.is_dir() {
+        return Err(Error::Input {
+            path: data.clone(),
+            message: "no dataset here (not a directory)".into(),
+        });
+    }
+    let _lock = commit::lock(data, opts.wait)?;
+    commit::recover(data)?;
+    let run_id = format!(
+        "compact-{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    );
+    let snap = snapshot::open_locked(data)?;
+    let mut todo = Vec::new();
+    for table in ["certs", "rejects"] {
+        for (log, files) in partitions(data, &snap, table) {
+            if files.len() >= opts.min_files.max(2) {
+                todo.push((table, log, files));
+            }
+        }
+    }
+    if todo.is_empty() {
+        return Ok(Vec::new());
+    }
+    let staging = Staging::create(data, &run_id)?;
+    let result = async {
+        let mut staged = Vec::new();
+        let mut deletes = Vec::new();
+        let mut done = Vec::new();
+        let mut new_by_log: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for (table, log, files) in &todo {
+            let out = crate::dataset::layout::dir(staging.dir(), table, log);
+            let (written, rows) = rewrite(files, table, out, &run_id).await?;
+            let before = footer_rows(files)?;
+            if before != rows {
+                return Err(Error::Usage(format!(
+                    "compacting {table}/log={log}: read {rows} rows of {before}; nothing was changed"
+                )));
+            }
+            done.push(Compacted {
+                table: table.to_string(),
+                log: log.clone(),
+                files_before: files.len(),
+                files_after: written.len(),
+                rows,
+            });
+            new_by_log
+                .entry(log.clone())
+                .or_default()
+                .extend(written.iter().cloned());
+            staged.extend(written);
+            deletes.extend(files.iter().cloned());
+        }
+        // The manifest now points each input of a compacted log at the new
+        // files (and keeps the untouched table's files of that log).
+        let mut entries = snap.entries().to_vec();
+        for e in &mut entries {
+            let Some(new) = new_by_log.get(&e.log) else {
+                continue;
+            };
+            let mut files: Vec<String> = e
+                .output_files
+                .iter()
+                .filter(|f| !deletes.iter().any(|d| d.ends_with(f.as_str())))
+                .cloned()
+                .collect();
+            for p in new {
+                let rel = p
+                    .strip_prefix(staging.dir())
+                    .map(|r| r.display().to_string())
+                    .unwrap_or_default();
+                if !files.contains(&rel) {
+                    files.push(rel);
+                }
+            }
+            e.output_files = files;
+        }
+        Ok((staged, deletes, entries, done))
+    }
+    .await;
+    match result {
+        Ok((staged, deletes, entries, done)) => {
+            staging.commit(&staged, &entries, &deletes)?;
+            Ok(done)
+        }
+        Err(e) => {
+            staging.abandon();
+            Err(e)
+        }
+    }
+}

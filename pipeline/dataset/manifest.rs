@@ -1,0 +1,474 @@
+//! The dataset's manifest: one row per input file ever ingested, stored as
+//! `DIR/manifest.parquet` and queryable as table `manifest`.
+//!
+//! It is what makes `pipeline ingest` incremental: an input already listed
+//! (same path, size and modification time, or same content) is not read
+//! again, and the index ranges it lists are what later inputs are checked
+//! against, so an entry is stored once. The file is replaced as a whole, by
+//! rename, in the same commit as the data files it lists (see [`crate::dataset::commit`]).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, ListBuilder, StringArray, StringBuilder,
+    TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use rangemap::RangeInclusiveSet;
+
+use crate::error::{Error, Result};
+
+/// The manifest's file name inside the dataset directory.
+pub const MANIFEST_FILE: &str = "manifest.parquet";
+
+/// One ingested input file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ManifestEntry {
+    /// The input's canonical absolute path.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its modification time, ns since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Lowercase hex SHA-256 of its bytes as stored (compressed).
+    pub sha256: String,
+    /// The log its entries went to.
+    pub log: String,
+    /// Lowest entry index stored from it.
+    pub first_index: Option<i64>,
+    /// Highest entry index stored from it.
+    pub last_index: Option<i64>,
+    /// The indices stored from it, as `a-b,c-d` ranges (inclusive).
+    pub index_ranges: String,
+    /// Entries read from it (rows + rejects + duplicates).
+    pub entries: i64,
+    /// `certs` rows stored.
+    pub rows: i64,
+    /// `rejects` rows stored.
+    pub rejects: i64,
+    /// Stored rows with a parse_error.
+    pub parse_errors: i64,
+    /// Entries not stored because their (log, entry_index) was already present.
+    pub duplicates: i64,
+    /// Of those, copies whose leaf differs from the stored entry.
+    pub conflicts: i64,
+    /// The run that ingested it.
+    pub run_id: String,
+    /// When that run committed, ms since the Unix epoch.
+    pub ingested_at_ms: i64,
+    /// The run's output files of this log, relative to the dataset directory.
+    pub output_files: Vec<String>,
+}
+
+/// The manifest's Arrow schema.
+pub fn manifest_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    Arc::new(Schema::new(vec![
+        Field::new("path", DataType::Utf8, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("mtime_ns", DataType::Int64, false),
+        Field::new("sha256", DataType::Utf8, false),
+        Field::new("log", DataType::Utf8, false),
+        Field::new("first_index", DataType::Int64, true),
+        Field::new("last_index", DataType::Int64, true),
+        Field::new("index_ranges", DataType::Utf8, false),
+        Field::new("entries", DataType::Int64, false),
+        Field::new("rows", DataType::Int64, false),
+        Field::new("rejects", DataType::Int64, false),
+        Field::new("parse_errors", DataType::Int64, false),
+        Field::new("duplicates", DataType::Int64, false),
+        Field::new("conflicts", DataType::Int64, false),
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("ingested_at", ts, false),
+        Field::new("output_files", list, false),
+    ]))
+}
+
+/// Formats an index set as `a-b,c-d` (a single index as `a`).
+pub fn format_ranges(set: &RangeInclusiveSet<u64>) -> String {
+    let mut out = String::new();
+    for r in set.iter() {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if r.start() == r.end() {
+            out.push_str(&r.start().to_string());
+        } else {
+            out.push_str(&format!("{}-{}", r.start(), r.end()));
+        }
+    }
+    out
+}
+
+/// Parses what [`format_ranges`] writes.
+pub fn parse_ranges(text: &str) -> Option<RangeInclusiveSet<u64>> {
+    let mut set = RangeInclusiveSet::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => {
+                let a = part.parse().ok()?;
+                (a, a)
+            }
+        };
+        if a > b {
+            return None;
+        }
+        set.insert(a..=b);
+    }
+    Some(set)
+}
+
+/// The manifest's path in a dataset.
+pub fn manifest_path(data: &Path) -> PathBuf {
+    data.join(MANIFEST_FILE)
+}
+
+/// The Parquet key holding the manifest's generation: 1 for the first
+/// commit, one more at each commit after.
+const GENERATION_KEY: &str = "pipeline.generation";
+/// The Parquet key holding the size and row count of every data file the
+/// manifest names (JSON: `{"certs/log=x/part-....parquet": [size, rows]}`).
+const FILES_KEY: &str = "pipeline.files";
+
+/// What the manifest records of one data file when its commit wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// Rows, from its footer.
+    pub rows: u64,
+}
+
+/// A whole manifest: its entries and what it records of the dataset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    /// One entry per ingested input.
+    pub entries: Vec<ManifestEntry>,
+    /// Commits so far (0: no manifest yet).
+    pub generation: u64,
+    /// Size and rows of each data file, by dataset-relative path; `None`
+    /// when an older release wrote the manifest without them.
+    pub files: Option<std::collections::BTreeMap<String, FileRecord>>,
+}
+
+/// Reads the manifest of a dataset; an absent file is an empty manifest.
+pub fn read(data: &Path) -> Result<Vec<ManifestEntry>> {
+    Ok(read_manifest(data)?.entries)
+}
+
+/// Reads the manifest of a dataset with its generation and file records;
+/// an absent file is an empty manifest of generation 0.
+pub fn read_manifest(data: &Path) -> Result<Manifest> {
+    let path = manifest_path(data);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let parquet_err = |source| Error::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let bad = |message: String| Error::Input {
+        path: path.clone(),
+        message,
+    };
+    let (generation, files) =
+        decode_meta(builder.metadata().file_metadata().key_value_metadata()).map_err(bad)?;
+    let reader = builder.build().map_err(parquet_err)?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(format!("unreadable: {e}")))?;
+        decode_batch(&batch, &mut out).map_err(bad)?;
+    }
+    Ok(Manifest {
+        entries: out,
+        generation,
+        files,
+    })
+}
+
+/// The generation a manifest file states, read from its footer alone.
+pub fn generation(data: &Path) -> Result<u64> {
+    let path = manifest_path(data);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let meta = crate::dataset::footer::read(&path).map_err(|message| Error::Input {
+        path: path.clone(),
+        message,
+    })?;
+    let kv = meta.file_metadata().key_value_metadata();
+    decode_meta(kv)
+        .map(|(g, _)| g)
+        .map_err(|message| Error::Input { path, message })
+}
+
+type FileRecords = std::collections::BTreeMap<String, FileRecord>;
+
+fn decode_meta(kv: Option<&Vec<KeyValue>>) -> Result<(u64, Option<FileRecords>), String> {
+    let value = |key: &str| {
+        kv.and_then(|kv| kv.iter().find(|k| k.key == key))
+            .and_then(|k| k.value.as_deref())
+    };
+    let generation = match value(GENERATION_KEY) {
+        // Written before generations were recorded: one commit at least.
+        None => 1,
+        Some(g) => g
+            .parse()
+            .map_err(|_| format!("manifest generation {g:?} is not a number"))?,
+    };
+    let files = match value(FILES_KEY) {
+        None => None,
+        Some(text) => {
+            let raw: std::collections::BTreeMap<String, (u64, u64)> = serde_json::from_str(text)
+                .map_err(|e| format!("manifest file records are unreadable: {e}"))?;
+            Some(
+                raw.into_iter()
+                    .map(|(k, (size, rows))| (k, FileRecord { size, rows }))
+                    .collect(),
+            )
+        }
+    };
+    Ok((generation, files))
+}
+
+fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(), String> {
+    let col = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("manifest has no column {name}"))
+    };
+    let text = |name: &str| -> Result<&StringArray, String> {
+        col(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| format!("manifest column {name} is not a string"))
+    };
+    let int = |name: &str| -> Result<&Int64Array, String> {
+        col(name)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| format!("manifest column {name} is not int64"))
+    };
+    let (path, sha, log, ranges, run) = (
+        text("path")?,
+        text("sha256")?,
+        text("log")?,
+        text("index_ranges")?,
+        text("run_id")?,
+    );
+    let (size, mtime, first, last) = (
+        int("size")?,
+        int("mtime_ns")?,
+        int("first_index")?,
+        int("last_index")?,
+    );
+    let (entries, rows, rejects, parse_errors, duplicates) = (
+        int("entries")?,
+        int("rows")?,
+        int("rejects")?,
+        int("parse_errors")?,
+        int("duplicates")?,
+    );
+    let conflicts = int("conflicts")?;
+    let at = col("ingested_at")?
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .ok_or("manifest column ingested_at is not a timestamp")?;
+    let files = col("output_files")?
+        .as_list_opt::<i32>()
+        .ok_or("manifest column output_files is not a list")?;
+    let opt = |a: &Int64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
+    for i in 0..batch.num_rows() {
+        let list = files.value(i);
+        let list = list.as_string::<i32>();
+        out.push(ManifestEntry {
+            path: path.value(i).to_owned(),
+            size: size.value(i),
+            mtime_ns: mtime.value(i),
+            sha256: sha.value(i).to_owned(),
+            log: log.value(i).to_owned(),
+            first_index: opt(first, i),
+            last_index: opt(last, i),
+            index_ranges: ranges.value(i).to_owned(),
+            entries: entries.value(i),
+            rows: rows.value(i),
+            rejects: rejects.value(i),
+            parse_errors: parse_errors.value(i),
+            duplicates: duplicates.value(i),
+            conflicts: conflicts.value(i),
+            run_id: run.value(i).to_owned(),
+            ingested_at_ms: at.value(i),
+            output_files: list.iter().flatten().map(str::to_owned).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// The manifest as one record batch.
+pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
+    let strings = |f: fn(&ManifestEntry) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(entries.iter().map(f)))
+    };
+    let ints = |f: fn(&ManifestEntry) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(entries.iter().map(f)))
+    };
+    let opt_ints = |f: fn(&ManifestEntry) -> Option<i64>| -> ArrayRef {
+        Arc::new(entries.iter().map(f).collect::<Int64Array>())
+    };
+    let mut files = ListBuilder::new(StringBuilder::new());
+    for e in entries {
+        for f in &e.output_files {
+            files.values().append_value(f);
+        }
+        files.append(true);
+    }
+    let at = TimestampMillisecondArray::from_iter_values(entries.iter().map(|e| e.ingested_at_ms))
+        .with_timezone("UTC");
+    let columns: Vec<ArrayRef> = vec![
+        strings(|e| &e.path),
+        ints(|e| e.size),
+        ints(|e| e.mtime_ns),
+        strings(|e| &e.sha256),
+        strings(|e| &e.log),
+        opt_ints(|e| e.first_index),
+        opt_ints(|e| e.last_index),
+        strings(|e| &e.index_ranges),
+        ints(|e| e.entries),
+        ints(|e| e.rows),
+        ints(|e| e.rejects),
+        ints(|e| e.parse_errors),
+        ints(|e| e.duplicates),
+        ints(|e| e.conflicts),
+        strings(|e| &e.run_id),
+        Arc::new(at),
+        Arc::new(files.finish()),
+    ];
+    Ok(RecordBatch::try_new(manifest_schema(), columns)?)
+}
+
+/// Writes a whole manifest to `path` (synced; the caller renames it into place).
+pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
+    let batch = to_batch(&manifest.entries)?;
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let parquet_err = |source| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut kv = vec![KeyValue::new(
+        GENERATION_KEY.to_owned(),
+        manifest.generation.to_string(),
+    )];
+    if let Some(files) = &manifest.files {
+        let raw: std::collections::BTreeMap<&str, (u64, u64)> = files
+            .iter()
+            .map(|(k, r)| (k.as_str(), (r.size, r.rows)))
+            .collect();
+        let text = serde_json::to_string(&raw).expect("file records serialise");
+        kv.push(KeyValue::new(FILES_KEY.to_owned(), text));
+    }
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_key_value_metadata(Some(kv))
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(parquet_err)?;
+    writer.write(&batch).map_err(parquet_err)?;
+    let file = writer.into_inner().map_err(parquet_err)?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}
+
+/// Per log, the union of the index ranges its manifest entries stored.
+pub fn coverage(
+    entries: &[ManifestEntry],
+) -> std::collections::BTreeMap<String, RangeInclusiveSet<u64>> {
+    let mut out: std::collections::BTreeMap<String, RangeInclusiveSet<u64>> = Default::default();
+    for e in entries {
+        let set = out.entry(e.log.clone()).or_default();
+        if let Some(ranges) = parse_ranges(&e.index_ranges) {
+            for r in ranges.iter() {
+                set.insert(r.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_round_trip() {
+        let mut set = RangeInclusiveSet::new();
+        set.insert(0..=9);
+        set.insert(10..=19);
+        set.insert(30..=30);
+        set.insert(40..=41);
+        let text = format_ranges(&set);
+        assert_eq!(text, "0-19,30,40-41");
+        assert_eq!(parse_ranges(&text), Some(set));
+        assert_eq!(parse_ranges(""), Some(RangeInclusiveSet::new()));
+        assert_eq!(parse_ranges("5-3"), None);
+        assert_eq!(parse_ranges("x"), None);
+    }
+
+    #[test]
+    fn manifest_round_trips_through_parquet() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries = vec![
+            ManifestEntry {
+                path: "/d/0-999.json".into(),
+                size: 1234,
+                mtime_ns: 1_700_000_000_000_000_000,
+                sha256: "ab".repeat(32),
+                log: "argon".into(),
+                first_index: Some(0),
+                last_index: Some(999),
+                index_ranges: "0-999".into(),
+                entries: 1001,
+                rows: 998,
+                rejects: 2,
+                parse_errors: 3,
+                duplicates: 1,
+                conflicts: 1,
+                run_id: "part-x".into(),
+                ingested_at_ms: 1_800_000_000_000,
+                output_files: vec!["certs/log=argon/part-x-00000.parquet".into()],
+            },
+            ManifestEntry {
+                path: "/d/empty.json".into(),
+                log: "argon".into(),
+                ..ManifestEntry::default()
+            },
+        ];
+        let path = dir.path().join(MANIFEST_FILE);
+        let files = [(
+            "certs/log=argon/part-x-00000.parquet".to_owned(),
+            FileRecord {
+                size: 10,
+                rows: 998,
+            },
+        )];
+        let manifest = Manifest {
+            entries: entries.clone(),
+            generation: 7,
+            files: Some(files.into_iter().collect()),
+        };
+        write(&path, &manifest).unwrap();
+        assert_eq!(read(dir.path()).unwrap(), entries);
+        assert_eq!(read_manifest(dir.path()).unwrap(), manifest);
+        assert_eq!(generation(dir.path()).unwrap(), 7);
+        let cov = coverage(&entries);
+        assert!(cov["argon"].contains(&500));
+        assert!(!cov["argon"].contains(&1000));
+    }
+}

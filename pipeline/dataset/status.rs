@@ -1,0 +1,421 @@
+//! `pipeline status`: what a dataset covers, per log — entries, the index
+//! ranges present and the gaps between them, rejects, parse errors, entry
+//! timestamps, bytes on disk and the last ingest.
+//!
+//! Index coverage comes from the manifest (what committed runs stored);
+//! counts and timestamps from the tables themselves.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use rangemap::RangeInclusiveSet;
+use serde::Serialize;
+
+use crate::dataset::commit;
+use crate::dataset::manifest::{self, format_ranges};
+use crate::dataset::snapshot::{self, Snapshot};
+use crate::error::{Error, Result};
+use crate::sql::session;
+
+/// One log's coverage; the keys are part of `status --format json`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LogStatus {
+    /// The log's name.
+    pub log: String,
+    /// Entries stored: rows + rejects.
+    pub entries: u64,
+    /// `certs` rows.
+    pub rows: u64,
+    /// `rejects` rows.
+    pub rejects: u64,
+    /// `certs` rows with a parse_error.
+    pub parse_errors: u64,
+    /// Lowest entry index present.
+    pub first_index: Option<u64>,
+    /// Highest entry index present.
+    pub last_index: Option<u64>,
+    /// Index ranges present, `a-b,c-d` (inclusive).
+    pub ranges: String,
+    /// Missing ranges between first_index and last_index, `a-b,c-d`.
+    pub gaps: String,
+    /// Entries in the gaps.
+    pub missing: u64,
+    /// Earliest entry timestamp (RFC 3339, UTC).
+    pub first_entry_time: Option<String>,
+    /// Latest entry timestamp (RFC 3339, UTC).
+    pub last_entry_time: Option<String>,
+    /// Bytes of the log's `certs` and `rejects` files.
+    pub bytes_on_disk: u64,
+    /// Input files ingested into the log.
+    pub input_files: u64,
+    /// Entries read but not stored again (already present).
+    pub duplicates: u64,
+    /// When the last run that added to the log committed (RFC 3339, UTC).
+    pub last_ingest: Option<String>,
+    /// Some of the log's files are missing or changed: its counts and ranges
+    /// are those of the files that remain, not what the manifest recorded.
+    pub damaged: bool,
+}
+
+/// The whole dataset's coverage.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Status {
+    /// The dataset directory.
+    pub data: String,
+    /// One entry per log, by name.
+    pub logs: Vec<LogStatus>,
+    /// Whether an interrupted run left work that the next ingest finishes or undoes.
+    pub interrupted_run_pending: bool,
+    /// Damage found: data files missing or changed since their commit, stray
+    /// files, paths the manifest names outside the data (`pipeline verify`
+    /// checks everything).
+    pub problems: Vec<String>,
+}
+
+fn rfc3339_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+/// Runs one aggregate query and returns its rows as (log, int64 values).
+async fn per_log(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> Result<BTreeMap<String, Vec<Option<i64>>>> {
+    let mut out = BTreeMap::new();
+    for batch in ctx.sql(sql).await?.collect().await? {
+        let logs = cast(batch.column(0), &DataType::Utf8)?;
+        let logs = logs.as_string::<i32>();
+        let values: Vec<_> = (1..batch.num_columns())
+            .map(|i| cast(batch.column(i), &DataType::Int64))
+            .collect::<std::result::Result<_, _>>()?;
+        for row in 0..batch.num_rows() {
+            let v = values
+                .iter()
+                .map(|c| {
+                    let c = c.as_primitive::<Int64Type>();
+                    (!c.is_null(row)).then(|| c.value(row))
+                })
+                .collect();
+            out.insert(logs.value(row).to_owned(), v);
+        }
+    }
+    Ok(out)
+}
+
+/// Takes out of the snapshot the data files that are missing or not what
+/// their commit wrote, so that nothing is counted from them; returns the
+/// problems and the logs they concern.
+fn set_aside_damage(snap: &mut Snapshot) -> (Vec<String>, BTreeSet<String>) {
+    let mut problems = Vec::new();
+    let mut logs = BTreeSet::new();
+    let mut bad = Vec::new();
+    for (rel, record) in &snap.files {
+        let why = match std::fs::symlink_metadata(snap.data.join(rel)) {
+            Ok(m) if !m.is_file() => Some("not a regular file".to_owned()),
+            Ok(m) => record
+                .filter(|r| r.size != m.len())
+                .map(|r| format!("{} bytes, but its commit wrote {}", m.len(), r.size)),
+            Err(e) => Some(format!("named by the manifest, but missing ({e})")),
+        };
+        if let Some(why) = why {
+            problems.push(format!("{}: {why}", crate::text::escape(rel)));
+            logs.insert(
+                crate::dataset::layout::of_file(rel)
+                    .map(|(_, l)| l)
+                    .unwrap_or_default(),
+            );
+            bad.push(rel.clone());
+        }
+    }
+    for rel in bad {
+        snap.files.remove(&rel);
+    }
+    for f in &snap.foreign {
+        problems.push(format!(
+            "the manifest names {}, which is not a data file of the dataset",
+            crate::text::escape(f)
+        ));
+    }
+    let strays = stray_data_files(snap);
+    if strays > 0 {
+        problems.push(format!(
+            "{strays} files in the data tables are not named by the manifest (readers ignore them{})",
+            if snap.manifest.generation == 0 { "; the manifest is missing" } else { "" }
+        ));
+    }
+    (problems, logs)
+}
+
+/// Files under `certs/` and `rejects/` that the manifest does not name.
+fn stray_data_files(snap: &Snapshot) -> usize {
+    let mut n = 0;
+    for table in snapshot::DATA_TABLES {
+        let Ok(parts) = std::fs::read_dir(snap.data.join(table)) else {
+            continue;
+        };
+        for part in parts.flatten() {
+            let Ok(files) = std::fs::read_dir(part.path()) else {
+                n += 1;
+                continue;
+            };
+            for f in files.flatten() {
+                let rel = format!(
+                    "{table}/{}/{}",
+                    part.file_name().to_string_lossy(),
+                    f.file_name().to_string_lossy()
+                );
+                n += usize::from(!snap.files.contains_key(&rel));
+            }
+        }
+    }
+    n
+}
+
+/// The indices a damaged log's remaining files hold, per log: the coverage
+/// the data itself vouches for.
+async fn stored_coverage(
+    ctx: &datafusion::prelude::SessionContext,
+    logs: &BTreeSet<String>,
+) -> Result<BTreeMap<String, RangeInclusiveSet<u64>>> {
+    let mut out: BTreeMap<String, RangeInclusiveSet<u64>> = BTreeMap::new();
+    let sql = "SELECT log, entry_index FROM certs
+               UNION ALL SELECT log, entry_index FROM rejects
+               WHERE entry_index IS NOT NULL AND kind <> 'io'";
+    for batch in ctx.sql(sql).await?.collect().await? {
+        let log = cast(batch.column(0), &DataType::Utf8)?;
+        let log = log.as_string::<i32>();
+        let index = cast(batch.column(1), &DataType::Int64)?;
+        let index = index.as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            if logs.contains(log.value(i)) && !index.is_null(i) {
+                let x = index.value(i) as u64;
+                out.entry(log.value(i).to_owned())
+                    .or_default()
+                    .insert(x..=x);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Computes the status of the dataset at `data`, from one snapshot.
+/// Coverage comes from the manifest, except for logs with damaged files
+/// (missing, or not what their commit wrote): those are marked `damaged`,
+/// their counts and ranges come from the files that remain, and
+/// `problems` says what is wrong.
+pub async fn status(data: &Path) -> Result<Status> {
+    if !data.is_dir() {
+        return Err(Error::Input {
+            path: data.to_path_buf(),
+            message: "no dataset here (not a directory)".into(),
+        });
+    }
+    let mut snap = snapshot::open(data)?;
+    let (problems, damaged) = set_aside_damage(&mut snap);
+    let snap = Arc::new(snap);
+    let ctx = session::open_snapshot(snap.clone(), None, None, false).await?;
+    let certs = per_log(
+        &ctx,
+        "SELECT log, count(*), sum(CAST(parse_error IS NOT NULL AS BIGINT)),
+                CAST(min(entry_timestamp) AS BIGINT), CAST(max(entry_timestamp) AS BIGINT)
+         FROM certs GROUP BY log",
+    )
+    .await?;
+    let rejects = per_log(&ctx, "SELECT log, count(*) FROM rejects GROUP BY log").await?;
+    let entries = snap.entries();
+    let mut coverage = manifest::coverage(entries);
+    if !damaged.is_empty() {
+        coverage.retain(|log, _| !damaged.contains(log));
+        coverage.extend(stored_coverage(&ctx, &damaged).await?);
+    }
+    let mut logs: BTreeMap<String, LogStatus> = BTreeMap::new();
+    for name in certs
+        .keys()
+        .chain(rejects.keys())
+        .chain(coverage.keys())
+        .chain(damaged.iter())
+    {
+        logs.entry(name.clone()).or_insert_with(|| LogStatus {
+            log: name.clone(),
+            ..LogStatus::default()
+        });
+    }
+    for (name, s) in logs.iter_mut() {
+        let c = certs.get(name).cloned().unwrap_or_default();
+        let value = |i: usize| c.get(i).copied().flatten();
+        s.rows = value(0).unwrap_or(0) as u64;
+        s.parse_errors = value(1).unwrap_or(0) as u64;
+        s.first_entry_time = value(2).and_then(rfc3339_ms);
+        s.last_entry_time = value(3).and_then(rfc3339_ms);
+        s.rejects = rejects
+            .get(name)
+            .and_then(|r| r.first().copied().flatten())
+            .unwrap_or(0) as u64;
+        s.entries = s.rows + s.rejects;
+        s.damaged = damaged.contains(name);
+        if let Some(set) = coverage.get(name) {
+            fill_ranges(s, set);
+        }
+        let mine_files =
+            |rel: &&String| crate::dataset::layout::of_file(rel).is_some_and(|(_, l)| l == *name);
+        s.bytes_on_disk = snap
+            .files
+            .keys()
+            .filter(mine_files)
+            .map(|rel| std::fs::metadata(snap.data.join(rel)).map_or(0, |m| m.len()))
+            .sum();
+        let mine: Vec<_> = entries.iter().filter(|e| &e.log == name).collect();
+        s.input_files = mine.len() as u64;
+        s.duplicates = mine.iter().map(|e| e.duplicates.max(0) as u64).sum();
+        s.last_ingest = mine
+            .iter()
+            .map(|e| e.ingested_at_ms)
+            .max()
+            .and_then(rfc3339_ms);
+    }
+    Ok(Status {
+        data: data.display().to_string(),
+        logs: logs.into_values().collect(),
+        interrupted_run_pending: commit::pending(data),
+        problems,
+    })
+}
+
+/// Sets first/last index, ranges, gaps and missing from a coverage set.
+fn fill_ranges(s: &mut LogStatus, set: &RangeInclusiveSet<u64>) {
+    let (Some(first), Some(last)) = (set.iter().next(), set.iter().next_back()) else {
+        return;
+    };
+    s.first_index = Some(*first.start());
+    s.last_index = Some(*last.end());
+    s.ranges = format_ranges(set);
+    let mut gaps = RangeInclusiveSet::new();
+    for g in set.gaps(&(*first.start()..=*last.end())) {
+        s.missing += g.end() - g.start() + 1;
+        gaps.insert(g);
+    }
+    s.gaps = format_ranges(&gaps);
+}
+
+/// Writes the status as a text table.
+pub fn write_table(w: &mut dyn std::io::Write, st: &Status) -> std::io::Result<()> {
+    for p in &st.problems {
+        writeln!(w, "warning: damaged dataset: {p}")?;
+    }
+    if !st.problems.is_empty() {
+        writeln!(
+            w,
+            "warning: logs marked * show what their remaining files hold; run `pipeline verify --data {}`",
+            crate::text::escape(&st.data)
+        )?;
+    }
+    if st.interrupted_run_pending {
+        writeln!(
+            w,
+            "note: an interrupted run left work in {}/_staging; the next ingest finishes or removes it",
+            st.data
+        )?;
+    }
+    if st.logs.is_empty() {
+        return writeln!(w, "{}: no entries yet", st.data);
+    }
+    let header = [
+        "log",
+        "entries",
+        "rows",
+        "rejects",
+        "parse_err",
+        "indices",
+        "gaps",
+        "missing",
+        "first_entry",
+        "last_entry",
+        "MB",
+        "files",
+        "dups",
+        "last_ingest",
+    ];
+    let rows: Vec<Vec<String>> = st
+        .logs
+        .iter()
+        .map(|l| {
+            let indices = match (l.first_index, l.last_index) {
+                (Some(a), Some(b)) => format!("{a}-{b}"),
+                _ => "-".into(),
+            };
+            let gaps = if l.gaps.is_empty() {
+                "-".into()
+            } else {
+                l.gaps.clone()
+            };
+            vec![
+                format!(
+                    "{}{}",
+                    crate::text::escape(&l.log),
+                    if l.damaged { " *" } else { "" }
+                ),
+                l.entries.to_string(),
+                l.rows.to_string(),
+                l.rejects.to_string(),
+                l.parse_errors.to_string(),
+                indices,
+                gaps,
+                l.missing.to_string(),
+                l.first_entry_time.clone().unwrap_or_else(|| "-".into()),
+                l.last_entry_time.clone().unwrap_or_else(|| "-".into()),
+                format!("{:.1}", l.bytes_on_disk as f64 / 1e6),
+                l.input_files.to_string(),
+                l.duplicates.to_string(),
+                l.last_ingest.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    writeln!(w, "{}", line(header.to_vec()))?;
+    for r in &rows {
+        writeln!(w, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_are_the_holes_between_first_and_last() {
+        let mut set = RangeInclusiveSet::new();
+        set.insert(10..=19);
+        set.insert(30..=39);
+        set.insert(41..=41);
+        let mut s = LogStatus::default();
+        fill_ranges(&mut s, &set);
+        assert_eq!((s.first_index, s.last_index), (Some(10), Some(41)));
+        assert_eq!(s.ranges, "10-19,30-39,41");
+        assert_eq!(s.gaps, "20-29,40");
+        assert_eq!(s.missing, 11);
+    }
+}

@@ -1,0 +1,530 @@
+//! `pipeline check`: run the rule files over a dataset, summarise findings per
+//! rule and issuer, print them, and store them as `DIR/findings/run=<UTC>/`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::sql::output::{self, write_batches, OutputFormat};
+use crate::sql::rules::{self, Rule, RuleError, Severity};
+use crate::sql::session::{self, finding_schema};
+use crate::table::writer::PartitionWriter;
+
+/// The columns every rule must return.
+pub const FINDING_COLUMNS: &[&str] = &[
+    "log",
+    "entry_index",
+    "cert_sha256",
+    "issuer_cn",
+    "not_before",
+    "detail",
+];
+
+/// What `pipeline check` was asked to do.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The dataset directory.
+    pub data: PathBuf,
+    /// Only these rule ids (all when empty).
+    pub rules: Vec<String>,
+    /// The rules folder; `None`: `./queries` if it exists, else the built-in rules.
+    pub rules_dir: Option<PathBuf>,
+    /// `RULE.NAME=VALUE` overrides.
+    pub params: Vec<String>,
+    /// Output format of the findings.
+    pub format: OutputFormat,
+    /// Output file (default: stdout).
+    pub out: Option<PathBuf>,
+    /// Do not store the findings under DIR/findings.
+    pub no_store: bool,
+    /// Print each rule's run time to stderr.
+    pub timings: bool,
+    /// `--new`: report only findings absent from the previous stored run.
+    pub new: bool,
+    /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
+    pub log_list: Option<PathBuf>,
+    /// `--jobs N`: how many rules run at once (at least 1).
+    pub jobs: usize,
+    /// `--memory-limit`: bytes that the rules' joins, sorts and aggregations
+    /// may hold together before spilling to disk (`None`: no bound).
+    pub memory_limit: Option<u64>,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Rule id.
+    pub rule: String,
+    /// Rule severity.
+    pub severity: Severity,
+    /// The log.
+    pub log: Option<String>,
+    /// The entry's index.
+    pub entry_index: Option<i64>,
+    /// Lowercase hex SHA-256 of the certificate.
+    pub cert_sha256: Option<String>,
+    /// The issuer's CN.
+    pub issuer_cn: Option<String>,
+    /// not_before, ms since the epoch.
+    pub not_before_ms: Option<i64>,
+    /// Why.
+    pub detail: Option<String>,
+}
+
+/// The result of a check run.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Every finding, by rule then log and index.
+    pub findings: Vec<Finding>,
+    /// Rules that ran.
+    pub rules_run: Vec<String>,
+    /// Rules that could not run.
+    pub broken: Vec<RuleError>,
+    /// Certificates per issuer_cn in the dataset.
+    pub issuer_certs: BTreeMap<String, i64>,
+    /// Where the findings were stored.
+    pub stored: Vec<PathBuf>,
+    /// Seconds each rule took (planning, execution and collecting its findings).
+    pub rule_seconds: Vec<(String, f64)>,
+    /// With `--new`: the run compared against, and how many findings it already had.
+    pub previous_run: Option<(String, usize)>,
+}
+
+impl CheckReport {
+    /// Whether any finding has error severity.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+fn parse_overrides(params: &[String]) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for p in params {
+        let parsed = p
+            .split_once('=')
+            .and_then(|(key, value)| key.split_once('.').map(|(r, n)| (r, n, value)));
+        let Some((rule, name, value)) = parsed else {
+            return Err(Error::Usage(format!(
+                "--param {p:?}: expected RULE.NAME=VALUE"
+            )));
+        };
+        out.entry(rule.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value.to_owned());
+    }
+    Ok(out)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
+    batch.schema().index_of(name).ok().map(|i| batch.column(i))
+}
+
+fn strings(col: &ArrayRef) -> Result<StringArray> {
+    Ok(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
+}
+
+/// Turns a rule's result batches into findings, checking the required columns.
+fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<Finding>, String> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let missing: Vec<&str> = FINDING_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| column(batch, c).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("result lacks column(s): {}", missing.join(", ")));
+        }
+        let get = |name: &str| column(batch, name).expect("checked above");
+        let conv = |e: Error| e.to_string();
+        let log = strings(get("log")).map_err(conv)?;
+        let sha = strings(get("cert_sha256")).map_err(conv)?;
+        let issuer = strings(get("issuer_cn")).map_err(conv)?;
+        let detail = strings(get("detail")).map_err(conv)?;
+        let index = cast(get("entry_index"), &DataType::Int64).map_err(|e| e.to_string())?;
+        let index: &Int64Array = index.as_primitive();
+        let ts_type = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        let nb = cast(get("not_before"), &ts_type).map_err(|e| e.to_string())?;
+        let nb: &TimestampMillisecondArray = nb.as_primitive();
+        let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
+        for i in 0..batch.num_rows() {
+            out.push(Finding {
+                rule: rule.id.clone(),
+                severity: rule.severity,
+                log: opt(&log, i),
+                entry_index: (!index.is_null(i)).then(|| index.value(i)),
+                cert_sha256: opt(&sha, i),
+                issuer_cn: opt(&issuer, i),
+                not_before_ms: (!nb.is_null(i)).then(|| nb.value(i)),
+                detail: opt(&detail, i),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the rules and gathers the report (nothing is printed or stored).
+pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<CheckReport> {
+    let local = Path::new("queries");
+    let dir = match &opts.rules_dir {
+        Some(d) => Some(d.as_path()),
+        None if local.is_dir() => Some(local),
+        None => None,
+    };
+    let (mut rules, broken) = match dir {
+        Some(d) => rules::load_dir(d).map_err(|e| Error::io(d, e))?,
+        None => rules::load_builtin(),
+    };
+    let where_from = dir.map_or("the built-in rules".to_owned(), |d| d.display().to_string());
+    let mut report = CheckReport {
+        broken,
+        ..CheckReport::default()
+    };
+    if !opts.rules.is_empty() {
+        for id in &opts.rules {
+            let known = rules.iter().any(|r| &r.id == id)
+                || report
+                    .broken
+                    .iter()
+                    .any(|b| b.path.file_stem().is_some_and(|s| s == id.as_str()));
+            if !known {
+                return Err(Error::Usage(format!("no rule {id:?} in {where_from}")));
+            }
+        }
+        rules.retain(|r| opts.rules.contains(&r.id));
+        report.broken.retain(|b| {
+            opts.rules
+                .iter()
+                .any(|id| b.path.file_stem().is_some_and(|s| s == id.as_str()))
+        });
+    }
+    let overrides = parse_overrides(&opts.params)?;
+    for id in overrides.keys() {
+        if !rules.iter().any(|r| &r.id == id) {
+            return Err(Error::Usage(format!("--param names unknown rule {id:?}")));
+        }
+    }
+    for rule in &rules {
+        let params = overrides.get(&rule.id);
+        if let Some(bad) = params
+            .into_iter()
+            .flat_map(|p| p.keys())
+            .find(|k| !rule.params.iter().any(|p| &p.name == *k))
+        {
+            return Err(Error::Usage(format!(
+                "rule {} has no parameter {bad:?}",
+                rule.id
+            )));
+        }
+    }
+    // Rules run `jobs` at a time, each on its own task (a rule's plan then
+    // keeps the cores busy while another one waits on a join or a final
+    // aggregation); results come back in rule order.
+    let runs = rules.into_iter().map(|rule| {
+        let ctx = ctx.clone();
+        let params = overrides.get(&rule.id).cloned().unwrap_or_default();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = run_rule(&ctx, &rule, &params).await;
+            (rule, result, started.elapsed().as_secs_f64())
+        })
+    });
+    let mut runs = futures::stream::iter(runs).buffered(opts.jobs.max(1));
+    while let Some(run) = runs.next().await {
+        let (rule, result, seconds) =
+            run.map_err(|e| datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)))?;
+        report.rule_seconds.push((rule.id.clone(), seconds));
+        match result {
+            Ok(mut findings) => {
+                findings.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
+                report.findings.extend(findings);
+                report.rules_run.push(rule.id.clone());
+            }
+            Err(e) => report.broken.push(e),
+        }
+    }
+    let counts = ctx
+        .sql("SELECT issuer_cn, count(*) AS n FROM certs GROUP BY issuer_cn")
+        .await?
+        .collect()
+        .await?;
+    for b in &counts {
+        let names = strings(b.column(0))?;
+        let n = cast(b.column(1), &DataType::Int64)?;
+        let n: &Int64Array = n.as_primitive();
+        for i in 0..b.num_rows() {
+            let name = if names.is_null(i) { "" } else { names.value(i) };
+            report.issuer_certs.insert(name.to_owned(), n.value(i));
+        }
+    }
+    Ok(report)
+}
+
+/// Runs one rule: its findings, or what went wrong, located in its file.
+async fn run_rule(
+    ctx: &SessionContext,
+    rule: &Rule,
+    params: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<Finding>, RuleError> {
+    let (sql, values) = rule.render(params)?;
+    let fail = |message: String| RuleError {
+        path: rule.path.clone(),
+        line: first_code_line(&rule.sql),
+        message,
+    };
+    // A rule's own settings apply to a copy of the session (same tables),
+    // so rules running beside it are not affected.
+    let own;
+    let ctx = if rule.settings.is_empty() {
+        ctx
+    } else {
+        let mut state = ctx.state();
+        for s in &rule.settings {
+            state
+                .config_mut()
+                .options_mut()
+                .set(&s.key, &s.value)
+                .map_err(|e| RuleError {
+                    path: rule.path.clone(),
+                    line: s.line,
+                    message: e.to_string(),
+                })?;
+        }
+        own = SessionContext::new_with_state(state);
+        &own
+    };
+    let batches = ctx
+        .sql_with_options(&sql, session::read_only())
+        .await
+        .and_then(|df| df.with_param_values(session::param_values(&values)))
+        .map_err(|e| fail(session::error_message(&e)))?
+        .collect()
+        .await
+        .map_err(|e| fail(session::error_message(&e)))?;
+    to_findings(rule, &batches).map_err(fail)
+}
+
+/// The line of the first SQL (non-comment, non-blank) line of a rule file.
+fn first_code_line(sql: &str) -> usize {
+    sql.lines()
+        .position(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with("--")
+        })
+        .map_or(1, |i| i + 1)
+}
+
+/// The findings as a record batch of [`finding_schema`].
+pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBatch> {
+    let s = |f: fn(&Finding) -> Option<&str>| -> ArrayRef {
+        Arc::new(findings.iter().map(f).collect::<StringArray>())
+    };
+    let ts = |v: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC"))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        s(|f| Some(f.rule.as_str())),
+        s(|f| Some(f.severity.as_str())),
+        s(|f| f.log.as_deref()),
+        Arc::new(
+            findings
+                .iter()
+                .map(|f| f.entry_index)
+                .collect::<Int64Array>(),
+        ),
+        s(|f| f.cert_sha256.as_deref()),
+        s(|f| f.issuer_cn.as_deref()),
+        ts(findings.iter().map(|f| f.not_before_ms).collect()),
+        s(|f| f.detail.as_deref()),
+        ts(vec![Some(run_time_ms); findings.len()]),
+    ];
+    Ok(RecordBatch::try_new(finding_schema(), columns)?)
+}
+
+/// Stores the findings as `DIR/findings/run=<UTC>/part-00000.parquet`.
+pub fn store(data: &Path, batch: &RecordBatch, run: &str) -> Result<Vec<PathBuf>> {
+    let dir = data.join("findings").join(format!("run={run}"));
+    let mut w = PartitionWriter::new(dir, "part".into(), finding_schema());
+    // A run without findings is stored too (an empty file), so that the
+    // next `check --new` compares with it and not with an older run.
+    w.write_even_if_empty(batch)?;
+    w.finish()
+}
+
+/// The most recent stored run, and its findings as (rule, cert_sha256).
+async fn previous_findings(
+    ctx: &SessionContext,
+) -> Result<Option<(String, std::collections::HashSet<(String, String)>)>> {
+    let batches = ctx
+        .sql(
+            "SELECT run, rule, cert_sha256 FROM findings \
+             WHERE run = (SELECT max(run) FROM findings)",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut run = None;
+    let mut set = std::collections::HashSet::new();
+    for b in &batches {
+        let text = |i: usize| cast(b.column(i), &DataType::Utf8);
+        let (runs, rules, certs) = (text(0)?, text(1)?, text(2)?);
+        let (runs, rules, certs) = (
+            runs.as_string::<i32>(),
+            rules.as_string::<i32>(),
+            certs.as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            run.get_or_insert_with(|| runs.value(i).to_owned());
+            set.insert((rules.value(i).to_owned(), certs.value(i).to_owned()));
+        }
+    }
+    if run.is_none() {
+        // The latest run may have had no findings at all.
+        let batches = ctx
+            .sql("SELECT max(run) FROM findings")
+            .await?
+            .collect()
+            .await?;
+        run = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .filter_map(|b| {
+                let c = cast(b.column(0), &DataType::Utf8).ok()?;
+                let c = c.as_string::<i32>();
+                (!c.is_null(0)).then(|| c.value(0).to_owned())
+            })
+            .next();
+    }
+    Ok(run.map(|r| (r, set)))
+}
+
+/// Writes the per-rule, per-issuer summary as a text table.
+pub fn write_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result<()> {
+    let mut groups: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    for f in &report.findings {
+        let issuer = f.issuer_cn.as_deref().unwrap_or("");
+        *groups
+            .entry((f.rule.as_str(), f.severity.as_str(), issuer))
+            .or_default() += 1;
+    }
+    writeln!(
+        w,
+        "{} rules run, {} findings{}",
+        report.rules_run.len(),
+        report.findings.len(),
+        if report.broken.is_empty() {
+            String::new()
+        } else {
+            format!(", {} rules broken", report.broken.len())
+        }
+    )?;
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let esc = crate::text::escape;
+    let width = groups
+        .keys()
+        .map(|k| esc(k.0).chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let iwidth = groups
+        .keys()
+        .map(|k| esc(k.2).chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        w,
+        "{:width$}  {:8}  {:iwidth$}  {:>8}  {:>12}",
+        "rule", "severity", "issuer", "findings", "issuer_certs"
+    )?;
+    for ((rule, severity, issuer), n) in &groups {
+        let total = report.issuer_certs.get(*issuer).copied().unwrap_or(0);
+        let (rule, issuer) = (esc(rule), esc(issuer));
+        writeln!(
+            w,
+            "{rule:width$}  {severity:8}  {issuer:iwidth$}  {n:>8}  {total:>12}"
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `pipeline check`: prints the summary and findings, stores them.
+/// Returns the report; the caller maps it to an exit status.
+pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
+    if opts.format == OutputFormat::Parquet && opts.out.is_none() {
+        return Err(Error::Usage("--format parquet needs --out FILE".into()));
+    }
+    let ctx = session::open_with(&opts.data, opts.log_list.as_deref(), opts.memory_limit).await?;
+    let now = chrono::Utc::now();
+    let previous = if opts.new {
+        previous_findings(&ctx).await?
+    } else {
+        None
+    };
+    let mut report = run_rules(&ctx, opts).await?;
+    for e in &report.broken {
+        eprintln!("error: rule {}", crate::text::escape_lines(&e.to_string()));
+    }
+    if opts.timings {
+        for (rule, seconds) in &report.rule_seconds {
+            eprintln!("timing: {rule} {seconds:.3} s");
+        }
+    }
+    let batch = findings_batch(&report.findings, now.timestamp_millis())?;
+    if !opts.no_store {
+        report.stored = store(
+            &opts.data,
+            &batch,
+            &now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
+        )?;
+    }
+    let batch = if opts.new {
+        let (run, seen) = previous.unwrap_or_default();
+        let before = report.findings.len();
+        report.findings.retain(|f| {
+            let key = (f.rule.clone(), f.cert_sha256.clone().unwrap_or_default());
+            !seen.contains(&key)
+        });
+        let known = before - report.findings.len();
+        eprintln!(
+            "{} new findings; {known} were already reported by {}",
+            report.findings.len(),
+            if run.is_empty() {
+                "no earlier run (every finding is new)".to_owned()
+            } else {
+                format!("run {run}")
+            }
+        );
+        report.previous_run = Some((run, known));
+        findings_batch(&report.findings, now.timestamp_millis())?
+    } else {
+        batch
+    };
+    // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.
+    if opts.format == OutputFormat::Table {
+        let mut stdout = std::io::stdout();
+        write_summary(&mut stdout, &report).map_err(|e| Error::io("stdout", e))?;
+        writeln!(stdout).map_err(|e| Error::io("stdout", e))?;
+    } else {
+        write_summary(&mut std::io::stderr(), &report).map_err(|e| Error::io("stderr", e))?;
+    }
+    let shown = batch.project(&[0, 1, 2, 3, 4, 5, 6, 7])?;
+    let mut w = output::open(opts.out.as_deref())?;
+    if shown.num_rows() > 0 || opts.format != OutputFormat::Table {
+        write_batches(&mut *w, opts.format, &[shown])?;
+    }
+    w.flush().map_err(|e| Error::io("output", e))?;
+    Ok(report)
+}

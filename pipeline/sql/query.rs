@@ -1,0 +1,228 @@
+//! `pipeline query`: ad-hoc SQL over a dataset, from the command line, a
+//! file, standard input, or an interactive prompt with history.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{with_causes, Error, Result};
+use crate::sql::output::{self, write_batches, OutputFormat};
+use crate::sql::script::{split_statements, Statement};
+use crate::sql::session;
+
+/// What `pipeline query` was asked to do.
+#[derive(Debug, Clone)]
+pub struct QueryOptions {
+    /// The dataset directory.
+    pub data: PathBuf,
+    /// SQL given on the command line.
+    pub sql: Option<String>,
+    /// `-f FILE.sql`.
+    pub file: Option<PathBuf>,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Output file (default: stdout).
+    pub out: Option<PathBuf>,
+    /// Print each statement's time (planning, execution, collecting) to stderr.
+    pub timings: bool,
+    /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
+    pub log_list: Option<PathBuf>,
+    /// `--memory-limit`: bytes that joins, sorts and aggregations may hold
+    /// before spilling to disk (`None`: no bound).
+    pub memory_limit: Option<u64>,
+    /// `--allow-write`: statements may write files and change settings.
+    pub allow_write: bool,
+}
+
+/// Runs the statements of `script`, writing each result; `origin` names the
+/// script in error messages. With `timings`, each statement's time (without
+/// writing the result) goes to stderr as `timing: ORIGIN:LINE SECONDS s`.
+pub async fn run_script(
+    ctx: &SessionContext,
+    script: &str,
+    origin: &str,
+    format: OutputFormat,
+    w: &mut (dyn Write + Send),
+    timings: bool,
+    options: SQLOptions,
+) -> Result<()> {
+    for Statement { line, sql } in split_statements(script) {
+        let sql_error = |e: datafusion::error::DataFusionError| Error::Sql {
+            origin: origin.to_owned(),
+            line,
+            message: session::error_message(&e),
+        };
+        let started = std::time::Instant::now();
+        let df = ctx
+            .sql_with_options(&sql, options)
+            .await
+            .map_err(|e| match e {
+                DataFusionError::Plan(m)
+                    if ["DDL", "DML", "Statement"]
+                        .iter()
+                        .any(|k| m.starts_with(&format!("{k} not supported"))) =>
+                {
+                    DataFusionError::Plan(format!("{m} (a statement that writes or changes settings runs only with --allow-write)"))
+                }
+                e => e,
+            })
+            .map_err(sql_error)?;
+        let batches = df.collect().await.map_err(sql_error)?;
+        if timings {
+            eprintln!(
+                "timing: {origin}:{line} {:.4} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        write_batches(w, format, &batches)?;
+    }
+    Ok(())
+}
+
+/// Runs `pipeline query`.
+pub async fn run(opts: &QueryOptions) -> Result<()> {
+    if opts.format == OutputFormat::Parquet && opts.out.is_none() {
+        return Err(Error::Usage("--format parquet needs --out FILE".into()));
+    }
+    let options = if opts.allow_write {
+        SQLOptions::new()
+    } else {
+        session::read_only()
+    };
+    let open = || async {
+        let snapshot = crate::dataset::snapshot::open(&opts.data)?;
+        session::open_snapshot(
+            std::sync::Arc::new(snapshot),
+            opts.log_list.as_deref(),
+            opts.memory_limit,
+            opts.allow_write,
+        )
+        .await
+        .map_err(Error::from)
+    };
+    let (script, origin) = match (&opts.sql, &opts.file) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage("give SQL or -f FILE, not both".into()));
+        }
+        (Some(sql), None) => (sql.clone(), "<command line>".to_owned()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
+            path.display().to_string(),
+        ),
+        (None, None) if std::io::stdin().is_terminal() => return interactive(open, options).await,
+        (None, None) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| Error::io("<stdin>", e))?;
+            (s, "<stdin>".to_owned())
+        }
+    };
+    let ctx = open().await?;
+    let mut w = output::open(opts.out.as_deref())?;
+    run_script(
+        &ctx,
+        &script,
+        &origin,
+        opts.format,
+        &mut *w,
+        opts.timings,
+        options,
+    )
+    .await?;
+    w.flush().map_err(|e| Error::io("output", e))?;
+    Ok(())
+}
+
+fn history_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pipeline_history"))
+}
+
+/// The prompt: statements end with `;`; `\d` lists tables, `\d TABLE` shows
+/// its columns, `\q` quits. Each statement reads the dataset's current
+/// snapshot, and none is held between statements, so a prompt left open
+/// never keeps a commit waiting.
+async fn interactive<F, Fut>(open: F, options: SQLOptions) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<SessionContext>>,
+{
+    let mut editor = rustyline::DefaultEditor::new()
+        .map_err(|e| Error::Usage(format!("cannot start the prompt: {e}")))?;
+    let history = history_path();
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    eprintln!("SQL over certs, rejects, findings. End statements with ';'. \\d [TABLE] describes, \\q quits.");
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "pipeline> "
+        } else {
+            "     ...> "
+        };
+        let line = match editor.readline(prompt) {
+            Ok(l) => l,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                buffer.clear();
+                continue;
+            }
+            Err(_) => break,
+        };
+        let trimmed = line.trim();
+        if buffer.is_empty() && trimmed.starts_with('\\') {
+            let _ = editor.add_history_entry(trimmed);
+            let sql = match trimmed.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["\\q"] => break,
+                ["\\d"] => "SHOW TABLES".to_owned(),
+                ["\\d", table] => format!("DESCRIBE {table}"),
+                _ => {
+                    eprintln!("unknown command {trimmed}: \\d, \\d TABLE, \\q");
+                    continue;
+                }
+            };
+            report(run_prompt(&open, &sql, options).await);
+            continue;
+        }
+        buffer.push_str(&line);
+        buffer.push('\n');
+        if trimmed.ends_with(';') {
+            let _ = editor.add_history_entry(buffer.trim());
+            let script = std::mem::take(&mut buffer);
+            report(run_prompt(&open, &script, options).await);
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+/// Runs what was typed at the prompt on a fresh snapshot.
+async fn run_prompt<F, Fut>(open: &F, script: &str, options: SQLOptions) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<SessionContext>>,
+{
+    let ctx = open().await?;
+    let mut out = std::io::stdout();
+    run_script(
+        &ctx,
+        script,
+        "<prompt>",
+        OutputFormat::Table,
+        &mut out,
+        false,
+        options,
+    )
+    .await
+}
+
+fn report(result: Result<()>) {
+    if let Err(e) = result {
+        eprintln!("error: {}", crate::text::escape_lines(&with_causes(&e)));
+    }
+}

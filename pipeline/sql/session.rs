@@ -1,0 +1,226 @@
+//! The one place a DataFusion session over a dataset is built: tables
+//! `certs`, `rejects` and `findings` as Hive-partitioned listing tables,
+//! `manifest` (the ingested inputs), `ct_logs` (the CT log list), and the
+//! helper UDFs. `query`, `check`
+//! and the tests all use it.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::MemTable;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::ct::log_list;
+use crate::dataset::manifest::{self, manifest_schema};
+use crate::dataset::snapshot::{self, Snapshot};
+use crate::sql::script::ParamValue;
+use crate::sql::snapshot_store::SnapshotStore;
+use crate::sql::udfs;
+use crate::table::batch::{cert_schema, reject_schema};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::context::SQLOptions;
+
+/// The tables of a dataset, with their Hive partition column.
+pub const TABLES: &[(&str, &str)] = &[("certs", "log"), ("rejects", "log"), ("findings", "run")];
+
+/// The schema of `findings` files (the `run` partition column is in the path).
+pub fn finding_schema() -> SchemaRef {
+    let ts = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, Some("UTC".into()));
+    Arc::new(Schema::new(vec![
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("log", DataType::Utf8, true),
+        Field::new("entry_index", DataType::Int64, true),
+        Field::new("cert_sha256", DataType::Utf8, true),
+        Field::new("issuer_cn", DataType::Utf8, true),
+        Field::new("not_before", ts.clone(), true),
+        Field::new("detail", DataType::Utf8, true),
+        Field::new("run_time", ts, false),
+    ]))
+}
+
+fn known_schema(table: &str) -> SchemaRef {
+    match table {
+        "certs" => cert_schema(false),
+        "rejects" => reject_schema(),
+        _ => finding_schema(),
+    }
+}
+
+/// Whether `dir` holds a Parquet file at any depth.
+pub fn has_parquet(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            has_parquet(&p)
+        } else {
+            p.extension().is_some_and(|x| x == "parquet")
+        }
+    })
+}
+
+/// DataFusion's message for `e`; when the memory limit was what stopped a
+/// query, with how to lift it (DataFusion's own hint names a setting our
+/// command line does not have).
+pub fn error_message(e: &DataFusionError) -> String {
+    let message = e.to_string();
+    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        format!("{message}\n(the memory limit was reached: pass a larger --memory-limit, or --memory-limit none)")
+    } else {
+        message
+    }
+}
+
+/// Statements a rule, or a `query` without `--allow-write`, may run:
+/// queries only. DDL (CREATE, DROP), DML (INSERT, COPY ... TO) and
+/// statements that change settings or transactions are refused when the
+/// statement is planned, before anything runs.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// The typed values of a rule's parameters, for `DataFrame::with_param_values`.
+pub fn param_values(values: &[(String, ParamValue)]) -> ParamValues {
+    let utc: Option<Arc<str>> = Some("UTC".into());
+    ParamValues::Map(
+        values
+            .iter()
+            .map(|(name, v)| {
+                let scalar = match v {
+                    ParamValue::Int(i) => ScalarValue::Int64(Some(*i)),
+                    ParamValue::Float(f) => ScalarValue::Float64(Some(*f)),
+                    ParamValue::Text(t) => ScalarValue::Utf8(Some(t.clone())),
+                    ParamValue::Timestamp(ms) => {
+                        ScalarValue::TimestampMillisecond(Some(*ms), utc.clone())
+                    }
+                };
+                (name.clone(), scalar.into())
+            })
+            .collect(),
+    )
+}
+
+/// The environment variable that overrides our default for skipping the
+/// partial aggregation (any `DATAFUSION_*` setting is read from the
+/// environment; a rule can also set its own with `-- set:`).
+const SKIP_PARTIAL_VAR: &str =
+    "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD";
+
+/// A session with the dataset at `data` registered and the UDFs loaded,
+/// and the compiled-in log list as `ct_logs`.
+pub async fn open(data: &Path) -> Result<SessionContext> {
+    open_with(data, None, None).await
+}
+
+/// Like [`open`], with `ct_logs` read from `log_list` when given, and the
+/// memory that joins, sorts and aggregations may hold bounded by
+/// `memory_limit` bytes when given: past it they spill to files in the
+/// OS's temporary directory (`TMPDIR`), and an operator that cannot spill
+/// fails with an error naming the limit.
+pub async fn open_with(
+    data: &Path,
+    log_list: Option<&Path>,
+    memory_limit: Option<u64>,
+) -> Result<SessionContext> {
+    let snapshot = snapshot::open(data).map_err(external)?;
+    open_snapshot(Arc::new(snapshot), log_list, memory_limit, false).await
+}
+
+fn external(e: crate::error::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// A session over one [`Snapshot`] of a dataset: `certs` and `rejects` are
+/// exactly the files its manifest names (see [`crate::sql::snapshot_store`]),
+/// `manifest` is its manifest. The snapshot stays held (its files kept)
+/// as long as the session lives. A table with no files yet is registered
+/// empty, with its known schema. Statements cannot write files unless
+/// `allow_write`.
+pub async fn open_snapshot(
+    snapshot: Arc<Snapshot>,
+    log_list: Option<&Path>,
+    memory_limit: Option<u64>,
+    allow_write: bool,
+) -> Result<SessionContext> {
+    let mut config = SessionConfig::from_env()?;
+    if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
+        // Grouping on (nearly) unique keys such as serials: once half the
+        // rows seen make new groups, pre-aggregating per partition only
+        // doubles the hashing; such rows go straight to the final stage.
+        config
+            .options_mut()
+            .execution
+            .skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    }
+    // target_partitions stays DataFusion's default, one per core, so that
+    // DATAFUSION_EXECUTION_TARGET_PARTITIONS can change it.
+    let config = config.with_information_schema(true);
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        let pool = FairSpillPool::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        // Tracking names the biggest holders in a "resources exhausted" error.
+        let top = NonZeroUsize::new(5).expect("5 is not zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+    let store = SnapshotStore::new(snapshot.clone(), allow_write).map_err(external)?;
+    ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
+    udfs::register(&ctx);
+    let data = &snapshot.data;
+    for (table, partition) in TABLES {
+        let dir = data.join(table);
+        let present = match *table {
+            "findings" => has_parquet(&dir),
+            _ => !snapshot.table_files(table).is_empty(),
+        };
+        if present {
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet")
+                .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
+            let url = format!("{}/", dir.display());
+            ctx.register_listing_table(*table, url, options, None, None)
+                .await?;
+        } else {
+            let schema = stored_schema(table, partition);
+            ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+        }
+    }
+    let list = log_list::load(log_list).map_err(external)?;
+    let batch = log_list::to_batch(&list).map_err(external)?;
+    ctx.register_table(
+        "ct_logs",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
+    let manifest = manifest::to_batch(snapshot.entries()).map_err(external)?;
+    ctx.register_table(
+        "manifest",
+        Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),
+    )?;
+    Ok(ctx)
+}
+
+/// A table's schema with its partition column, for a table with no files yet.
+fn stored_schema(table: &str, partition: &str) -> SchemaRef {
+    let mut fields: Vec<Field> = known_schema(table)
+        .fields()
+        .iter()
+        .filter(|f| f.name() != partition)
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(partition, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}

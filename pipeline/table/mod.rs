@@ -1,0 +1,5 @@
+//! The tables the pipeline writes: their schemas, the Arrow builders that
+//! fill them and the Parquet writer settings.
+
+pub mod batch;
+pub mod writer;
