@@ -28,11 +28,16 @@ pub enum Error {
     /// Invalid command-line usage discovered after argument parsing.
     #[error("{0}")]
     Usage(String),
-    /// Writing Parquet failed (the cause follows in the error chain).
-    #[error("writing {}", path.display())]
+    /// Another run holds the dataset (its lock) and the command did not wait.
+    #[error("{0}")]
+    Busy(String),
+    /// Reading or writing a Parquet file failed (the cause follows in the error chain).
+    #[error("{operation} {}", path.display())]
     Parquet {
-        /// The file being written.
+        /// The file.
         path: PathBuf,
+        /// `reading` or `writing`.
+        operation: &'static str,
         /// The underlying error.
         #[source]
         source: parquet::errors::ParquetError,
@@ -50,12 +55,45 @@ pub enum Error {
     /// A query engine error outside any particular statement.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
-    /// Building an Arrow batch failed (a bug: the schema and builders disagree).
-    #[error("building a record batch: {0}")]
-    Arrow(#[from] arrow::error::ArrowError),
+    /// An Arrow operation failed; `context` says which and on what
+    /// (`reading data/certs/log=x/a.parquet`, `writing out.csv`, `building
+    /// the certs batch`).
+    #[error("{context}")]
+    Arrow {
+        /// What was being done, naming the file or table.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    /// A bug, not a problem of the input: a thread or a rule panicked, an
+    /// invariant broke. The message says where; please report it.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
+    /// Wraps an Arrow error with what was being done (naming the file or table).
+    pub fn arrow(context: impl Into<String>, source: arrow::error::ArrowError) -> Self {
+        Error::Arrow {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps a Parquet error on `path`; `operation` is `reading` or `writing`.
+    pub fn parquet(
+        operation: &'static str,
+        path: impl Into<PathBuf>,
+        source: parquet::errors::ParquetError,
+    ) -> Self {
+        Error::Parquet {
+            path: path.into(),
+            operation,
+            source,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -177,7 +177,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let st = runtime()?.block_on(pipeline::dataset::status::status(&args.data))?;
+    let st = pipeline::dataset::status::status(&args.data)?;
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
         StatusFormat::Table => pipeline::dataset::status::write_table(&mut std::io::stdout(), &st)?,

@@ -230,7 +230,8 @@ pub fn to_batch(list: &LogList) -> Result<RecordBatch> {
         take(&mut s), // list_version
     ];
     debug_assert_eq!(columns[0].len(), n);
-    Ok(RecordBatch::try_new(schema(), columns)?)
+    RecordBatch::try_new(schema(), columns)
+        .map_err(|e| Error::arrow("building the ct_logs table", e))
 }
 
 /// Whether a dataset log name matches a listed log: its `log_name`, or the

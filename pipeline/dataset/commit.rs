@@ -64,7 +64,7 @@ pub fn lock(data: &Path, wait: bool) -> Result<DatasetLock> {
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
             if !wait {
-                return Err(Error::Usage(format!(
+                return Err(Error::Busy(format!(
                     "{} is being written by another pipeline run ({holder}); \
                      try again when it has finished, or pass --wait",
                     data.display()
@@ -136,7 +136,9 @@ impl Staging {
         let relative = |base: &Path, p: &Path| -> Result<String> {
             p.strip_prefix(base)
                 .map(|r| r.to_string_lossy().into_owned())
-                .map_err(|_| Error::Usage(format!("{} is outside {}", p.display(), base.display())))
+                .map_err(|_| {
+                    Error::Internal(format!("{} is outside {}", p.display(), base.display()))
+                })
         };
         let mut moves = Vec::with_capacity(staged.len());
         for p in staged {

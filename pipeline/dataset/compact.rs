@@ -5,17 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -67,18 +61,19 @@ fn partitions(data: &Path, snap: &Snapshot, table: &str) -> BTreeMap<String, Vec
 
 /// Casts a batch read back by DataFusion (which may use view types) to the
 /// table's own schema.
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+fn conform(batch: &RecordBatch, schema: &SchemaRef, table: &str) -> Result<RecordBatch> {
+    let context = || format!("compacting {table}");
     let columns = schema
         .fields()
         .iter()
         .map(|f| {
             let col = batch.column_by_name(f.name()).ok_or_else(|| {
-                Error::Usage(format!("compacting: column {} is missing", f.name()))
+                Error::Internal(format!("{}: column {} is missing", context(), f.name()))
             })?;
-            Ok(cast(col, f.data_type())?)
+            cast(col, f.data_type()).map_err(|e| Error::arrow(context(), e))
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::arrow(context(), e))
 }
 
 /// Rewrites one partition's files, sorted by entry_index, into `out_dir`.
@@ -88,32 +83,17 @@ async fn rewrite(
     out_dir: PathBuf,
     prefix: &str,
 ) -> Result<(Vec<PathBuf>, u64)> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let urls = files
-        .iter()
-        .map(|f| ListingTableUrl::parse(f.display().to_string()))
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .infer_schema(&ctx.state())
-        .await?;
-    ctx.register_table("t", Arc::new(ListingTable::try_new(config)?))?;
-    let df = ctx
-        .sql("SELECT * FROM t ORDER BY entry_index ASC NULLS LAST")
-        .await?;
-    let has_der = df.schema().fields().iter().any(|f| f.name() == "der");
+    let (columns, mut stream) = crate::sql::sorted_read::by_entry_index(files).await?;
+    let has_der = columns.iter().any(|c| c == "der");
     let schema = if table == "certs" {
         cert_schema(has_der)
     } else {
         reject_schema()
     };
     let mut writer = PartitionWriter::new(out_dir, prefix.to_owned(), schema.clone());
-    let mut stream = df.execute_stream().await?;
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
-        let batch = conform(&batch?, &schema)?;
+        let batch = conform(&batch?, &schema, table)?;
         rows += batch.num_rows() as u64;
         writer.write(&batch)?;
     }

@@ -5,20 +5,19 @@
 //! or a reject where a certificate is stored — is a *conflict*, reported by
 //! log, index and file.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BinaryArray, Int64Array, RecordBatch, StringArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::file::statistics::Statistics;
 
-use crate::error::Result;
-use crate::sql::session::has_parquet;
-use datafusion::execution::object_store::ObjectStoreUrl;
+use crate::dataset::{layout, snapshot};
+use crate::error::{Error, Result};
 
 /// A copy of an entry that was not stored because its index was present.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,134 +59,172 @@ fn describe(cert: Option<&[u8]>, kind: Option<&str>) -> String {
     }
 }
 
+/// What a stored row says of its entry.
+#[derive(Debug, Clone, PartialEq)]
+struct Stored {
+    cert_sha256: Option<Vec<u8>>,
+    timestamp_ms: Option<i64>,
+    reject_kind: Option<String>,
+}
+
+impl Stored {
+    fn differs_from(&self, d: &Duplicate) -> bool {
+        self.cert_sha256.as_deref() != d.cert_sha256.as_ref().map(|c| c.as_slice())
+            || self.timestamp_ms != d.timestamp_ms
+            || self.reject_kind.as_deref() != d.reject_kind
+    }
+}
+
 /// Compares each duplicate with the stored entry of the same (log, index),
-/// in the dataset at `data` or in this run's staging tree `staged`.
-pub async fn find_conflicts(
-    data: &Path,
-    staged: &Path,
-    dups: &[Duplicate],
-) -> Result<Vec<Conflict>> {
+/// in the dataset at `data` (its manifest's snapshot: stray files are not
+/// the dataset's) or in this run's staging tree `staged`. Files are read
+/// with the Parquet reader directly; row groups whose `entry_index`
+/// statistics miss every duplicate's index are skipped.
+pub fn find_conflicts(data: &Path, staged: &Path, dups: &[Duplicate]) -> Result<Vec<Conflict>> {
     if dups.is_empty() {
         return Ok(Vec::new());
     }
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
-    // The stored side is the manifest's snapshot: stray files are not the dataset's.
-    let snap = Arc::new(crate::dataset::snapshot::open_locked(data)?);
-    let store = crate::sql::snapshot_store::SnapshotStore::new(snap.clone(), false)?;
-    ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("log", DataType::Utf8, false),
-        Field::new("entry_index", DataType::Int64, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("cert_sha256", DataType::Binary, true),
-        Field::new("ts", DataType::Int64, true),
-        Field::new("kind", DataType::Utf8, true),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(dups.iter().map(|d| &*d.log))),
-            Arc::new(Int64Array::from_iter_values(
-                dups.iter().map(|d| d.entry_index),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                dups.iter().map(|d| d.source.display().to_string()),
-            )),
-            Arc::new(BinaryArray::from_iter(
-                dups.iter()
-                    .map(|d| d.cert_sha256.as_ref().map(|c| c.as_slice())),
-            )),
-            Arc::new(dups.iter().map(|d| d.timestamp_ms).collect::<Int64Array>()),
-            Arc::new(dups.iter().map(|d| d.reject_kind).collect::<StringArray>()),
-        ],
-    )?;
-    ctx.register_table(
-        "dups",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-    )?;
+    let mut wanted: HashMap<(Arc<str>, i64), Vec<Stored>> = HashMap::new();
+    for d in dups {
+        wanted.entry((d.log.clone(), d.entry_index)).or_default();
+    }
     let (lo, hi) = dups.iter().fold((i64::MAX, i64::MIN), |(lo, hi), d| {
         (lo.min(d.entry_index), hi.max(d.entry_index))
     });
-    let mut parts = Vec::new();
-    for (root, tag) in [(data, "stored"), (staged, "staged")] {
-        for table in ["certs", "rejects"] {
-            let dir = root.join(table);
-            let present = if tag == "stored" {
-                !snap.table_files(table).is_empty()
-            } else {
-                has_parquet(&dir)
-            };
-            if !present {
+    let snap = snapshot::open_locked(data)?;
+    for table in snapshot::DATA_TABLES {
+        let mut files: Vec<(String, PathBuf)> = snap
+            .files
+            .keys()
+            .filter_map(|rel| {
+                let (t, log) = layout::of_file(rel)?;
+                (t == *table).then(|| (log, data.join(rel)))
+            })
+            .collect();
+        files.extend(layout::data_files(staged, table).map_err(|e| Error::io(staged, e))?);
+        for (log, path) in files {
+            let log: Arc<str> = Arc::from(log);
+            if !wanted.keys().any(|(l, _)| *l == log) {
                 continue;
             }
-            let name = format!("{tag}_{table}");
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![("log".to_owned(), DataType::Utf8)]);
-            let canonical = dir
-                .canonicalize()
-                .map_err(|e| crate::error::Error::io(&dir, e))?;
-            let url = format!("{}/", canonical.display());
-            ctx.register_listing_table(&name, url, options, None, None)
-                .await?;
-            let range = format!("entry_index BETWEEN {lo} AND {hi}");
-            parts.push(if table == "certs" {
-                format!(
-                    "SELECT log, entry_index, cert_sha256, CAST(entry_timestamp AS BIGINT) AS ts, \
-                     CAST(NULL AS VARCHAR) AS kind FROM {name} WHERE {range}"
-                )
-            } else {
-                format!(
-                    "SELECT log, entry_index, CAST(NULL AS BYTEA) AS cert_sha256, CAST(NULL AS BIGINT) AS ts, \
-                     kind FROM {name} WHERE {range} AND kind <> 'io'"
-                )
-            });
+            for (index, stored) in read_stored(&path, table, lo, hi)? {
+                if let Some(rows) = wanted.get_mut(&(log.clone(), index)) {
+                    rows.push(stored);
+                }
+            }
         }
     }
-    if parts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "WITH stored AS ({}) \
-         SELECT d.log, d.entry_index, d.source, s.cert_sha256 AS s_cert, s.kind AS s_kind, \
-                d.cert_sha256 AS d_cert, d.kind AS d_kind \
-         FROM dups d JOIN stored s ON d.log = s.log AND d.entry_index = s.entry_index \
-         WHERE (d.cert_sha256 IS DISTINCT FROM s.cert_sha256) \
-            OR (d.ts IS DISTINCT FROM s.ts) OR (d.kind IS DISTINCT FROM s.kind) \
-         ORDER BY d.log, d.entry_index, d.source",
-        parts.join(" UNION ALL ")
-    );
     let mut out = Vec::new();
-    for b in ctx.sql(&sql).await?.collect().await? {
-        let text = |i: usize| cast(b.column(i), &DataType::Utf8);
-        let bin = |i: usize| cast(b.column(i), &DataType::Binary);
-        let (log, source, s_kind, d_kind) = (text(0)?, text(2)?, text(4)?, text(6)?);
-        let (s_cert, d_cert) = (bin(3)?, bin(5)?);
-        let index = cast(b.column(1), &DataType::Int64)?;
-        let index = index.as_primitive::<arrow::datatypes::Int64Type>();
-        let (log, source, s_kind, d_kind) = (
-            log.as_string::<i32>(),
-            source.as_string::<i32>(),
-            s_kind.as_string::<i32>(),
-            d_kind.as_string::<i32>(),
-        );
-        let (s_cert, d_cert) = (s_cert.as_binary::<i32>(), d_cert.as_binary::<i32>());
-        let opt_text = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
-        let opt_bin = |a: &BinaryArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_vec());
-        for i in 0..b.num_rows() {
-            out.push(Conflict {
-                log: log.value(i).to_owned(),
-                entry_index: index.value(i),
-                source: PathBuf::from(source.value(i)),
-                stored: describe(
-                    opt_bin(s_cert, i).as_deref(),
-                    opt_text(s_kind, i).as_deref(),
-                ),
-                found: describe(
-                    opt_bin(d_cert, i).as_deref(),
-                    opt_text(d_kind, i).as_deref(),
-                ),
+    for d in dups {
+        for s in &wanted[&(d.log.clone(), d.entry_index)] {
+            if s.differs_from(d) {
+                out.push(Conflict {
+                    log: d.log.to_string(),
+                    entry_index: d.entry_index,
+                    source: d.source.clone(),
+                    stored: describe(s.cert_sha256.as_deref(), s.reject_kind.as_deref()),
+                    found: describe(d.cert_sha256.as_ref().map(|c| c.as_slice()), d.reject_kind),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.log, a.entry_index, &a.source).cmp(&(&b.log, b.entry_index, &b.source)));
+    Ok(out)
+}
+
+/// The rows of one data file with an index in `lo..=hi`: for `certs`, the
+/// certificate hash and entry time; for `rejects`, the kind (`io` rejects
+/// hold no index of their own and are left out).
+fn read_stored(path: &Path, table: &str, lo: i64, hi: i64) -> Result<Vec<(i64, Stored)>> {
+    let failed = |e| Error::parquet("reading", path, e);
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = ArrowReaderMetadata::load(&file, Default::default()).map_err(failed)?;
+    let schema = meta.parquet_schema();
+    let columns: &[&str] = if table == "certs" {
+        &["entry_index", "cert_sha256", "entry_timestamp"]
+    } else {
+        &["entry_index", "kind"]
+    };
+    let leaves: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| columns.contains(&schema.column(i).name()))
+        .collect();
+    let index_leaf = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "entry_index");
+    let groups: Vec<usize> = meta
+        .metadata()
+        .row_groups()
+        .iter()
+        .enumerate()
+        .filter(
+            |(_, g)| match index_leaf.and_then(|i| g.column(i).statistics()) {
+                Some(Statistics::Int64(st)) => match (st.min_opt(), st.max_opt()) {
+                    (Some(min), Some(max)) => *max >= lo && *min <= hi,
+                    _ => true,
+                },
+                _ => true,
+            },
+        )
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::leaves(schema, leaves);
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+        .with_projection(mask)
+        .with_row_groups(groups)
+        .build()
+        .map_err(failed)?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::arrow(format!("reading {}", path.display()), e))?;
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| Error::Input {
+                path: path.to_path_buf(),
+                message: format!("no {name} column"),
+            })
+        };
+        let index = column("entry_index")?.as_primitive_opt::<Int64Type>();
+        let Some(index) = index else {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: "entry_index is not int64".into(),
             });
+        };
+        let certs = (table == "certs").then(|| {
+            let sha = batch
+                .column_by_name("cert_sha256")
+                .and_then(|c| c.as_binary_opt::<i32>().cloned());
+            let ts = batch
+                .column_by_name("entry_timestamp")
+                .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>().cloned());
+            (sha, ts)
+        });
+        let kind = batch
+            .column_by_name("kind")
+            .and_then(|c| c.as_string_opt::<i32>().cloned());
+        for i in 0..batch.num_rows() {
+            if index.is_null(i) || !(lo..=hi).contains(&index.value(i)) {
+                continue;
+            }
+            let stored = match &certs {
+                Some((sha, ts)) => Stored {
+                    cert_sha256: sha
+                        .as_ref()
+                        .filter(|a| !a.is_null(i))
+                        .map(|a| a.value(i).to_vec()),
+                    timestamp_ms: ts.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i)),
+                    reject_kind: None,
+                },
+                None => {
+                    let kind = kind.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i));
+                    if kind == Some("io") {
+                        continue;
+                    }
+                    Stored {
+                        cert_sha256: None,
+                        timestamp_ms: None,
+                        reject_kind: kind.map(str::to_owned),
+                    }
+                }
+            };
+            out.push((index.value(i), stored));
         }
     }
     Ok(out)

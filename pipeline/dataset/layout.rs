@@ -90,6 +90,37 @@ pub fn of_file(rel: &str) -> Option<(&str, String)> {
     Some((table, log))
 }
 
+/// The data files of `table` under `root` (a dataset or a staging tree):
+/// `(log, path)` of every regular `*.parquet` file in a `log=` partition,
+/// sorted by path. A missing table directory holds none.
+pub fn data_files(root: &Path, table: &str) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let dir = root.join(table);
+    let parts = match std::fs::read_dir(&dir) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for part in parts {
+        let part = part?;
+        let Some(log) = part.file_name().to_str().and_then(log_of_dir) else {
+            continue;
+        };
+        if !part.file_type()?.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(part.path())? {
+            let f = f?;
+            let path = f.path();
+            if f.file_type()?.is_file() && path.extension().is_some_and(|x| x == "parquet") {
+                out.push((log.clone(), path));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

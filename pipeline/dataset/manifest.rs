@@ -173,10 +173,7 @@ pub fn read_manifest(data: &Path) -> Result<Manifest> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let parquet_err = |source| Error::Parquet {
-        path: path.clone(),
-        source,
-    };
+    let parquet_err = |source| Error::parquet("reading", &path, source);
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
     let bad = |message: String| Error::Input {
         path: path.clone(),
@@ -352,17 +349,15 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         Arc::new(at),
         Arc::new(files.finish()),
     ];
-    Ok(RecordBatch::try_new(manifest_schema(), columns)?)
+    RecordBatch::try_new(manifest_schema(), columns)
+        .map_err(|e| Error::arrow("building the manifest", e))
 }
 
 /// Writes a whole manifest to `path` (synced; the caller renames it into place).
 pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
     let batch = to_batch(&manifest.entries)?;
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let parquet_err = |source| Error::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
+    let parquet_err = |source| Error::parquet("writing", path, source);
     let mut kv = vec![KeyValue::new(
         GENERATION_KEY.to_owned(),
         manifest.generation.to_string(),

@@ -143,10 +143,8 @@ fn rewrite_file(
     out_dir: PathBuf,
     prefix: String,
 ) -> Result<Option<(Vec<PathBuf>, u64)>> {
-    let parquet_err = |source| Error::Parquet {
-        path: file.to_path_buf(),
-        source,
-    };
+    let parquet_err = |source| Error::parquet("reading", file, source);
+    let arrow_err = |e| Error::arrow(format!("reading {}", file.display()), e);
     let open = || File::open(file).map_err(|e| Error::io(file, e));
     let builder = ParquetRecordBatchReaderBuilder::try_new(open()?).map_err(parquet_err)?;
     // A certs file whose entry_index statistics miss every removed index is left alone.
@@ -161,10 +159,10 @@ fn rewrite_file(
     let mut kept = Vec::new();
     let mut removed = 0u64;
     for batch in reader {
-        let batch = batch?;
+        let batch = batch.map_err(arrow_err)?;
         let keep = keep_mask(&batch, table, removal, file)?;
         removed += keep.false_count() as u64;
-        kept.push(filter_record_batch(&batch, &keep)?);
+        kept.push(filter_record_batch(&batch, &keep).map_err(arrow_err)?);
     }
     if removed == 0 {
         return Ok(None);
@@ -235,7 +233,8 @@ fn keep_mask(
     }
     let string = |name: &str| -> Result<StringArray> {
         let col = column(name)?;
-        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)?;
+        let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)
+            .map_err(|e| Error::arrow(format!("reading {}", file.display()), e))?;
         Ok(col
             .as_any()
             .downcast_ref::<StringArray>()

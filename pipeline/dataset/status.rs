@@ -3,23 +3,18 @@
 //! timestamps, bytes on disk and the last ingest.
 //!
 //! Index coverage comes from the manifest (what committed runs stored);
-//! counts and timestamps from the tables themselves.
+//! counts and timestamps from the footers of the snapshot's data files.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::Arc;
-
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
 use rangemap::RangeInclusiveSet;
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use crate::dataset::commit;
+use crate::dataset::footer::{self, FooterCounts};
 use crate::dataset::manifest::{self, format_ranges};
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
-use crate::sql::session;
 
 /// One log's coverage; the keys are part of `status --format json`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -81,28 +76,26 @@ fn rfc3339_ms(ms: i64) -> Option<String> {
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
-/// Runs one aggregate query and returns its rows as (log, int64 values).
-async fn per_log(
-    ctx: &datafusion::prelude::SessionContext,
-    sql: &str,
-) -> Result<BTreeMap<String, Vec<Option<i64>>>> {
-    let mut out = BTreeMap::new();
-    for batch in ctx.sql(sql).await?.collect().await? {
-        let logs = cast(batch.column(0), &DataType::Utf8)?;
-        let logs = logs.as_string::<i32>();
-        let values: Vec<_> = (1..batch.num_columns())
-            .map(|i| cast(batch.column(i), &DataType::Int64))
-            .collect::<std::result::Result<_, _>>()?;
-        for row in 0..batch.num_rows() {
-            let v = values
-                .iter()
-                .map(|c| {
-                    let c = c.as_primitive::<Int64Type>();
-                    (!c.is_null(row)).then(|| c.value(row))
-                })
-                .collect();
-            out.insert(logs.value(row).to_owned(), v);
+/// Sums the footer counts of the snapshot's files of `table`, per log.
+fn per_log(snap: &Snapshot, table: &str) -> Result<BTreeMap<String, FooterCounts>> {
+    let mut out: BTreeMap<String, FooterCounts> = BTreeMap::new();
+    for rel in snap.files.keys() {
+        let Some((t, log)) = crate::dataset::layout::of_file(rel) else {
+            continue;
+        };
+        if t != table {
+            continue;
         }
+        let path = snap.data.join(rel);
+        let c = footer::counts(&path).map_err(|message| Error::Input { path, message })?;
+        let sum = out.entry(log).or_default();
+        sum.rows += c.rows;
+        sum.parse_errors += c.parse_errors;
+        sum.min_timestamp_ms = [sum.min_timestamp_ms, c.min_timestamp_ms]
+            .into_iter()
+            .flatten()
+            .min();
+        sum.max_timestamp_ms = sum.max_timestamp_ms.max(c.max_timestamp_ms);
     }
     Ok(out)
 }
@@ -178,26 +171,24 @@ fn stray_data_files(snap: &Snapshot) -> usize {
 
 /// The indices a damaged log's remaining files hold, per log: the coverage
 /// the data itself vouches for.
-async fn stored_coverage(
-    ctx: &datafusion::prelude::SessionContext,
+fn stored_coverage(
+    snap: &Snapshot,
     logs: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, RangeInclusiveSet<u64>>> {
     let mut out: BTreeMap<String, RangeInclusiveSet<u64>> = BTreeMap::new();
-    let sql = "SELECT log, entry_index FROM certs
-               UNION ALL SELECT log, entry_index FROM rejects
-               WHERE entry_index IS NOT NULL AND kind <> 'io'";
-    for batch in ctx.sql(sql).await?.collect().await? {
-        let log = cast(batch.column(0), &DataType::Utf8)?;
-        let log = log.as_string::<i32>();
-        let index = cast(batch.column(1), &DataType::Int64)?;
-        let index = index.as_primitive::<Int64Type>();
-        for i in 0..batch.num_rows() {
-            if logs.contains(log.value(i)) && !index.is_null(i) {
-                let x = index.value(i) as u64;
-                out.entry(log.value(i).to_owned())
-                    .or_default()
-                    .insert(x..=x);
-            }
+    for rel in snap.files.keys() {
+        let Some((table, log)) = crate::dataset::layout::of_file(rel) else {
+            continue;
+        };
+        if !logs.contains(&log) {
+            continue;
+        }
+        let path = snap.data.join(rel);
+        let indices = crate::dataset::verify::stored_indices(&path, table)
+            .map_err(|message| Error::Input { path, message })?;
+        let set = out.entry(log).or_default();
+        for x in indices.into_iter().filter_map(|i| u64::try_from(i).ok()) {
+            set.insert(x..=x);
         }
     }
     Ok(out)
@@ -208,7 +199,7 @@ async fn stored_coverage(
 /// (missing, or not what their commit wrote): those are marked `damaged`,
 /// their counts and ranges come from the files that remain, and
 /// `problems` says what is wrong.
-pub async fn status(data: &Path) -> Result<Status> {
+pub fn status(data: &Path) -> Result<Status> {
     if !data.is_dir() {
         return Err(Error::Input {
             path: data.to_path_buf(),
@@ -217,21 +208,13 @@ pub async fn status(data: &Path) -> Result<Status> {
     }
     let mut snap = snapshot::open(data)?;
     let (problems, damaged) = set_aside_damage(&mut snap);
-    let snap = Arc::new(snap);
-    let ctx = session::open_snapshot(snap.clone(), None, None, false).await?;
-    let certs = per_log(
-        &ctx,
-        "SELECT log, count(*), sum(CAST(parse_error IS NOT NULL AS BIGINT)),
-                CAST(min(entry_timestamp) AS BIGINT), CAST(max(entry_timestamp) AS BIGINT)
-         FROM certs GROUP BY log",
-    )
-    .await?;
-    let rejects = per_log(&ctx, "SELECT log, count(*) FROM rejects GROUP BY log").await?;
+    let certs = per_log(&snap, "certs")?;
+    let rejects = per_log(&snap, "rejects")?;
     let entries = snap.entries();
     let mut coverage = manifest::coverage(entries);
     if !damaged.is_empty() {
         coverage.retain(|log, _| !damaged.contains(log));
-        coverage.extend(stored_coverage(&ctx, &damaged).await?);
+        coverage.extend(stored_coverage(&snap, &damaged)?);
     }
     let mut logs: BTreeMap<String, LogStatus> = BTreeMap::new();
     for name in certs
@@ -246,16 +229,12 @@ pub async fn status(data: &Path) -> Result<Status> {
         });
     }
     for (name, s) in logs.iter_mut() {
-        let c = certs.get(name).cloned().unwrap_or_default();
-        let value = |i: usize| c.get(i).copied().flatten();
-        s.rows = value(0).unwrap_or(0) as u64;
-        s.parse_errors = value(1).unwrap_or(0) as u64;
-        s.first_entry_time = value(2).and_then(rfc3339_ms);
-        s.last_entry_time = value(3).and_then(rfc3339_ms);
-        s.rejects = rejects
-            .get(name)
-            .and_then(|r| r.first().copied().flatten())
-            .unwrap_or(0) as u64;
+        let c = certs.get(name).copied().unwrap_or_default();
+        s.rows = c.rows;
+        s.parse_errors = c.parse_errors;
+        s.first_entry_time = c.min_timestamp_ms.and_then(rfc3339_ms);
+        s.last_entry_time = c.max_timestamp_ms.and_then(rfc3339_ms);
+        s.rejects = rejects.get(name).map_or(0, |r| r.rows);
         s.entries = s.rows + s.rejects;
         s.damaged = damaged.contains(name);
         if let Some(set) = coverage.get(name) {

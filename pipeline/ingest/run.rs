@@ -303,10 +303,7 @@ fn conflicts_of(out: &Path, staged: &Path, written: &mut Written) -> Result<u64>
     if written.dups.is_empty() {
         return Ok(0);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(|e| Error::io("tokio runtime", e))?;
-    let found = runtime.block_on(conflicts::find_conflicts(out, staged, &written.dups))?;
+    let found = conflicts::find_conflicts(out, staged, &written.dups)?;
     for (i, c) in found.iter().enumerate() {
         if i < 20 {
             eprintln!(
@@ -503,10 +500,10 @@ fn run(
     progress.finish();
     let written = writer_thread
         .join()
-        .map_err(|_| Error::Usage("the writer thread panicked".into()))?;
+        .map_err(|_| Error::Internal("the writer thread of `pipeline ingest` panicked".into()))?;
     reader_thread
         .join()
-        .map_err(|_| Error::Usage("the reader thread panicked".into()))?;
+        .map_err(|_| Error::Internal("the reader thread of `pipeline ingest` panicked".into()))?;
     let mut written = written?;
     written.input_bytes = bytes_read.load(Ordering::Relaxed);
     Ok(written)

@@ -12,10 +12,10 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::error::{Error, Result};
-use crate::sql::output::{self, write_batches, OutputFormat};
+use crate::sql::output::{Output, OutputFormat};
 use crate::sql::rules::{self, Rule, RuleError, Severity};
 use crate::sql::session::{self, finding_schema};
 use crate::table::writer::PartitionWriter;
@@ -129,8 +129,21 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a ArrayRef> {
     batch.schema().index_of(name).ok().map(|i| batch.column(i))
 }
 
+/// What a failed rule task says: its panic message, or that it was cancelled.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(panic) => panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn strings(col: &ArrayRef) -> Result<StringArray> {
-    Ok(cast(col, &DataType::Utf8)?.as_string::<i32>().clone())
+    let text = cast(col, &DataType::Utf8).map_err(|e| Error::arrow("reading rule results", e))?;
+    Ok(text.as_string::<i32>().clone())
 }
 
 /// Turns a rule's result batches into findings, checking the required columns.
@@ -233,16 +246,20 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
     let runs = rules.into_iter().map(|rule| {
         let ctx = ctx.clone();
         let params = overrides.get(&rule.id).cloned().unwrap_or_default();
-        tokio::spawn(async move {
+        let id = rule.id.clone();
+        let task = tokio::spawn(async move {
             let started = std::time::Instant::now();
             let result = run_rule(&ctx, &rule, &params).await;
             (rule, result, started.elapsed().as_secs_f64())
+        });
+        // A rule that panics (a bug in a UDF, say) is named in the error.
+        task.map(move |joined| {
+            joined.map_err(|e| Error::Internal(format!("rule {id} failed: {}", panic_text(e))))
         })
     });
     let mut runs = futures::stream::iter(runs).buffered(opts.jobs.max(1));
     while let Some(run) = runs.next().await {
-        let (rule, result, seconds) =
-            run.map_err(|e| datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)))?;
+        let (rule, result, seconds) = run?;
         report.rule_seconds.push((rule.id.clone(), seconds));
         match result {
             Ok(mut findings) => {
@@ -260,7 +277,8 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
         .await?;
     for b in &counts {
         let names = strings(b.column(0))?;
-        let n = cast(b.column(1), &DataType::Int64)?;
+        let n = cast(b.column(1), &DataType::Int64)
+            .map_err(|e| Error::arrow("reading finding counts", e))?;
         let n: &Int64Array = n.as_primitive();
         for i in 0..b.num_rows() {
             let name = if names.is_null(i) { "" } else { names.value(i) };
@@ -348,7 +366,8 @@ pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBa
         s(|f| f.detail.as_deref()),
         ts(vec![Some(run_time_ms); findings.len()]),
     ];
-    Ok(RecordBatch::try_new(finding_schema(), columns)?)
+    RecordBatch::try_new(finding_schema(), columns)
+        .map_err(|e| Error::arrow("building the findings batch", e))
 }
 
 /// Stores the findings as `DIR/findings/run=<UTC>/part-00000.parquet`.
@@ -376,7 +395,10 @@ async fn previous_findings(
     let mut run = None;
     let mut set = std::collections::HashSet::new();
     for b in &batches {
-        let text = |i: usize| cast(b.column(i), &DataType::Utf8);
+        let text = |i: usize| {
+            cast(b.column(i), &DataType::Utf8)
+                .map_err(|e| Error::arrow("reading stored findings", e))
+        };
         let (runs, rules, certs) = (text(0)?, text(1)?, text(2)?);
         let (runs, rules, certs) = (
             runs.as_string::<i32>(),
@@ -520,11 +542,13 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     } else {
         write_summary(&mut std::io::stderr(), &report).map_err(|e| Error::io("stderr", e))?;
     }
-    let shown = batch.project(&[0, 1, 2, 3, 4, 5, 6, 7])?;
-    let mut w = output::open(opts.out.as_deref())?;
+    let shown = batch
+        .project(&[0, 1, 2, 3, 4, 5, 6, 7])
+        .map_err(|e| Error::arrow("choosing the findings columns to show", e))?;
+    let mut out = Output::open(opts.out.as_deref())?;
     if shown.num_rows() > 0 || opts.format != OutputFormat::Table {
-        write_batches(&mut *w, opts.format, &[shown])?;
+        out.write(opts.format, &[shown])?;
     }
-    w.flush().map_err(|e| Error::io("output", e))?;
+    out.finish()?;
     Ok(report)
 }

@@ -10,4 +10,5 @@ pub mod rules;
 pub mod script;
 pub mod session;
 pub mod snapshot_store;
+pub mod sorted_read;
 pub mod udfs;

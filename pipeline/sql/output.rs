@@ -3,7 +3,7 @@
 //! every text format.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, ListArray, StringBuilder};
@@ -11,6 +11,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
+
+use crate::error::Error;
 
 /// Output formats of `query` and `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -159,18 +161,52 @@ pub fn hex_binary_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError
     map_columns(batch, hex_column, str::to_owned)
 }
 
-/// A buffered writer to `path`, or to stdout when there is none.
-pub fn open(path: Option<&Path>) -> crate::error::Result<Box<dyn Write + Send>> {
-    Ok(match path {
-        Some(p) => Box::new(BufWriter::new(
-            std::fs::File::create(p).map_err(|e| crate::error::Error::io(p, e))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout())),
-    })
+/// Where results go: `--out FILE` or standard output, named in errors.
+pub struct Output {
+    w: Box<dyn Write + Send>,
+    name: PathBuf,
+}
+
+impl Output {
+    /// A buffered writer to `path`, or to stdout when there is none.
+    pub fn open(path: Option<&Path>) -> crate::error::Result<Self> {
+        Ok(match path {
+            Some(p) => Output {
+                w: Box::new(BufWriter::new(
+                    std::fs::File::create(p).map_err(|e| Error::io(p, e))?,
+                )),
+                name: p.to_path_buf(),
+            },
+            None => Output::stdout(),
+        })
+    }
+
+    /// Standard output.
+    pub fn stdout() -> Self {
+        Output {
+            w: Box::new(BufWriter::new(std::io::stdout())),
+            name: PathBuf::from("<stdout>"),
+        }
+    }
+
+    /// Writes `batches` in `format`; an error names the destination.
+    pub fn write(
+        &mut self,
+        format: OutputFormat,
+        batches: &[RecordBatch],
+    ) -> crate::error::Result<()> {
+        write_batches(&mut *self.w, format, batches)
+            .map_err(|e| Error::arrow(format!("writing {}", self.name.display()), e))
+    }
+
+    /// Flushes what is buffered.
+    pub fn finish(mut self) -> crate::error::Result<()> {
+        self.w.flush().map_err(|e| Error::io(&self.name, e))
+    }
 }
 
 /// Writes `batches` in `format` to `w` (nothing for Parquet without rows).
-pub fn write_batches(
+fn write_batches(
     w: &mut (dyn Write + Send),
     format: OutputFormat,
     batches: &[RecordBatch],

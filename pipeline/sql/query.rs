@@ -1,7 +1,7 @@
 //! `pipeline query`: ad-hoc SQL over a dataset, from the command line, a
 //! file, standard input, or an interactive prompt with history.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use datafusion::error::DataFusionError;
@@ -9,7 +9,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{with_causes, Error, Result};
-use crate::sql::output::{self, write_batches, OutputFormat};
+use crate::sql::output::{Output, OutputFormat};
 use crate::sql::script::{split_statements, Statement};
 use crate::sql::session;
 
@@ -45,7 +45,7 @@ pub async fn run_script(
     script: &str,
     origin: &str,
     format: OutputFormat,
-    w: &mut (dyn Write + Send),
+    out: &mut Output,
     timings: bool,
     options: SQLOptions,
 ) -> Result<()> {
@@ -77,7 +77,7 @@ pub async fn run_script(
                 started.elapsed().as_secs_f64()
             );
         }
-        write_batches(w, format, &batches)?;
+        out.write(format, &batches)?;
     }
     Ok(())
 }
@@ -122,19 +122,18 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
         }
     };
     let ctx = open().await?;
-    let mut w = output::open(opts.out.as_deref())?;
+    let mut out = Output::open(opts.out.as_deref())?;
     run_script(
         &ctx,
         &script,
         &origin,
         opts.format,
-        &mut *w,
+        &mut out,
         opts.timings,
         options,
     )
     .await?;
-    w.flush().map_err(|e| Error::io("output", e))?;
-    Ok(())
+    out.finish()
 }
 
 fn history_path() -> Option<PathBuf> {
@@ -208,7 +207,7 @@ where
     Fut: std::future::Future<Output = Result<SessionContext>>,
 {
     let ctx = open().await?;
-    let mut out = std::io::stdout();
+    let mut out = Output::stdout();
     run_script(
         &ctx,
         script,
@@ -218,7 +217,8 @@ where
         false,
         options,
     )
-    .await
+    .await?;
+    out.finish()
 }
 
 fn report(result: Result<()>) {

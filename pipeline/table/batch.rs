@@ -11,7 +11,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::reject::{Position, RejectRecord};
 use crate::x509::cert_record::{CertRecord, Sha256Digest};
 
@@ -293,7 +293,8 @@ impl CertBatchBuilder {
         if let Some(der) = &mut self.der {
             columns.push(Arc::new(der.finish()));
         }
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| Error::arrow("building a certs batch", e))
     }
 }
 
@@ -376,6 +377,7 @@ impl RejectBatchBuilder {
             Arc::new(self.kind.finish()),
             Arc::new(self.reason.finish()),
         ];
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| Error::arrow("building a rejects batch", e))
     }
 }

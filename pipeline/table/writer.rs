@@ -113,10 +113,7 @@ impl PartitionWriter {
                 self.schema.clone(),
                 Some(writer_properties()),
             )
-            .map_err(|source| Error::Parquet {
-                path: tmp.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::parquet("writing", &tmp, source))?;
             self.current = Some(OpenFile {
                 tmp,
                 path,
@@ -133,10 +130,9 @@ impl PartitionWriter {
             return Ok(());
         }
         let f = self.open()?;
-        f.writer.write(batch).map_err(|source| Error::Parquet {
-            path: f.tmp.clone(),
-            source,
-        })?;
+        f.writer
+            .write(batch)
+            .map_err(|source| Error::parquet("writing", &f.tmp, source))?;
         f.rows += batch.num_rows();
         if f.rows >= FILE_ROWS {
             self.close_current()?;
@@ -161,10 +157,9 @@ impl PartitionWriter {
         let OpenFile {
             tmp, path, writer, ..
         } = f;
-        let buf = writer.into_inner().map_err(|source| Error::Parquet {
-            path: tmp.clone(),
-            source,
-        });
+        let buf = writer
+            .into_inner()
+            .map_err(|source| Error::parquet("writing", &tmp, source));
         let result = buf.and_then(|buf| {
             let file = buf
                 .into_inner()
