@@ -26,6 +26,7 @@ pub mod ct;
 pub mod dataset;
 pub mod error;
 pub mod ingest;
+pub mod report;
 pub mod sql;
 pub mod synth;
 pub mod table;

@@ -5,15 +5,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
-use pipeline::cli::{
-    CheckArgs, Cli, Command, CompactArgs, IngestArgs, QueryArgs, StatusArgs, StatusFormat,
-    SynthArgs, VerifyArgs,
-};
-use pipeline::ingest::{self, IngestSummary};
-use pipeline::sql::{check, query};
-use pipeline::{synth, text};
+use pipeline::cli::{Cli, Command};
+use pipeline::text;
 
 /// mimalloc: decoding makes many small short-lived allocations per entry,
 /// which glibc's allocator serves markedly slower across threads.
@@ -52,7 +46,7 @@ fn main() -> ExitCode {
         if std::env::var_os("PIPELINE_CRASH_AT").is_some_and(|p| p == "panic") {
             panic!("PIPELINE_CRASH_AT=panic");
         }
-        dispatch(&cli.command)
+        pipeline::cli::run::dispatch(&cli.command)
     }));
     let message = match result {
         Ok(Ok(code)) => return code,
@@ -71,19 +65,6 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(2)
-}
-
-/// Runs the subcommand.
-fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
-    match command {
-        Command::Ingest(args) => run_ingest(args),
-        Command::Query(args) => run_query(args),
-        Command::Check(args) => run_check(args),
-        Command::Synth(args) => run_synth(args),
-        Command::Status(args) => run_status(args),
-        Command::Compact(args) => run_compact(args),
-        Command::Verify(args) => run_verify(args),
-    }
 }
 
 /// The subcommand's name, for messages.
@@ -140,191 +121,5 @@ mod panic_message {
     /// The last panic's message, if any.
     pub fn take() -> Option<String> {
         LAST.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-}
-
-fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
-    let summary = ingest::ingest(&args.options()).context("ingest failed")?;
-    print_summary(&summary, args);
-    if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
-    }
-    Ok(if summary.unreadable > 0 || summary.refused_files > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Runtime::new()?)
-}
-
-fn run_query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(query::run(&args.options()))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let report = runtime()?.block_on(check::run(&args.options()))?;
-    Ok(if !report.broken.is_empty() {
-        ExitCode::from(2)
-    } else if report.has_errors() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let st = pipeline::dataset::status::status(&args.data)?;
-    match args.format {
-        StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
-        StatusFormat::Table => pipeline::dataset::status::write_table(&mut std::io::stdout(), &st)?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
-    let opts = pipeline::dataset::compact::CompactOptions {
-        data: args.data.clone(),
-        min_files: args.min_files,
-        wait: args.wait,
-    };
-    let done = runtime()?
-        .block_on(pipeline::dataset::compact::compact(&opts))
-        .context("compact failed")?;
-    if done.is_empty() {
-        eprintln!(
-            "nothing to compact: no partition of {} has {} or more files",
-            text::path(&args.data),
-            args.min_files.max(2)
-        );
-    }
-    for c in &done {
-        eprintln!(
-            "compacted {}/log={}: {} files -> {} ({} rows)",
-            c.table,
-            text::escape(&c.log),
-            c.files_before,
-            c.files_after,
-            c.rows
-        );
-    }
-    if args.json {
-        println!("{}", serde_json::json!({ "compacted": done }));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let v = pipeline::dataset::verify::verify(&args.data)?;
-    match args.format {
-        StatusFormat::Json => println!("{}", serde_json::to_string(&v)?),
-        StatusFormat::Table => {
-            for p in &v.problems {
-                println!("{p}");
-            }
-            eprintln!(
-                "{}: {} data files, {} rows, generation {}: {}",
-                pipeline::text::path(&args.data),
-                v.files,
-                v.rows,
-                v.generation,
-                if v.is_clean() {
-                    "clean".to_owned()
-                } else {
-                    format!("{} problems", v.problems.len())
-                }
-            );
-        }
-    }
-    Ok(if v.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
-    let s = synth::run(&args.options()).context("synth failed")?;
-    let planted: u64 = s.planted.values().sum();
-    let rejects: u64 = s.rejects.values().sum();
-    eprintln!(
-        "wrote {} entries in {} logs to {} ({} files, {:.1} MB) in {:.2} s ({:.0} entries/s): {} precert entries, {} planted rule hits, {} decoys, {} malformed, {} unparseable, {} truncated files",
-        s.entries,
-        s.logs.len(),
-        text::path(&args.out),
-        s.files,
-        s.bytes as f64 / 1e6,
-        s.elapsed_seconds,
-        s.entries_per_second,
-        s.precert_entries,
-        planted,
-        s.decoys.values().sum::<u64>(),
-        rejects,
-        s.parse_errors,
-        s.truncated_files.len()
-    );
-    eprintln!(
-        "ground truth: {}; ingest with: pipeline ingest {}/*/ --out DATASET",
-        text::path(&args.out.join("ground_truth.jsonl")),
-        text::path(&args.out)
-    );
-    if args.json {
-        println!("{}", serde_json::to_string(&s)?);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn print_summary(s: &IngestSummary, args: &IngestArgs) {
-    if s.files == 0 {
-        eprintln!(
-            "nothing new to ingest: {} input files already in {}",
-            s.already_ingested,
-            text::path(&args.out)
-        );
-        return;
-    }
-    if s.already_ingested > 0 {
-        eprintln!(
-            "{} input files already ingested were left alone",
-            s.already_ingested
-        );
-    }
-    if s.replaced > 0 {
-        eprintln!(
-            "{} changed inputs replaced: {} rows and {} rejects of their old content taken out",
-            s.replaced, s.rows_removed, s.rejects_removed
-        );
-    }
-    if s.duplicates > 0 {
-        eprintln!(
-            "{} entries were already in the dataset (same log and index) and were not stored again",
-            s.duplicates
-        );
-    }
-    eprintln!(
-        "ingested {} files ({:.1} MB) in {:.2} s: {} entries read -> {} rows, {} rejects, {} parse errors; {:.0} entries/s",
-        s.files,
-        s.input_bytes as f64 / 1e6,
-        s.elapsed_seconds,
-        s.entries_read,
-        s.rows,
-        s.rejects,
-        s.parse_errors,
-        s.entries_per_second
-    );
-    eprintln!(
-        "wrote {} Parquet files under {}",
-        s.output_files.len(),
-        text::path(&args.out)
-    );
-    if s.unreadable > 0 {
-        eprintln!(
-            "warning: {} input files or file tails could not be read (kind = 'io' in {}/rejects)",
-            s.unreadable,
-            text::path(&args.out)
-        );
     }
 }

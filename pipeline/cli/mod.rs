@@ -2,6 +2,9 @@
 
 pub mod memory_limit;
 pub mod progress;
+pub mod render;
+pub mod report;
+pub mod run;
 
 use std::path::PathBuf;
 
@@ -332,7 +335,6 @@ impl IngestArgs {
             start_index: self.start_index,
             keep_der: self.keep_der,
             threads: self.threads,
-            progress: self.progress,
             wait: self.wait,
             replace: self.replace,
             log_list: self.log_list.clone(),

@@ -81,6 +81,14 @@ impl Progress {
         }
     }
 
+    /// Runs `f` (which prints) with the bar hidden.
+    pub fn suspend(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     /// Clears the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {

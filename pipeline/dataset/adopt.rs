@@ -14,6 +14,7 @@ use crate::dataset::commit::Staging;
 use crate::dataset::manifest::{self, ManifestEntry};
 use crate::dataset::snapshot::{is_data_file, DATA_TABLES};
 use crate::error::Result;
+use crate::report::Reporter;
 
 /// What [`adopt`] did.
 #[derive(Debug, Default)]
@@ -27,7 +28,7 @@ pub struct Adoption {
 /// With the dataset lock held and no manifest present, gives each readable
 /// data file in the partitions a manifest entry of its own (run
 /// `adopted-<time>`, path the file itself) and commits that manifest.
-pub fn adopt(data: &Path) -> Result<Adoption> {
+pub fn adopt(data: &Path, reporter: &dyn Reporter) -> Result<Adoption> {
     let mut done = Adoption::default();
     if manifest::manifest_path(data).exists() {
         return Ok(done);
@@ -51,7 +52,7 @@ pub fn adopt(data: &Path) -> Result<Adoption> {
         std::process::id()
     );
     let staging = Staging::create(data, &run)?;
-    staging.commit(&[], &entries, &[])?;
+    staging.commit(&[], &entries, &[], reporter)?;
     Ok(done)
 }
 

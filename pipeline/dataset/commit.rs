@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::manifest::{self, FileRecord, Manifest, ManifestEntry, MANIFEST_FILE};
 use crate::dataset::snapshot::{self, is_data_file};
 use crate::error::{Error, Result};
+use crate::report::{Level, Reporter};
 
 /// The staging directory inside a dataset.
 pub const STAGING_DIR: &str = "_staging";
@@ -33,7 +34,6 @@ const COMMIT_FILE: &str = "COMMIT";
 /// Aborts the process at a named point when `PIPELINE_CRASH_AT` names it.
 pub fn crash_point(point: &str) {
     if std::env::var("PIPELINE_CRASH_AT").is_ok_and(|p| p == point) {
-        eprintln!("PIPELINE_CRASH_AT={point}: aborting");
         std::process::abort();
     }
 }
@@ -47,7 +47,7 @@ pub struct DatasetLock {
 
 /// Takes the dataset's write lock. When another run holds it: with `wait`,
 /// says so and waits; without, fails with a message naming the holder.
-pub fn lock(data: &Path, wait: bool) -> Result<DatasetLock> {
+pub fn lock(data: &Path, wait: bool, reporter: &dyn Reporter) -> Result<DatasetLock> {
     fs::create_dir_all(data).map_err(|e| Error::io(data, e))?;
     let path = data.join(LOCK_FILE);
     let mut file = OpenOptions::new()
@@ -70,9 +70,13 @@ pub fn lock(data: &Path, wait: bool) -> Result<DatasetLock> {
                     data.display()
                 )));
             }
-            eprintln!(
-                "waiting for another pipeline run to finish with {} ({holder})",
-                data.display()
+            reporter.note(
+                Level::Info,
+                format!(
+                    "waiting for another pipeline run to finish with {} ({})",
+                    crate::text::path(data),
+                    crate::text::escape(holder)
+                ),
             );
             file.lock().map_err(|e| Error::io(&path, e))?;
         }
@@ -132,6 +136,7 @@ impl Staging {
         staged: &[PathBuf],
         manifest_entries: &[ManifestEntry],
         deletes: &[PathBuf],
+        reporter: &dyn Reporter,
     ) -> Result<Vec<PathBuf>> {
         let relative = |base: &Path, p: &Path| -> Result<String> {
             p.strip_prefix(base)
@@ -165,7 +170,7 @@ impl Staging {
         sync_dir(&self.dir)?;
         crash_point("committed");
         let record = read_record(&self.data, &self.dir)?;
-        apply(&self.data, &self.dir, &record)
+        apply(&self.data, &self.dir, &record, reporter)
     }
 
     /// The manifest this commit puts in place: `entries`, the next
@@ -298,7 +303,12 @@ pub fn file_record(path: &Path) -> Result<FileRecord> {
 }
 
 /// Carries out a validated commit record; returns the final paths of the moved files.
-fn apply(data: &Path, dir: &Path, record: &CommitRecord) -> Result<Vec<PathBuf>> {
+fn apply(
+    data: &Path,
+    dir: &Path,
+    record: &CommitRecord,
+    reporter: &dyn Reporter,
+) -> Result<Vec<PathBuf>> {
     let mut finals = Vec::with_capacity(record.moves.len());
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (i, (from, to)) in record.moves.iter().enumerate() {
@@ -332,7 +342,7 @@ fn apply(data: &Path, dir: &Path, record: &CommitRecord) -> Result<Vec<PathBuf>>
     }
     if !record.deletes.is_empty() {
         // Readers of the previous snapshots may still read what is retired.
-        snapshot::retire_readers(data, manifest::generation(data)?)?;
+        snapshot::retire_readers(data, manifest::generation(data)?, reporter)?;
     }
     for rel in &record.deletes {
         let p = data.join(rel);
@@ -365,7 +375,7 @@ pub struct Recovery {
 
 /// Finishes or deletes what interrupted runs left in the staging area (the
 /// lock must be held).
-pub fn recover(data: &Path) -> Result<Recovery> {
+pub fn recover(data: &Path, reporter: &dyn Reporter) -> Result<Recovery> {
     let staging = data.join(STAGING_DIR);
     let mut done = Recovery::default();
     match fs::symlink_metadata(&staging) {
@@ -393,7 +403,7 @@ pub fn recover(data: &Path) -> Result<Recovery> {
             .unwrap_or_default();
         match record {
             Some(record) => {
-                apply(data, &dir, &record)?;
+                apply(data, &dir, &record, reporter)?;
                 done.rolled_forward.push(run);
             }
             None => {
@@ -419,6 +429,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Silent;
 
     fn staged_file(staging: &Staging, rel: &str, body: &str) -> PathBuf {
         let p = staging.dir().join(rel);
@@ -433,7 +444,7 @@ mod tests {
         let old = data.path().join("certs/log=a/old.parquet");
         fs::create_dir_all(old.parent().unwrap()).unwrap();
         fs::write(&old, "old").unwrap();
-        let _lock = lock(data.path(), false).unwrap();
+        let _lock = lock(data.path(), false, &Silent).unwrap();
         let staging = Staging::create(data.path(), "run1").unwrap();
         let f = staged_file(&staging, "certs/log=a/new.parquet", "new");
         let entry = ManifestEntry {
@@ -446,6 +457,7 @@ mod tests {
                 &[f],
                 std::slice::from_ref(&entry),
                 std::slice::from_ref(&old),
+                &Silent,
             )
             .unwrap();
         assert_eq!(finals, vec![data.path().join("certs/log=a/new.parquet")]);
@@ -458,7 +470,7 @@ mod tests {
     #[test]
     fn recovery_rolls_back_uncommitted_and_forward_committed() {
         let data = tempfile::tempdir().unwrap();
-        let _lock = lock(data.path(), false).unwrap();
+        let _lock = lock(data.path(), false, &Silent).unwrap();
         let uncommitted = Staging::create(data.path(), "run1").unwrap();
         staged_file(&uncommitted, "certs/log=a/x.parquet", "x");
         // A committed run whose first rename happened before the crash.
@@ -487,7 +499,7 @@ mod tests {
         fs::create_dir_all(moved.parent().unwrap()).unwrap();
         fs::rename(&y, &moved).unwrap();
         assert!(pending(data.path()));
-        let done = recover(data.path()).unwrap();
+        let done = recover(data.path(), &Silent).unwrap();
         assert_eq!(done.rolled_back, vec!["run1".to_owned()]);
         assert_eq!(done.rolled_forward, vec!["run2".to_owned()]);
         assert!(moved.exists() && data.path().join("certs/log=a/z.parquet").exists());
@@ -499,14 +511,14 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused_with_the_holder_named() {
         let data = tempfile::tempdir().unwrap();
-        let first = lock(data.path(), false).unwrap();
-        let err = lock(data.path(), false).unwrap_err().to_string();
+        let first = lock(data.path(), false, &Silent).unwrap();
+        let err = lock(data.path(), false, &Silent).unwrap_err().to_string();
         assert!(err.contains("another pipeline run"), "{err}");
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(first);
-        lock(data.path(), false).unwrap();
+        lock(data.path(), false, &Silent).unwrap();
     }
 }

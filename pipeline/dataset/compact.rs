@@ -14,8 +14,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::dataset::commit::{self, Staging};
+use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
+use crate::report::Reporter;
 use crate::table::batch::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
 
@@ -113,7 +115,7 @@ fn footer_rows(files: &[PathBuf]) -> Result<u64> {
 }
 
 /// Compacts the dataset; returns what was merged.
-pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
+pub async fn compact(opts: &CompactOptions, reporter: &dyn Reporter) -> Result<Vec<Compacted>> {
     let data = &opts.data;
     if !data.is_dir() {
         return Err(Error::Input {
@@ -121,8 +123,8 @@ pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
             message: "no dataset here (not a directory)".into(),
         });
     }
-    let _lock = commit::lock(data, opts.wait)?;
-    commit::recover(data)?;
+    let _lock = commit::lock(data, opts.wait, reporter)?;
+    commit::recover(data, reporter)?;
     let run_id = format!(
         "compact-{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
@@ -145,14 +147,15 @@ pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
         let mut staged = Vec::new();
         let mut deletes = Vec::new();
         let mut done = Vec::new();
-        let mut new_by_log: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        let mut renamed: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (table, log, files) in &todo {
             let out = crate::dataset::layout::dir(staging.dir(), table, log);
             let (written, rows) = rewrite(files, table, out, &run_id).await?;
             let before = footer_rows(files)?;
             if before != rows {
-                return Err(Error::Usage(format!(
-                    "compacting {table}/log={log}: read {rows} rows of {before}; nothing was changed"
+                return Err(Error::Internal(format!(
+                    "compacting {table}/log={}: read {rows} rows of {before}; nothing was changed",
+                    crate::text::escape(log)
                 )));
             }
             done.push(Compacted {
@@ -162,43 +165,27 @@ pub async fn compact(opts: &CompactOptions) -> Result<Vec<Compacted>> {
                 files_after: written.len(),
                 rows,
             });
-            new_by_log
-                .entry(log.clone())
-                .or_default()
-                .extend(written.iter().cloned());
+            let rel = |p: &PathBuf, base: &Path| {
+                p.strip_prefix(base)
+                    .map(|r| r.display().to_string())
+                    .unwrap_or_default()
+            };
+            let new: Vec<String> = written.iter().map(|p| rel(p, staging.dir())).collect();
+            for old in files {
+                renamed.insert(rel(old, data), new.clone());
+            }
             staged.extend(written);
             deletes.extend(files.iter().cloned());
         }
-        // The manifest now points each input of a compacted log at the new
-        // files (and keeps the untouched table's files of that log).
+        // The manifest now points each input at the files that replaced its own.
         let mut entries = snap.entries().to_vec();
-        for e in &mut entries {
-            let Some(new) = new_by_log.get(&e.log) else {
-                continue;
-            };
-            let mut files: Vec<String> = e
-                .output_files
-                .iter()
-                .filter(|f| !deletes.iter().any(|d| d.ends_with(f.as_str())))
-                .cloned()
-                .collect();
-            for p in new {
-                let rel = p
-                    .strip_prefix(staging.dir())
-                    .map(|r| r.display().to_string())
-                    .unwrap_or_default();
-                if !files.contains(&rel) {
-                    files.push(rel);
-                }
-            }
-            e.output_files = files;
-        }
+        manifest::repoint(&mut entries, &renamed);
         Ok((staged, deletes, entries, done))
     }
     .await;
     match result {
         Ok((staged, deletes, entries, done)) => {
-            staging.commit(&staged, &entries, &deletes)?;
+            staging.commit(&staged, &entries, &deletes, reporter)?;
             Ok(done)
         }
         Err(e) => {

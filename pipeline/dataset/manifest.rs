@@ -353,6 +353,29 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         .map_err(|e| Error::arrow("building the manifest", e))
 }
 
+/// Points the manifest entries that named a rewritten file at its
+/// replacements (`renamed`: old dataset-relative path → new ones); every
+/// rewrite of data files (replace, compact) goes through here.
+pub fn repoint(
+    entries: &mut [ManifestEntry],
+    renamed: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    for e in entries {
+        if !e.output_files.iter().any(|f| renamed.contains_key(f)) {
+            continue;
+        }
+        let mut files = Vec::with_capacity(e.output_files.len());
+        for f in &e.output_files {
+            match renamed.get(f) {
+                Some(new) => files.extend(new.iter().cloned()),
+                None => files.push(f.clone()),
+            }
+        }
+        files.dedup();
+        e.output_files = files;
+    }
+}
+
 /// Writes a whole manifest to `path` (synced; the caller renames it into place).
 pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
     let batch = to_batch(&manifest.entries)?;

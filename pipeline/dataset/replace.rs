@@ -115,24 +115,6 @@ pub fn remove_rows(
     Ok(out)
 }
 
-/// Points the manifest entries that named a rewritten file at its replacements.
-pub fn repoint(entries: &mut [ManifestEntry], renamed: &BTreeMap<String, Vec<String>>) {
-    for e in entries {
-        if !e.output_files.iter().any(|f| renamed.contains_key(f)) {
-            continue;
-        }
-        let mut files = Vec::with_capacity(e.output_files.len());
-        for f in &e.output_files {
-            match renamed.get(f) {
-                Some(new) => files.extend(new.iter().cloned()),
-                None => files.push(f.clone()),
-            }
-        }
-        files.dedup();
-        e.output_files = files;
-    }
-}
-
 /// Rewrites `file` without the rows `removal` names. Returns `None` when it
 /// holds none of them, else the new files (none if no row is left) and the
 /// number of rows taken out.
@@ -305,7 +287,7 @@ mod tests {
             "certs/log=a/p-00000.parquet".to_string(),
             vec!["certs/log=a/q-rw0000-00000.parquet".to_string()],
         );
-        repoint(&mut entries, &renamed);
+        manifest::repoint(&mut entries, &renamed);
         assert_eq!(
             entries[0].output_files,
             vec![

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dataset::manifest::{self, FileRecord, Manifest, ManifestEntry};
 use crate::error::{Error, Result};
+use crate::report::{Level, Reporter};
 
 /// The directory of reader locks inside a dataset.
 pub const READERS_DIR: &str = "_readers";
@@ -191,7 +192,7 @@ fn read_only(e: &std::io::Error) -> bool {
 /// removes their lock files (the writer holds the dataset lock, and the
 /// manifest of `generation` is in place). Returns how many older
 /// generations had to be waited for.
-pub fn retire_readers(data: &Path, generation: u64) -> Result<usize> {
+pub fn retire_readers(data: &Path, generation: u64, reporter: &dyn Reporter) -> Result<usize> {
     let dir = data.join(READERS_DIR);
     let Ok(entries) = fs::read_dir(&dir) else {
         return Ok(0);
@@ -214,10 +215,13 @@ pub fn retire_readers(data: &Path, generation: u64) -> Result<usize> {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 if waited == 0 {
-                    eprintln!(
-                        "committed; waiting for readers of an earlier snapshot of {} to finish \
-                         before deleting the files this commit retired",
-                        crate::text::path(data)
+                    reporter.note(
+                        Level::Info,
+                        format!(
+                            "committed; waiting for readers of an earlier snapshot of {} to finish \
+                             before deleting the files this commit retired",
+                            crate::text::path(data)
+                        ),
                     );
                 }
                 waited += 1;

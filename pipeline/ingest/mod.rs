@@ -11,7 +11,9 @@ pub mod page_stream;
 mod read;
 pub mod reject;
 mod run;
+mod stages;
 pub mod streams;
+mod write;
 
 pub use discover::{
     discover, page_range, validate_log_name, DiscoverOptions, Discovery, InputFile, Layout,

@@ -2,7 +2,6 @@
 //! rule and issuer, print them, and store them as `DIR/findings/run=<UTC>/`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use datafusion::prelude::SessionContext;
 use futures::{FutureExt, StreamExt};
 
 use crate::error::{Error, Result};
-use crate::sql::output::{Output, OutputFormat};
+use crate::sql::output::OutputFormat;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
 use crate::sql::session::{self, finding_schema};
 use crate::table::writer::PartitionWriter;
@@ -430,61 +429,11 @@ async fn previous_findings(
     Ok(run.map(|r| (r, set)))
 }
 
-/// Writes the per-rule, per-issuer summary as a text table.
-pub fn write_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result<()> {
-    let mut groups: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
-    for f in &report.findings {
-        let issuer = f.issuer_cn.as_deref().unwrap_or("");
-        *groups
-            .entry((f.rule.as_str(), f.severity.as_str(), issuer))
-            .or_default() += 1;
-    }
-    writeln!(
-        w,
-        "{} rules run, {} findings{}",
-        report.rules_run.len(),
-        report.findings.len(),
-        if report.broken.is_empty() {
-            String::new()
-        } else {
-            format!(", {} rules broken", report.broken.len())
-        }
-    )?;
-    if groups.is_empty() {
-        return Ok(());
-    }
-    let esc = crate::text::escape;
-    let width = groups
-        .keys()
-        .map(|k| esc(k.0).chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let iwidth = groups
-        .keys()
-        .map(|k| esc(k.2).chars().count())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
-        w,
-        "{:width$}  {:8}  {:iwidth$}  {:>8}  {:>12}",
-        "rule", "severity", "issuer", "findings", "issuer_certs"
-    )?;
-    for ((rule, severity, issuer), n) in &groups {
-        let total = report.issuer_certs.get(*issuer).copied().unwrap_or(0);
-        let (rule, issuer) = (esc(rule), esc(issuer));
-        writeln!(
-            w,
-            "{rule:width$}  {severity:8}  {issuer:iwidth$}  {n:>8}  {total:>12}"
-        )?;
-    }
-    Ok(())
-}
-
-/// Runs `pipeline check`: prints the summary and findings, stores them.
-/// Returns the report; the caller maps it to an exit status.
-pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
+/// Runs `pipeline check`: runs the rules, stores the findings (unless
+/// `no_store`), and with `new` keeps only findings no earlier run reported.
+/// Returns the report and the findings batch to show; the caller renders
+/// both and maps the report to an exit status.
+pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
@@ -496,14 +445,6 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
         None
     };
     let mut report = run_rules(&ctx, opts).await?;
-    for e in &report.broken {
-        eprintln!("error: rule {}", crate::text::escape_lines(&e.to_string()));
-    }
-    if opts.timings {
-        for (rule, seconds) in &report.rule_seconds {
-            eprintln!("timing: {rule} {seconds:.3} s");
-        }
-    }
     let batch = findings_batch(&report.findings, now.timestamp_millis())?;
     if !opts.no_store {
         report.stored = store(
@@ -519,36 +460,13 @@ pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
             let key = (f.rule.clone(), f.cert_sha256.clone().unwrap_or_default());
             !seen.contains(&key)
         });
-        let known = before - report.findings.len();
-        eprintln!(
-            "{} new findings; {known} were already reported by {}",
-            report.findings.len(),
-            if run.is_empty() {
-                "no earlier run (every finding is new)".to_owned()
-            } else {
-                format!("run {run}")
-            }
-        );
-        report.previous_run = Some((run, known));
+        report.previous_run = Some((run, before - report.findings.len()));
         findings_batch(&report.findings, now.timestamp_millis())?
     } else {
         batch
     };
-    // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.
-    if opts.format == OutputFormat::Table {
-        let mut stdout = std::io::stdout();
-        write_summary(&mut stdout, &report).map_err(|e| Error::io("stdout", e))?;
-        writeln!(stdout).map_err(|e| Error::io("stdout", e))?;
-    } else {
-        write_summary(&mut std::io::stderr(), &report).map_err(|e| Error::io("stderr", e))?;
-    }
     let shown = batch
         .project(&[0, 1, 2, 3, 4, 5, 6, 7])
         .map_err(|e| Error::arrow("choosing the findings columns to show", e))?;
-    let mut out = Output::open(opts.out.as_deref())?;
-    if shown.num_rows() > 0 || opts.format != OutputFormat::Table {
-        out.write(opts.format, &[shown])?;
-    }
-    out.finish()?;
-    Ok(report)
+    Ok((report, shown))
 }

@@ -9,6 +9,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{with_causes, Error, Result};
+use crate::report::{Level, Reporter};
 use crate::sql::output::{Output, OutputFormat};
 use crate::sql::script::{split_statements, Statement};
 use crate::sql::session;
@@ -39,7 +40,8 @@ pub struct QueryOptions {
 
 /// Runs the statements of `script`, writing each result; `origin` names the
 /// script in error messages. With `timings`, each statement's time (without
-/// writing the result) goes to stderr as `timing: ORIGIN:LINE SECONDS s`.
+/// writing the result) is a note `timing: ORIGIN:LINE SECONDS s`.
+#[allow(clippy::too_many_arguments)] // one script run, told where to write and what to note
 pub async fn run_script(
     ctx: &SessionContext,
     script: &str,
@@ -48,6 +50,7 @@ pub async fn run_script(
     out: &mut Output,
     timings: bool,
     options: SQLOptions,
+    reporter: &dyn Reporter,
 ) -> Result<()> {
     for Statement { line, sql } in split_statements(script) {
         let sql_error = |e: datafusion::error::DataFusionError| Error::Sql {
@@ -72,9 +75,13 @@ pub async fn run_script(
             .map_err(sql_error)?;
         let batches = df.collect().await.map_err(sql_error)?;
         if timings {
-            eprintln!(
-                "timing: {origin}:{line} {:.4} s",
-                started.elapsed().as_secs_f64()
+            reporter.note(
+                Level::Info,
+                format!(
+                    "timing: {}:{line} {:.4} s",
+                    crate::text::escape(origin),
+                    started.elapsed().as_secs_f64()
+                ),
             );
         }
         out.write(format, &batches)?;
@@ -82,8 +89,8 @@ pub async fn run_script(
     Ok(())
 }
 
-/// Runs `pipeline query`.
-pub async fn run(opts: &QueryOptions) -> Result<()> {
+/// Runs `pipeline query`; timings and the prompt's messages are notes.
+pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
@@ -112,7 +119,9 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
             std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?,
             path.display().to_string(),
         ),
-        (None, None) if std::io::stdin().is_terminal() => return interactive(open, options).await,
+        (None, None) if std::io::stdin().is_terminal() => {
+            return interactive(open, options, reporter).await
+        }
         (None, None) => {
             let mut s = String::new();
             std::io::stdin()
@@ -131,6 +140,7 @@ pub async fn run(opts: &QueryOptions) -> Result<()> {
         &mut out,
         opts.timings,
         options,
+        reporter,
     )
     .await?;
     out.finish()
@@ -144,7 +154,7 @@ fn history_path() -> Option<PathBuf> {
 /// its columns, `\q` quits. Each statement reads the dataset's current
 /// snapshot, and none is held between statements, so a prompt left open
 /// never keeps a commit waiting.
-async fn interactive<F, Fut>(open: F, options: SQLOptions) -> Result<()>
+async fn interactive<F, Fut>(open: F, options: SQLOptions, reporter: &dyn Reporter) -> Result<()>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<SessionContext>>,
@@ -155,7 +165,10 @@ where
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    eprintln!("SQL over certs, rejects, findings. End statements with ';'. \\d [TABLE] describes, \\q quits.");
+    reporter.note(
+        Level::Info,
+        "SQL over certs, rejects, findings. End statements with ';'. \\d [TABLE] describes, \\q quits.".into(),
+    );
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -179,11 +192,17 @@ where
                 ["\\d"] => "SHOW TABLES".to_owned(),
                 ["\\d", table] => format!("DESCRIBE {table}"),
                 _ => {
-                    eprintln!("unknown command {trimmed}: \\d, \\d TABLE, \\q");
+                    reporter.note(
+                        Level::Error,
+                        format!(
+                            "unknown command {}: \\d, \\d TABLE, \\q",
+                            crate::text::escape(trimmed)
+                        ),
+                    );
                     continue;
                 }
             };
-            report(run_prompt(&open, &sql, options).await);
+            report(run_prompt(&open, &sql, options, reporter).await, reporter);
             continue;
         }
         buffer.push_str(&line);
@@ -191,7 +210,10 @@ where
         if trimmed.ends_with(';') {
             let _ = editor.add_history_entry(buffer.trim());
             let script = std::mem::take(&mut buffer);
-            report(run_prompt(&open, &script, options).await);
+            report(
+                run_prompt(&open, &script, options, reporter).await,
+                reporter,
+            );
         }
     }
     if let Some(h) = &history {
@@ -201,7 +223,12 @@ where
 }
 
 /// Runs what was typed at the prompt on a fresh snapshot.
-async fn run_prompt<F, Fut>(open: &F, script: &str, options: SQLOptions) -> Result<()>
+async fn run_prompt<F, Fut>(
+    open: &F,
+    script: &str,
+    options: SQLOptions,
+    reporter: &dyn Reporter,
+) -> Result<()>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<SessionContext>>,
@@ -216,13 +243,18 @@ where
         &mut out,
         false,
         options,
+        reporter,
     )
     .await?;
     out.finish()
 }
 
-fn report(result: Result<()>) {
+/// A failed statement at the prompt is a note; the prompt goes on.
+fn report(result: Result<()>, reporter: &dyn Reporter) {
     if let Err(e) = result {
-        eprintln!("error: {}", crate::text::escape_lines(&with_causes(&e)));
+        reporter.note(
+            Level::Error,
+            format!("error: {}", crate::text::escape_lines(&with_causes(&e))),
+        );
     }
 }

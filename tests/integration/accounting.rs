@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use pipeline::cli::progress::ProgressMode;
 use pipeline::ingest::{ingest, IngestOptions};
+use pipeline::report::Silent;
 use serde_json::{json, Value};
 
 use crate::fixtures::{
@@ -286,15 +286,14 @@ fn short_pages_follow_their_start_and_unnamed_pages_need_start_index() {
         inputs: vec![unnamed.clone()],
         out: tmp.path().join("out2"),
         start_index: start,
-        progress: ProgressMode::Quiet,
         ..IngestOptions::default()
     };
-    let err = ingest(&opts(None)).unwrap_err().to_string();
+    let err = ingest(&opts(None), &Silent).unwrap_err().to_string();
     assert!(
         err.contains("page.json") && err.contains("--start-index"),
         "{err}"
     );
-    let s = ingest(&opts(Some(77))).unwrap();
+    let s = ingest(&opts(Some(77)), &Silent).unwrap();
     assert_eq!(s.rows, 4);
     let idx: Vec<i64> = rows(&read_table(&tmp.path().join("out2"), "certs", "unnamed"))
         .iter()
@@ -346,13 +345,15 @@ fn keep_der_stores_the_certificate_bytes() {
     let dir = tmp.path().join("der");
     write_page(&dir.join("0-3.json"), &real);
     let out = tmp.path().join("out");
-    ingest(&IngestOptions {
-        inputs: vec![dir],
-        out: out.clone(),
-        keep_der: true,
-        progress: ProgressMode::Quiet,
-        ..IngestOptions::default()
-    })
+    ingest(
+        &IngestOptions {
+            inputs: vec![dir],
+            out: out.clone(),
+            keep_der: true,
+            ..IngestOptions::default()
+        },
+        &Silent,
+    )
     .unwrap();
     let certs = rows(&read_table(&out, "certs", "der"));
     let leaf = leaf_bytes(&real[0]);
@@ -362,4 +363,33 @@ fn keep_der_stores_the_certificate_bytes() {
     let without = tmp.path().join("out-plain");
     run_ingest(&[tmp.path().join("der")], &without, None);
     assert!(!rows(&read_table(&without, "certs", "der"))[0].contains_key("der"));
+}
+
+#[test]
+fn notes_of_a_run_come_back_as_data_with_escaped_names() {
+    let real = real_entries();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("argon");
+    write_page(&dir.join("0-3.json"), &real);
+    // A file that is not a dump, its name holding an escape sequence.
+    fs::write(dir.join("notes\x1b[2J.txt"), "hello").unwrap();
+    let notes = pipeline::report::Collect::default();
+    let s = ingest(
+        &IngestOptions {
+            inputs: vec![dir.clone()],
+            out: tmp.path().join("out"),
+            ..IngestOptions::default()
+        },
+        &notes,
+    )
+    .unwrap();
+    assert_eq!((s.rows, s.skipped_files), (4, 1));
+    let notes = notes.notes();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].level, pipeline::report::Level::Info);
+    let shown = format!(
+        "skipped (not a dump, tile, tile archive or certificate file): {}/notes\\x1b[2J.txt",
+        dir.display()
+    );
+    assert_eq!(notes[0].text, shown);
 }

@@ -13,8 +13,8 @@ use arrow::array::{
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use pipeline::cli::progress::ProgressMode;
 use pipeline::ingest::{ingest, IngestOptions, IngestSummary};
+use pipeline::report::Silent;
 
 /// The repository's test data directory.
 pub fn data_dir() -> PathBuf {
@@ -71,14 +71,16 @@ pub fn ingest_with(
     log: Option<&str>,
     threads: Option<usize>,
 ) -> IngestSummary {
-    ingest(&IngestOptions {
-        inputs: inputs.to_vec(),
-        out: out.to_path_buf(),
-        log: log.map(str::to_owned),
-        threads,
-        progress: ProgressMode::Quiet,
-        ..IngestOptions::default()
-    })
+    ingest(
+        &IngestOptions {
+            inputs: inputs.to_vec(),
+            out: out.to_path_buf(),
+            log: log.map(str::to_owned),
+            threads,
+            ..IngestOptions::default()
+        },
+        &Silent,
+    )
     .expect("ingest")
 }
 

@@ -1,0 +1,135 @@
+//! Running a subcommand: its arguments become library options, the
+//! library computes, and [`super::render`] shows the result. Returns the
+//! exit status: 0 clean; 1 finished with error-severity findings (`check`),
+//! unreadable input (`ingest`) or problems (`verify`); 2 failure.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::progress::ProgressMode;
+use super::render;
+use super::report::StderrReporter;
+use super::{
+    CheckArgs, Command, CompactArgs, IngestArgs, QueryArgs, StatusArgs, StatusFormat, SynthArgs,
+    VerifyArgs,
+};
+use crate::ingest;
+use crate::sql::check;
+use crate::sql::output::{Output, OutputFormat};
+use crate::sql::query;
+use crate::synth;
+
+/// Runs the subcommand.
+pub fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Ingest(args) => run_ingest(args),
+        Command::Query(args) => run_query(args),
+        Command::Check(args) => run_check(args),
+        Command::Synth(args) => run_synth(args),
+        Command::Status(args) => run_status(args),
+        Command::Compact(args) => run_compact(args),
+        Command::Verify(args) => run_verify(args),
+    }
+}
+
+fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    let reporter = StderrReporter::new(args.progress);
+    let summary = ingest::ingest(&args.options(), &reporter).context("ingest failed")?;
+    render::ingest_summary(&summary, &args.out);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(if summary.unreadable > 0 || summary.refused_files > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+fn run_query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
+    let reporter = StderrReporter::new(ProgressMode::Quiet);
+    runtime()?.block_on(query::run(&args.options(), &reporter))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let opts = args.options();
+    let (report, shown) = runtime()?.block_on(check::run(&opts))?;
+    render::check_notes(&report, opts.timings);
+    // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.
+    if opts.format == OutputFormat::Table {
+        let mut stdout = std::io::stdout();
+        render::check_summary(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        render::check_summary(&mut std::io::stderr(), &report)?;
+    }
+    let mut out = Output::open(opts.out.as_deref())?;
+    if shown.num_rows() > 0 || opts.format != OutputFormat::Table {
+        out.write(opts.format, &[shown])?;
+    }
+    out.finish()?;
+    Ok(if !report.broken.is_empty() {
+        ExitCode::from(2)
+    } else if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let st = crate::dataset::status::status(&args.data)?;
+    match args.format {
+        StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
+        StatusFormat::Table => render::status_table(&mut std::io::stdout(), &st)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
+    let opts = crate::dataset::compact::CompactOptions {
+        data: args.data.clone(),
+        min_files: args.min_files,
+        wait: args.wait,
+    };
+    let done = runtime()?
+        .block_on(crate::dataset::compact::compact(
+            &opts,
+            &StderrReporter::new(ProgressMode::Quiet),
+        ))
+        .context("compact failed")?;
+    render::compacted(&done, &args.data, args.min_files);
+    if args.json {
+        println!("{}", serde_json::json!({ "compacted": done }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let v = crate::dataset::verify::verify(&args.data)?;
+    match args.format {
+        StatusFormat::Json => println!("{}", serde_json::to_string(&v)?),
+        StatusFormat::Table => render::verification(&v, &args.data),
+    }
+    Ok(if v.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
+    let s = synth::run(&args.options()).context("synth failed")?;
+    render::synth_summary(&s, &args.out);
+    if args.json {
+        println!("{}", serde_json::to_string(&s)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
