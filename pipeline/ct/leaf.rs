@@ -229,6 +229,83 @@ fn decode_chain<'a>(
     Ok(chain)
 }
 
+/// What a TimestampedEntry signs: a certificate, or a precertificate's
+/// issuer key hash and TBSCertificate.
+enum Signed<'a> {
+    X509(&'a [u8]),
+    Precert {
+        issuer_key_hash: [u8; 32],
+        tbs: &'a [u8],
+    },
+}
+
+/// A TimestampedEntry, read the same way from a MerkleTreeLeaf and from a
+/// TileLeaf.
+///
+/// ```text
+/// TimestampedEntry = timestamp<u64> entry_type<u16>
+///                    (x509: certificate<u24> | precert: issuer_key_hash[32] tbs<u24>)
+///                    extensions<u16>
+/// ```
+struct TimestampedEntry<'a> {
+    timestamp_ms: u64,
+    signed: Signed<'a>,
+    extensions: &'a [u8],
+}
+
+fn read_timestamped_entry<'a>(r: &mut TlsReader<'a>) -> Result<TimestampedEntry<'a>, FramingError> {
+    let timestamp_ms = r.uint(8, "TimestampedEntry timestamp")?;
+    if timestamp_ms > MAX_TIMESTAMP_MS {
+        return Err(FramingError::TimestampOutOfRange(timestamp_ms));
+    }
+    let signed = match r.uint(2, "TimestampedEntry entry_type")? as u16 {
+        0 => Signed::X509(r.cert24("x509_entry certificate")?),
+        1 => {
+            let hash = r.take(32, "PreCert issuer_key_hash")?;
+            let mut issuer_key_hash = [0u8; 32];
+            issuer_key_hash.copy_from_slice(hash);
+            Signed::Precert {
+                issuer_key_hash,
+                tbs: r.cert24("PreCert tbs_certificate")?,
+            }
+        }
+        other => return Err(FramingError::UnknownEntryType(other)),
+    };
+    let extensions = r.vec16("TimestampedEntry extensions")?;
+    Ok(TimestampedEntry {
+        timestamp_ms,
+        signed,
+        extensions,
+    })
+}
+
+impl<'a> TimestampedEntry<'a> {
+    /// The entry, with a precert's `pre_certificate` read by `pre_certificate`.
+    fn into_entry(
+        self,
+        pre_certificate: impl FnOnce() -> Result<&'a [u8], FramingError>,
+        chain: Chain<'a>,
+    ) -> Result<LogEntry<'a>, FramingError> {
+        let kind = match self.signed {
+            Signed::X509(cert) => EntryKind::X509 { cert },
+            Signed::Precert {
+                issuer_key_hash,
+                tbs,
+            } => EntryKind::Precert {
+                issuer_key_hash,
+                tbs,
+                pre_certificate: pre_certificate()?,
+            },
+        };
+        Ok(LogEntry {
+            timestamp_ms: self.timestamp_ms,
+            kind,
+            extensions: self.extensions,
+            chain,
+        })
+    }
+}
+
 /// Decodes one RFC 6962 entry from its `leaf_input` and `extra_data` bytes.
 pub fn decode<'a>(
     leaf_input: &'a [u8],
@@ -243,41 +320,14 @@ pub fn decode<'a>(
     if leaf_type != 0 {
         return Err(FramingError::UnknownLeafType(leaf_type));
     }
-    let timestamp_ms = leaf.uint(8, "TimestampedEntry timestamp")?;
-    if timestamp_ms > MAX_TIMESTAMP_MS {
-        return Err(FramingError::TimestampOutOfRange(timestamp_ms));
-    }
-    let entry_type = leaf.uint(2, "TimestampedEntry entry_type")? as u16;
-    let mut extra = TlsReader::new(extra_data);
-    let kind = match entry_type {
-        0 => {
-            let cert = leaf.cert24("x509_entry certificate")?;
-            EntryKind::X509 { cert }
-        }
-        1 => {
-            let hash = leaf.take(32, "PreCert issuer_key_hash")?;
-            let tbs = leaf.cert24("PreCert tbs_certificate")?;
-            let pre_certificate = extra.cert24("PrecertChainEntry pre_certificate")?;
-            let mut issuer_key_hash = [0u8; 32];
-            issuer_key_hash.copy_from_slice(hash);
-            EntryKind::Precert {
-                issuer_key_hash,
-                tbs,
-                pre_certificate,
-            }
-        }
-        other => return Err(FramingError::UnknownEntryType(other)),
-    };
-    let extensions = leaf.vec16("TimestampedEntry extensions")?;
+    let entry = read_timestamped_entry(&mut leaf)?;
     leaf.finish("MerkleTreeLeaf")?;
-    let chain = decode_chain(&mut extra, "extra_data certificate_chain")?;
+    let mut extra = TlsReader::new(extra_data);
+    let pre_certificate = || extra.cert24("PrecertChainEntry pre_certificate");
+    let mut entry = entry.into_entry(pre_certificate, Chain::Certs(Vec::new()))?;
+    entry.chain = Chain::Certs(decode_chain(&mut extra, "extra_data certificate_chain")?);
     extra.finish("extra_data")?;
-    Ok(LogEntry {
-        timestamp_ms,
-        kind,
-        extensions,
-        chain: Chain::Certs(chain),
-    })
+    Ok(entry)
 }
 
 /// Decodes the static-ct-api `TileLeaf` at the start of `buf`; returns it
@@ -289,42 +339,11 @@ pub fn decode<'a>(
 /// ```
 pub fn decode_tile_leaf(buf: &[u8]) -> Result<(LogEntry<'_>, usize), FramingError> {
     let mut r = TlsReader::new(buf);
-    let timestamp_ms = r.uint(8, "TimestampedEntry timestamp")?;
-    if timestamp_ms > MAX_TIMESTAMP_MS {
-        return Err(FramingError::TimestampOutOfRange(timestamp_ms));
-    }
-    let entry_type = r.uint(2, "TimestampedEntry entry_type")? as u16;
-    let kind = match entry_type {
-        0 => EntryKind::X509 {
-            cert: r.cert24("x509_entry certificate")?,
-        },
-        1 => {
-            let hash = r.take(32, "PreCert issuer_key_hash")?;
-            let tbs = r.cert24("PreCert tbs_certificate")?;
-            let mut issuer_key_hash = [0u8; 32];
-            issuer_key_hash.copy_from_slice(hash);
-            // pre_certificate follows the extensions; fixed up below.
-            EntryKind::Precert {
-                issuer_key_hash,
-                tbs,
-                pre_certificate: &[],
-            }
-        }
-        other => return Err(FramingError::UnknownEntryType(other)),
-    };
-    let extensions = r.vec16("TimestampedEntry extensions")?;
-    let kind = match kind {
-        EntryKind::Precert {
-            issuer_key_hash,
-            tbs,
-            ..
-        } => EntryKind::Precert {
-            issuer_key_hash,
-            tbs,
-            pre_certificate: r.cert24("TileLeaf pre_certificate")?,
-        },
-        x509 => x509,
-    };
+    let entry = read_timestamped_entry(&mut r)?;
+    let mut entry = entry.into_entry(
+        || r.cert24("TileLeaf pre_certificate"),
+        Chain::Fingerprints(Vec::new()),
+    )?;
     let list = r.vec16("TileLeaf certificate_chain")?;
     if list.len() % 32 != 0 {
         return Err(FramingError::Trailing {
@@ -332,20 +351,12 @@ pub fn decode_tile_leaf(buf: &[u8]) -> Result<(LogEntry<'_>, usize), FramingErro
             count: list.len() % 32,
         });
     }
-    let chain = list
-        .chunks_exact(32)
-        .map(|c| c.try_into().expect("32-byte chunks"))
-        .collect();
-    let used = buf.len() - r.buf.len();
-    Ok((
-        LogEntry {
-            timestamp_ms,
-            kind,
-            extensions,
-            chain: Chain::Fingerprints(chain),
-        },
-        used,
-    ))
+    entry.chain = Chain::Fingerprints(
+        list.chunks_exact(32)
+            .map(|c| c.try_into().expect("32-byte chunks"))
+            .collect(),
+    );
+    Ok((entry, buf.len() - r.buf.len()))
 }
 
 /// The `leaf_index` of static-ct-api `CtExtensions` (type 0, a 40-bit
