@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BinaryBuilder, BooleanBuilder, Int64Builder, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use base64::Engine as _;
 use serde_json::Value;
@@ -136,29 +135,6 @@ pub fn load(path: Option<&Path>) -> Result<LogList> {
     }
 }
 
-/// The schema of `ct_logs`.
-pub fn schema() -> SchemaRef {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("log_id", DataType::Binary, false),
-        Field::new("log_id_hex", DataType::Utf8, false),
-        Field::new("log_id_base64", DataType::Utf8, false),
-        Field::new("description", DataType::Utf8, false),
-        Field::new("operator", DataType::Utf8, false),
-        Field::new("url", DataType::Utf8, false),
-        Field::new("monitoring_url", DataType::Utf8, true),
-        Field::new("tiled", DataType::Boolean, false),
-        Field::new("state", DataType::Utf8, true),
-        Field::new("state_since", ts.clone(), true),
-        Field::new("temporal_start", ts.clone(), true),
-        Field::new("temporal_end", ts, true),
-        Field::new("mmd", DataType::Int64, true),
-        Field::new("key", DataType::Utf8, false),
-        Field::new("log_name", DataType::Utf8, false),
-        Field::new("list_version", DataType::Utf8, false),
-    ]))
-}
-
 fn millis(text: &Option<String>) -> Option<i64> {
     text.as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -172,7 +148,10 @@ pub fn to_batch(list: &LogList) -> Result<RecordBatch> {
     let mut strings: Vec<StringBuilder> = (0..10).map(|_| StringBuilder::new()).collect();
     let mut tiled = BooleanBuilder::new();
     let mut times: Vec<arrow::array::TimestampMillisecondBuilder> = (0..3)
-        .map(|_| arrow::array::TimestampMillisecondBuilder::new().with_timezone("UTC"))
+        .map(|_| {
+            arrow::array::TimestampMillisecondBuilder::new()
+                .with_timezone(crate::table::schema::UTC)
+        })
         .collect();
     let mut mmd = Int64Builder::new();
     for l in &list.logs {
@@ -230,7 +209,7 @@ pub fn to_batch(list: &LogList) -> Result<RecordBatch> {
         take(&mut s), // list_version
     ];
     debug_assert_eq!(columns[0].len(), n);
-    RecordBatch::try_new(schema(), columns)
+    RecordBatch::try_new(crate::table::schema::ct_logs_schema(), columns)
         .map_err(|e| Error::arrow("building the ct_logs table", e))
 }
 

@@ -58,28 +58,14 @@ pub fn adopt(data: &Path, reporter: &dyn Reporter) -> Result<Adoption> {
 
 /// The data files in the partitions, dataset-relative, sorted.
 fn data_files(data: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for table in DATA_TABLES {
-        let Ok(parts) = std::fs::read_dir(data.join(table)) else {
-            continue;
-        };
-        for part in parts.flatten() {
-            let Ok(files) = std::fs::read_dir(part.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let (p, n) = (part.file_name(), f.file_name());
-                let (Some(p), Some(n)) = (p.to_str(), n.to_str()) else {
-                    continue;
-                };
-                let rel = format!("{table}/{p}/{n}");
-                let regular = std::fs::symlink_metadata(f.path()).is_ok_and(|m| m.is_file());
-                if regular && is_data_file(&rel) {
-                    out.push(rel);
-                }
-            }
-        }
-    }
+    let mut out: Vec<String> = DATA_TABLES
+        .iter()
+        .flat_map(|table| crate::dataset::layout::data_files(data, table).unwrap_or_default())
+        .filter_map(|(_, path)| {
+            let rel = path.strip_prefix(data).ok()?.to_str()?.to_owned();
+            is_data_file(&rel).then_some(rel)
+        })
+        .collect();
     out.sort();
     out
 }

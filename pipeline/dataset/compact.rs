@@ -18,7 +18,7 @@ use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
 use crate::report::Reporter;
-use crate::table::batch::{cert_schema, reject_schema};
+use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
 
 /// What `pipeline compact` was asked to do.

@@ -121,6 +121,22 @@ pub fn data_files(root: &Path, table: &str) -> std::io::Result<Vec<(String, Path
     Ok(out)
 }
 
+/// Every non-directory under `dir`, dataset-relative (`/`-separated).
+pub fn files_under(data: &Path, dir: &Path, out: &mut std::collections::BTreeSet<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path: PathBuf = e.path();
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if is_dir {
+            files_under(data, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(data) {
+            out.insert(crate::text::path(rel));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

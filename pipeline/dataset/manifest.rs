@@ -15,7 +15,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, ListBuilder, StringArray, StringBuilder,
     TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -64,31 +64,6 @@ pub struct ManifestEntry {
     pub ingested_at_ms: i64,
     /// The run's output files of this log, relative to the dataset directory.
     pub output_files: Vec<String>,
-}
-
-/// The manifest's Arrow schema.
-pub fn manifest_schema() -> SchemaRef {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
-    Arc::new(Schema::new(vec![
-        Field::new("path", DataType::Utf8, false),
-        Field::new("size", DataType::Int64, false),
-        Field::new("mtime_ns", DataType::Int64, false),
-        Field::new("sha256", DataType::Utf8, false),
-        Field::new("log", DataType::Utf8, false),
-        Field::new("first_index", DataType::Int64, true),
-        Field::new("last_index", DataType::Int64, true),
-        Field::new("index_ranges", DataType::Utf8, false),
-        Field::new("entries", DataType::Int64, false),
-        Field::new("rows", DataType::Int64, false),
-        Field::new("rejects", DataType::Int64, false),
-        Field::new("parse_errors", DataType::Int64, false),
-        Field::new("duplicates", DataType::Int64, false),
-        Field::new("conflicts", DataType::Int64, false),
-        Field::new("run_id", DataType::Utf8, false),
-        Field::new("ingested_at", ts, false),
-        Field::new("output_files", list, false),
-    ]))
 }
 
 /// Formats an index set as `a-b,c-d` (a single index as `a`).
@@ -329,7 +304,7 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         files.append(true);
     }
     let at = TimestampMillisecondArray::from_iter_values(entries.iter().map(|e| e.ingested_at_ms))
-        .with_timezone("UTC");
+        .with_timezone(crate::table::schema::UTC);
     let columns: Vec<ArrayRef> = vec![
         strings(|e| &e.path),
         ints(|e| e.size),
@@ -349,7 +324,7 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         Arc::new(at),
         Arc::new(files.finish()),
     ];
-    RecordBatch::try_new(manifest_schema(), columns)
+    RecordBatch::try_new(crate::table::schema::manifest_schema(), columns)
         .map_err(|e| Error::arrow("building the manifest", e))
 }
 

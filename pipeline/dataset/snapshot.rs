@@ -45,8 +45,7 @@ pub fn is_data_file(rel: &str) -> bool {
         .all(|c| matches!(c, Component::Normal(_)));
     normal
         && DATA_TABLES.contains(table)
-        && partition.len() > "log=".len()
-        && partition.starts_with("log=")
+        && crate::dataset::layout::log_of_dir(partition).is_some()
         && file.ends_with(".parquet")
         && !file.starts_with('.')
 }

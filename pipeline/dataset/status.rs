@@ -146,27 +146,14 @@ fn set_aside_damage(snap: &mut Snapshot) -> (Vec<String>, BTreeSet<String>) {
 
 /// Files under `certs/` and `rejects/` that the manifest does not name.
 fn stray_data_files(snap: &Snapshot) -> usize {
-    let mut n = 0;
+    let mut found = BTreeSet::new();
     for table in snapshot::DATA_TABLES {
-        let Ok(parts) = std::fs::read_dir(snap.data.join(table)) else {
-            continue;
-        };
-        for part in parts.flatten() {
-            let Ok(files) = std::fs::read_dir(part.path()) else {
-                n += 1;
-                continue;
-            };
-            for f in files.flatten() {
-                let rel = format!(
-                    "{table}/{}/{}",
-                    part.file_name().to_string_lossy(),
-                    f.file_name().to_string_lossy()
-                );
-                n += usize::from(!snap.files.contains_key(&rel));
-            }
-        }
+        crate::dataset::layout::files_under(&snap.data, &snap.data.join(table), &mut found);
     }
-    n
+    found
+        .iter()
+        .filter(|rel| !snap.files.contains_key(*rel))
+        .count()
 }
 
 /// The indices a damaged log's remaining files hold, per log: the coverage

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
@@ -330,7 +330,7 @@ fn check_strays(snap: &Snapshot, v: &mut Verification) {
             }
             t if DATA_TABLES.contains(&t) => {
                 let mut found = BTreeSet::new();
-                walk(data, &e.path(), &mut found);
+                crate::dataset::layout::files_under(data, &e.path(), &mut found);
                 for rel in found.difference(&snap.files.keys().cloned().collect()) {
                     v.problems.push(format!(
                         "{}: not named by the manifest (a stray file; readers ignore it)",
@@ -342,22 +342,6 @@ fn check_strays(snap: &Snapshot, v: &mut Verification) {
                 "{}: unknown to the dataset",
                 crate::text::path(&e.path())
             )),
-        }
-    }
-}
-
-/// Every non-directory under `dir`, dataset-relative (`/`-separated).
-fn walk(data: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path: PathBuf = e.path();
-        let is_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-        if is_dir {
-            walk(data, &path, out);
-        } else if let Ok(rel) = path.strip_prefix(data) {
-            out.insert(crate::text::path(rel));
         }
     }
 }

@@ -11,11 +11,13 @@ use std::sync::Arc;
 use rangemap::RangeInclusiveSet;
 
 use crate::dataset::conflicts::Duplicate;
+use crate::dataset::layout;
 use crate::error::Result;
 use crate::ingest::decode::ChunkOutput;
 use crate::ingest::reject::RejectKind;
-use crate::table::batch::{cert_schema, reject_schema, CertBatchBuilder, RejectBatchBuilder};
-use crate::table::writer::{partition_dir, PartitionWriter};
+use crate::table::batch::{CertBatchBuilder, RejectBatchBuilder};
+use crate::table::schema::{cert_schema, reject_schema};
+use crate::table::writer::PartitionWriter;
 
 /// Rows buffered per log before a record batch is written.
 const BATCH_ROWS: usize = 8192;
@@ -93,13 +95,13 @@ impl Sinks {
         self.logs.entry(log.clone()).or_insert_with(|| LogSink {
             certs: CertBatchBuilder::new(keep_der),
             cert_files: PartitionWriter::new(
-                partition_dir(out, "certs", log),
+                layout::dir(out, "certs", log),
                 run_id.clone(),
                 cert_schema(keep_der),
             ),
             rejects: RejectBatchBuilder::new(),
             reject_files: PartitionWriter::new(
-                partition_dir(out, "rejects", log),
+                layout::dir(out, "rejects", log),
                 run_id.clone(),
                 reject_schema(),
             ),

@@ -9,14 +9,15 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use futures::{FutureExt, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::sql::output::OutputFormat;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
-use crate::sql::session::{self, finding_schema};
+use crate::sql::session;
+use crate::table::schema::{finding_schema, timestamp_type, UTC};
 use crate::table::writer::PartitionWriter;
 
 /// The columns every rule must return.
@@ -165,7 +166,7 @@ fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<
         let detail = strings(get("detail")).map_err(conv)?;
         let index = cast(get("entry_index"), &DataType::Int64).map_err(|e| e.to_string())?;
         let index: &Int64Array = index.as_primitive();
-        let ts_type = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        let ts_type = timestamp_type();
         let nb = cast(get("not_before"), &ts_type).map_err(|e| e.to_string())?;
         let nb: &TimestampMillisecondArray = nb.as_primitive();
         let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
@@ -347,7 +348,7 @@ pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBa
         Arc::new(findings.iter().map(f).collect::<StringArray>())
     };
     let ts = |v: Vec<Option<i64>>| -> ArrayRef {
-        Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC"))
+        Arc::new(TimestampMillisecondArray::from(v).with_timezone(UTC))
     };
     let columns: Vec<ArrayRef> = vec![
         s(|f| Some(f.rule.as_str())),

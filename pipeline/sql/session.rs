@@ -19,33 +19,17 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::ct::log_list;
-use crate::dataset::manifest::{self, manifest_schema};
+use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::sql::script::ParamValue;
 use crate::sql::snapshot_store::SnapshotStore;
 use crate::sql::udfs;
-use crate::table::batch::{cert_schema, reject_schema};
+use crate::table::schema::{cert_schema, finding_schema, manifest_schema, reject_schema};
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::context::SQLOptions;
 
 /// The tables of a dataset, with their Hive partition column.
 pub const TABLES: &[(&str, &str)] = &[("certs", "log"), ("rejects", "log"), ("findings", "run")];
-
-/// The schema of `findings` files (the `run` partition column is in the path).
-pub fn finding_schema() -> SchemaRef {
-    let ts = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("rule", DataType::Utf8, false),
-        Field::new("severity", DataType::Utf8, false),
-        Field::new("log", DataType::Utf8, true),
-        Field::new("entry_index", DataType::Int64, true),
-        Field::new("cert_sha256", DataType::Utf8, true),
-        Field::new("issuer_cn", DataType::Utf8, true),
-        Field::new("not_before", ts.clone(), true),
-        Field::new("detail", DataType::Utf8, true),
-        Field::new("run_time", ts, false),
-    ]))
-}
 
 fn known_schema(table: &str) -> SchemaRef {
     match table {

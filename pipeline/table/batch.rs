@@ -1,6 +1,5 @@
-//! The Arrow schemas of the `certs` and `rejects` tables and the builders
-//! that turn records into record batches. `schemas/*.md` documents the same
-//! columns; a test keeps the two in step.
+//! The builders that turn `certs` and `rejects` records into record
+//! batches of the schemas of [`super::schema`].
 
 use std::sync::Arc;
 
@@ -8,85 +7,13 @@ use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder,
     StringBuilder, TimestampMillisecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use super::schema::{cert_schema, item, reject_schema, timestamp_type, UTC};
 use crate::error::{Error, Result};
 use crate::ingest::reject::{Position, RejectRecord};
 use crate::x509::cert_record::{CertRecord, Sha256Digest};
-
-/// The timezone of every timestamp column.
-const UTC: &str = "UTC";
-
-fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into()))
-}
-
-fn item(data_type: DataType) -> FieldRef {
-    Arc::new(Field::new("item", data_type, false))
-}
-
-fn list(name: &str, data_type: DataType) -> Field {
-    Field::new(name, DataType::List(item(data_type)), false)
-}
-
-/// The schema of `certs` files. The Hive partition column `log` is not stored
-/// in the files; readers add it from the directory name.
-pub fn cert_schema(keep_der: bool) -> SchemaRef {
-    let mut fields = vec![
-        Field::new("entry_index", DataType::Int64, false),
-        Field::new("entry_timestamp", timestamp_type(), false),
-        Field::new("entry_type", DataType::Utf8, false),
-        Field::new("cert_sha256", DataType::Binary, false),
-        Field::new("tbs_sha256", DataType::Binary, true),
-        Field::new("cert_version", DataType::Int32, true),
-        Field::new("serial", DataType::Utf8, true),
-        Field::new("issuer_dn", DataType::Utf8, true),
-        Field::new("issuer_cn", DataType::Utf8, true),
-        Field::new("issuer_org", DataType::Utf8, true),
-        Field::new("subject_dn", DataType::Utf8, true),
-        Field::new("subject_cn", DataType::Utf8, true),
-        Field::new("subject_org", DataType::Utf8, true),
-        Field::new("has_san", DataType::Boolean, false),
-        list("san_dns", DataType::Utf8),
-        list("san_ip", DataType::Utf8),
-        Field::new("signature_algorithm", DataType::Utf8, true),
-        Field::new("signature_oid", DataType::Utf8, true),
-        Field::new("key_algorithm", DataType::Utf8, true),
-        Field::new("key_bits", DataType::Int32, true),
-        Field::new("key_curve", DataType::Utf8, true),
-        Field::new("spki_sha256", DataType::Binary, true),
-        Field::new("not_before", timestamp_type(), true),
-        Field::new("not_after", timestamp_type(), true),
-        Field::new("is_ca", DataType::Boolean, true),
-        list("policy_oids", DataType::Utf8),
-        list("eku", DataType::Utf8),
-        Field::new("sct_count", DataType::Int32, false),
-        list("sct_log_ids", DataType::Binary),
-        list("sct_timestamps", timestamp_type()),
-        Field::new("issuer_key_hash", DataType::Binary, true),
-        list("chain_sha256", DataType::Binary),
-        Field::new("parse_error", DataType::Utf8, true),
-    ];
-    if keep_der {
-        fields.push(Field::new("der", DataType::Binary, false));
-    }
-    Arc::new(Schema::new(fields))
-}
-
-/// The schema of `rejects` files (the `log` partition column is in the path).
-pub fn reject_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("entry_index", DataType::Int64, true),
-        Field::new("source_file", DataType::Utf8, false),
-        Field::new("position", DataType::Utf8, false),
-        Field::new("line", DataType::Int64, true),
-        Field::new("entry_ordinal", DataType::Int64, true),
-        Field::new("byte_offset", DataType::Int64, true),
-        Field::new("kind", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-    ]))
-}
 
 fn string_list() -> ListBuilder<StringBuilder> {
     ListBuilder::new(StringBuilder::new()).with_field(item(DataType::Utf8))

@@ -2,4 +2,5 @@
 //! fill them and the Parquet writer settings.
 
 pub mod batch;
+pub mod schema;
 pub mod writer;

@@ -65,11 +65,6 @@ pub fn writer_properties() -> WriterProperties {
     b.build()
 }
 
-/// The partition directory of one log in one table.
-pub fn partition_dir(out: &Path, table: &str, log: &str) -> PathBuf {
-    crate::dataset::layout::dir(out, table, log)
-}
-
 struct OpenFile {
     tmp: PathBuf,
     path: PathBuf,
