@@ -17,12 +17,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's `mi_option_purge_delay` (v3's `mi_option_e`, index 15).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Two settings that cut the kernel's page zeroing, which took a fifth of
-/// ingest's CPU and half of `check`'s: freed memory waits `purge_delay_ms`,
-/// not mimalloc's 10 ms, before it goes back to the kernel (ingest frees and
-/// reallocates megabytes per page; `MIMALLOC_PURGE_DELAY` still wins), and
-/// no transparent huge pages for this process (each fault on a returned
-/// region zeroed 2 MiB at once).
+/// Two settings that cut the kernel's page zeroing (README, "Benchmarks",
+/// has what it cost): freed memory waits `purge_delay_ms`, not mimalloc's
+/// 10 ms, before it goes back to the kernel (ingest frees and reallocates
+/// megabytes per page; `MIMALLOC_PURGE_DELAY` still wins), and no
+/// transparent huge pages for this process (each fault on a returned region
+/// zeroes 2 MiB at once).
 #[allow(unsafe_code)]
 fn tune_allocator(purge_delay_ms: std::ffi::c_long) {
     // SAFETY: sets one numeric allocator option before any other thread
@@ -36,8 +36,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     panic_message::install();
     // Ingest keeps its memory flat (1 s); queries and rules build and drop
-    // hash tables of hundreds of MB one after another, and keeping freed
-    // memory 10 s saved a tenth of `check`'s system time at 10M entries.
+    // hash tables of hundreds of MB one after another, so freed memory is
+    // kept 10 s for the next one.
     tune_allocator(match cli.command {
         Command::Query(_) | Command::Check(_) => 10_000,
         _ => 1000,

@@ -31,9 +31,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Decode RFC 6962 get-entries dumps into DIR/certs and DIR/rejects (Parquet).
+    /// Decode CT dumps (get-entries pages and JSON lines, static-ct-api tiles,
+    /// ct-archive zips, certificate folders, Axeman CSV) into DIR/certs and
+    /// DIR/rejects (Parquet).
     Ingest(IngestArgs),
-    /// Run SQL over a dataset (tables certs, rejects, findings).
+    /// Run SQL over a dataset (tables certs, rejects, findings, manifest, ct_logs).
     Query(QueryArgs),
     /// Run the mis-issuance rules (queries/*.sql) and report findings.
     Check(CheckArgs),

@@ -1,6 +1,7 @@
 //! Certificate Transparency wire objects: RFC 6962 leaves and entries, and
 //! the list of known logs.
 
+pub mod encode;
 pub mod leaf;
 pub mod log_list;
 pub mod tile;

@@ -1,7 +1,7 @@
 //! Recycled read buffers. A page or chunk is read into a buffer on the
 //! reader thread and dropped on a decoding thread once its entries are
-//! extracted; allocating a fresh multi-megabyte buffer for every page made
-//! the kernel zero new memory for each one (a fifth of ingest's CPU time).
+//! extracted; allocating a fresh multi-megabyte buffer for every page makes
+//! the kernel zero new memory for each one (README, "Benchmarks", has the cost).
 //! Buffers handed back with [`give`] are reused by [`take`]; the pool keeps
 //! at most [`MAX_POOLED_BYTES`] of them, so memory stays bounded.
 

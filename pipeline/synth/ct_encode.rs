@@ -13,6 +13,8 @@ use super::issuance::{Issuance, Logging};
 use super::keys::KeyPool;
 use super::time::{DAY, NOW};
 use super::x509_der::{self as der, ext_oid, Attr, KeyKind, Sct};
+use crate::ct::encode;
+use crate::ct::leaf::{self, Chain, EntryKind, LogEntry};
 
 /// IDs of real logs (Google's log list v3) that generated SCTs cite beside
 /// the log the dump is for.
@@ -71,45 +73,24 @@ pub struct Encoder<'a> {
     keys: KeyPool,
     log_id: [u8; 32],
     other_logs: Vec<[u8; 32]>,
-    /// Per CA: the TLS certificate_chain (u24 list) with and without the root.
-    chains: Vec<[Vec<u8>; 2]>,
     /// Per CA: base64 of the x509 extra_data for each chain.
     chains_b64: Vec<[String; 2]>,
 }
 
-fn push_u24(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_be_bytes()[1..]);
-}
-
-/// A v1 MerkleTreeLeaf: an x509 entry holding `der` (the certificate), or,
-/// with an issuer key hash, a precert entry holding `der` (the TBS); no
-/// extensions.
-fn merkle_leaf(timestamp_ms: u64, issuer_key_hash: Option<&[u8; 32]>, der: &[u8]) -> Vec<u8> {
-    let mut leaf = Vec::with_capacity(der.len() + 50);
-    leaf.extend_from_slice(&[0, 0]);
-    leaf.extend_from_slice(&timestamp_ms.to_be_bytes());
-    match issuer_key_hash {
-        Some(hash) => {
-            leaf.extend_from_slice(&[0, 1]);
-            leaf.extend_from_slice(hash);
-        }
-        None => leaf.extend_from_slice(&[0, 0]),
-    }
-    push_u24(&mut leaf, der.len());
-    leaf.extend_from_slice(der);
-    leaf.extend_from_slice(&[0, 0]);
-    leaf
-}
-
+/// The certificate_chain of an x509 entry's `extra_data`.
 fn chain_list(certs: &[&[u8]]) -> Vec<u8> {
-    let total: usize = certs.iter().map(|c| 3 + c.len()).sum();
-    let mut out = Vec::with_capacity(3 + total);
-    push_u24(&mut out, total);
-    for c in certs {
-        push_u24(&mut out, c.len());
-        out.extend_from_slice(c);
+    encode::extra_data(&unlogged(EntryKind::X509 { cert: &[] }, certs.to_vec()))
+}
+
+/// An entry at time 0 without extensions: the timestamp and extensions do
+/// not reach `extra_data`.
+fn unlogged<'a>(kind: EntryKind<'a>, chain: Vec<&'a [u8]>) -> LogEntry<'a> {
+    LogEntry {
+        timestamp_ms: 0,
+        kind,
+        extensions: &[],
+        chain: Chain::Certs(chain),
     }
-    out
 }
 
 impl<'a> Encoder<'a> {
@@ -123,21 +104,22 @@ impl<'a> Encoder<'a> {
                 v.try_into().expect("log IDs are 32 bytes")
             })
             .collect();
-        let mut chains = Vec::with_capacity(cas.all.len());
-        for ca in &cas.all {
-            let root = &cas.all[ca.root].cert;
-            chains.push([chain_list(&[&ca.cert]), chain_list(&[&ca.cert, root])]);
-        }
-        let chains_b64 = chains
+        let chains_b64 = cas
+            .all
             .iter()
-            .map(|[a, b]| [BASE64.encode(a), BASE64.encode(b)])
+            .map(|ca| {
+                let root = &cas.all[ca.root].cert;
+                [
+                    BASE64.encode(chain_list(&[&ca.cert])),
+                    BASE64.encode(chain_list(&[&ca.cert, root])),
+                ]
+            })
             .collect();
         Encoder {
             cas,
             keys,
             log_id,
             other_logs,
-            chains,
             chains_b64,
         }
     }
@@ -268,12 +250,24 @@ impl<'a> Encoder<'a> {
                 der::POISON_VALUE,
             )));
             let pre = der::encode_certificate(&pre_tbs, sig_alg, &ca.def.key.random_signature(rng));
-            let leaf = merkle_leaf(evidence_ms, Some(&ca.key_hash), &leaf_tbs);
-            let chain = &self.chains[is.ca][with_root];
-            let mut extra = Vec::with_capacity(pre.len() + chain.len() + 3);
-            push_u24(&mut extra, pre.len());
-            extra.extend_from_slice(&pre);
-            extra.extend_from_slice(chain);
+            let root = &self.cas.all[ca.root].cert;
+            let chain: Vec<&[u8]> = if with_root == 1 {
+                vec![&ca.cert, root]
+            } else {
+                vec![&ca.cert]
+            };
+            let entry = LogEntry {
+                timestamp_ms: evidence_ms,
+                ..unlogged(
+                    EntryKind::Precert {
+                        issuer_key_hash: ca.key_hash,
+                        tbs: &leaf_tbs,
+                        pre_certificate: &pre,
+                    },
+                    chain,
+                )
+            };
+            let (leaf, extra) = (encode::merkle_tree_leaf(&entry), encode::extra_data(&entry));
             Some(EntryText {
                 leaf_b64: BASE64.encode(&leaf),
                 extra_b64: BASE64.encode(&extra),
@@ -301,7 +295,10 @@ impl<'a> Encoder<'a> {
         }
         .min((NOW * 1000) as u64)
         .max(evidence_ms);
-        let leaf = merkle_leaf(final_ms, None, &final_der);
+        let leaf = encode::merkle_tree_leaf(&LogEntry {
+            timestamp_ms: final_ms,
+            ..unlogged(EntryKind::X509 { cert: &final_der }, Vec::new())
+        });
         Encoded {
             precert,
             final_cert: EntryText {
@@ -317,37 +314,21 @@ impl<'a> Encoder<'a> {
 /// each with its leaf_index extension), and the issuer files it refers to
 /// (lowercase hex SHA-256 name, DER).
 pub fn tile(entries: &[&EntryText], start: u64) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
-    let u24 = |b: &[u8]| (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
     let mut out = Vec::with_capacity(entries.len() * 2048);
     let mut issuers = Vec::new();
     for (k, e) in entries.iter().enumerate() {
         let leaf = BASE64.decode(&e.leaf_b64).expect("our own base64");
         let extra = BASE64.decode(&e.extra_b64).expect("our own base64");
-        // TimestampedEntry without its empty extensions, then leaf_index.
-        let timestamped = &leaf[2..leaf.len() - 2];
-        out.extend_from_slice(timestamped);
-        out.extend_from_slice(&[0, 8, 0, 0, 5]);
-        out.extend_from_slice(&(start + k as u64).to_be_bytes()[3..]);
-        let chain = if timestamped[9] == 1 {
-            let n = u24(&extra);
-            out.extend_from_slice(&extra[..3 + n]);
-            &extra[3 + n..]
-        } else {
-            &extra[..]
-        };
-        let list = &chain[3..3 + u24(chain)];
-        let mut fps = Vec::new();
-        let mut at = 0;
-        while at < list.len() {
-            let n = u24(&list[at..]);
-            let der = &list[at + 3..at + 3 + n];
-            let fp: [u8; 32] = Sha256::digest(der).into();
-            fps.extend_from_slice(&fp);
-            issuers.push((hex::encode(fp), der.to_vec()));
-            at += 3 + n;
+        let mut entry = leaf::decode(&leaf, &extra).expect("our own framing");
+        let extension = encode::leaf_index_extension(start + k as u64);
+        entry.extensions = &extension;
+        out.extend(encode::tile_leaf(&entry));
+        if let Chain::Certs(certs) = &entry.chain {
+            for der in certs {
+                let fp: [u8; 32] = Sha256::digest(der).into();
+                issuers.push((hex::encode(fp), der.to_vec()));
+            }
         }
-        out.extend_from_slice(&(fps.len() as u16).to_be_bytes());
-        out.extend(fps);
     }
     issuers.sort();
     issuers.dedup();

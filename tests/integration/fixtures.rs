@@ -21,6 +21,10 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
+// An RFC 6962 encoder of its own, kept apart from `pipeline::ct::encode` on
+// purpose: entries built here check the decoder against the wire format as
+// the RFC lays it out, not against the library's idea of it.
+
 fn u24(n: usize) -> [u8; 3] {
     [(n >> 16) as u8, (n >> 8) as u8, n as u8]
 }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use pipeline::ct::leaf;
 use pipeline::ct::tile::TileCoord;
+use pipeline::ct::{encode, leaf};
 use pipeline::ingest::decode::decode_chunk;
 use pipeline::ingest::{Chunk, ChunkReader, InputFile, Layout};
 use pipeline::x509::cert_record::{extract, ExtractOptions};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use sha2::{Digest, Sha256};
 use std::sync::atomic::AtomicU64;
 
 use crate::fixtures::data_dir;
@@ -33,27 +35,33 @@ fn input_file(layout: Layout) -> Arc<InputFile> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
+    /// Any bytes: either a framing error naming the field, or an entry
+    /// that encodes back to exactly the same bytes (the framing is
+    /// canonical), whose certs row hashes the entry's own certificate.
     #[test]
-    fn framing_never_panics(leaf in proptest::collection::vec(any::<u8>(), 0..300),
-                            extra in proptest::collection::vec(any::<u8>(), 0..300)) {
-        if let Ok(entry) = leaf::decode(&leaf, &extra) {
-            let _ = extract(0, &entry, ExtractOptions::default());
-        }
+    fn framing_is_exact_or_a_named_error(leaf in proptest::collection::vec(any::<u8>(), 0..300),
+                                         extra in proptest::collection::vec(any::<u8>(), 0..300)) {
+        check_framing(&leaf, &extra)?;
     }
 
+    /// A real precert entry with bytes flipped, and cut short: the same;
+    /// the unflipped leaf cut short is always an error.
     #[test]
-    fn mutated_real_entries_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
-                                        cut in any::<prop::sample::Index>()) {
-        let (mut leaf, extra) = real_leaf_and_extra();
+    fn mutated_real_entries_are_exact_or_a_named_error(
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let (real, extra) = real_leaf_and_extra();
+        let cut = cut.index(real.len());
+        // The real leaf cut short never decodes (its lengths say more follows).
+        prop_assert!(!check_framing(&real[..cut], &extra)?, "cut at {} decoded", cut);
+        let mut leaf = real.clone();
         for (at, byte) in flips {
             let i = at.index(leaf.len());
             leaf[i] = byte;
         }
-        let cut = cut.index(leaf.len() + 1);
-        if let Ok(entry) = leaf::decode(&leaf[..cut], &extra) {
-            let rec = extract(0, &entry, ExtractOptions { keep_der: true });
-            prop_assert_eq!(rec.entry_index, 0);
-        }
+        check_framing(&leaf, &extra)?;
+        check_framing(&leaf[..cut], &extra)?;
     }
 
     #[test]
@@ -123,6 +131,33 @@ proptest! {
         }
         for r in &out.rejects {
             prop_assert!(r.entry_index.is_some_and(|i| range.contains(&i)));
+        }
+    }
+}
+
+/// Decodes `leaf` and `extra`; an entry must encode back to the same bytes
+/// and give a row for index 0 hashing its certificate, an error must name
+/// what it found wrong. Returns whether the entry decoded.
+fn check_framing(leaf: &[u8], extra: &[u8]) -> Result<bool, TestCaseError> {
+    match leaf::decode(leaf, extra) {
+        Ok(entry) => {
+            prop_assert_eq!(encode::merkle_tree_leaf(&entry), leaf);
+            prop_assert_eq!(encode::extra_data(&entry), extra);
+            let rec = extract(0, &entry, ExtractOptions::default());
+            let cert = match &entry.kind {
+                leaf::EntryKind::X509 { cert } => *cert,
+                leaf::EntryKind::Precert {
+                    pre_certificate, ..
+                } => *pre_certificate,
+            };
+            prop_assert_eq!(rec.entry_index, 0);
+            prop_assert_eq!(rec.cert_sha256, <[u8; 32]>::from(Sha256::digest(cert)));
+            prop_assert_eq!(rec.entry_timestamp_ms as u64, entry.timestamp_ms);
+            Ok(true)
+        }
+        Err(e) => {
+            prop_assert!(!e.to_string().is_empty());
+            Ok(false)
         }
     }
 }
