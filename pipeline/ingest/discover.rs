@@ -246,8 +246,33 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
     if let Some(log) = &opts.log {
         validate_log_name(log)?;
     }
-    let mut found: Vec<Found> = Vec::new();
     let mut disc = Discovery::default();
+    let found = find(inputs, opts, &mut disc)?;
+    let mut files = Vec::with_capacity(found.len());
+    for f in found {
+        if let Some(file) = settle(f, opts, &mut disc)? {
+            files.push(file);
+        }
+    }
+    assign_start_index(&mut files, opts.start_index)?;
+    number_certificates(&mut files);
+    files.sort_by(|a, b| {
+        let dir = |f: &InputFile| match f.layout {
+            // All tiles of a log sort together, by index.
+            Layout::Tile(_) => None,
+            _ => f.path.parent().map(Path::to_path_buf),
+        };
+        (&a.log, dir(a), a.start_index, &a.path).cmp(&(&b.log, dir(b), b.start_index, &b.path))
+    });
+    files.dedup_by(|a, b| a.path == b.path);
+    disc.files = files;
+    Ok(disc)
+}
+
+/// The files named by `inputs` or found under them, each with its log (by
+/// `--log`, else by the directory given or holding it).
+fn find(inputs: &[PathBuf], opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Vec<Found>> {
+    let mut found: Vec<Found> = Vec::new();
     for input in inputs {
         let meta = fs::metadata(input).map_err(|e| Error::io(input, e))?;
         if meta.is_dir() {
@@ -255,7 +280,7 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
                 Some(l) => l.clone(),
                 None => dir_log_name(input)?,
             };
-            walk(input, &log, &mut found, &mut disc)?;
+            walk(input, &log, &mut found, disc)?;
         } else {
             let log = match &opts.log {
                 Some(l) => l.clone(),
@@ -275,105 +300,95 @@ pub fn discover(inputs: &[PathBuf], opts: &DiscoverOptions) -> Result<Discovery>
             });
         }
     }
-    let mut files = Vec::with_capacity(found.len());
-    for f in found {
-        let Found {
-            path,
-            mut log,
-            layout,
-            mut issuers,
-        } = f;
-        let meta = match fs::metadata(&path) {
-            Ok(m) if m.is_file() => m,
-            Ok(m) => {
-                let why = format!(
-                    "not a regular file ({}): refused",
-                    compression::kind_of(&m.file_type())
-                );
-                disc.refused.push((path, why));
-                continue;
-            }
-            Err(e) => {
-                let why = match fs::symlink_metadata(&path) {
-                    Ok(l) if l.file_type().is_symlink() => format!("a broken symlink: {e}"),
-                    _ => e.to_string(),
-                };
-                disc.refused.push((path, why));
-                continue;
-            }
-        };
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
-        let layout = match layout {
-            Some(l) => l,
-            None if is_zip_name(&file_name(&path)) => {
-                // The archive names its log; --log still decides.
-                let archive =
-                    ct_archive::open(&path, Arc::new(AtomicU64::new(0))).map_err(|e| {
-                        Error::Input {
-                            path: path.clone(),
-                            message: format!("not a readable zip archive: {e}"),
-                        }
-                    })?;
-                if opts.log.is_none() {
-                    if let Some(stated) = archive.stated_log {
-                        log = stated;
-                    }
+    Ok(found)
+}
+
+/// Settles a found file: refuses what is not a regular file (into
+/// `disc.refused`), decides its layout (and, for archives and CSV, the log
+/// they name), and records its size and time.
+fn settle(f: Found, opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Option<InputFile>> {
+    let Found {
+        path,
+        mut log,
+        layout,
+        mut issuers,
+    } = f;
+    let meta = match fs::metadata(&path) {
+        Ok(m) if m.is_file() => m,
+        Ok(m) => {
+            let why = format!(
+                "not a regular file ({}): refused",
+                compression::kind_of(&m.file_type())
+            );
+            disc.refused.push((path, why));
+            return Ok(None);
+        }
+        Err(e) => {
+            let why = match fs::symlink_metadata(&path) {
+                Ok(l) if l.file_type().is_symlink() => format!("a broken symlink: {e}"),
+                _ => e.to_string(),
+            };
+            disc.refused.push((path, why));
+            return Ok(None);
+        }
+    };
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
+    let name = file_name(&path).into_owned();
+    let layout = match layout {
+        Some(l) => l,
+        None if is_zip_name(&name) => {
+            // The archive names its log; --log still decides.
+            let archive =
+                ct_archive::open(&path, Arc::new(AtomicU64::new(0))).map_err(|e| Error::Input {
+                    path: path.clone(),
+                    message: format!("not a readable zip archive: {e}"),
+                })?;
+            if opts.log.is_none() {
+                if let Some(stated) = archive.stated_log {
+                    log = stated;
                 }
-                disc.superseded.extend(
-                    archive
-                        .superseded
-                        .iter()
-                        .map(|m| PathBuf::from(format!("{}!{m}", path.display()))),
-                );
-                issuers = Some(Arc::new(archive.issuers));
-                Layout::Zip
             }
-            None if cert_files::is_cert_name(base_name(&file_name(&path))) => Layout::Certs,
-            None if axeman_csv::is_csv_name(base_name(&file_name(&path))) => {
-                // Axeman names the log by URL in every row; the first says.
-                if opts.log.is_none() {
-                    if let Some(name) = axeman_csv::stated_log_name(&path) {
-                        log = name;
-                    }
+            disc.superseded.extend(
+                archive
+                    .superseded
+                    .iter()
+                    .map(|m| PathBuf::from(format!("{}!{m}", path.display()))),
+            );
+            issuers = Some(Arc::new(archive.issuers));
+            Layout::Zip
+        }
+        None if cert_files::is_cert_name(base_name(&name)) => Layout::Certs,
+        None if axeman_csv::is_csv_name(base_name(&name)) => {
+            // Axeman names the log by URL in every row; the first says.
+            if opts.log.is_none() {
+                if let Some(stated) = axeman_csv::stated_log_name(&path) {
+                    log = stated;
                 }
-                Layout::AxemanCsv
             }
-            None => sniff_layout(&path),
-        };
-        validate_log_name(&log)?;
-        let start_index = match layout {
-            Layout::Tile(coord) => Some(coord.start_index()),
-            _ => page_range(&file_name(&path)).map(|(start, _)| start),
-        };
-        files.push(InputFile {
-            name: Arc::from(path.display().to_string()),
-            path,
-            log: Arc::from(log),
-            size: meta.len(),
-            mtime_ns,
-            sha256: Arc::default(),
-            layout,
-            start_index,
-            issuers,
-        });
-    }
-    assign_start_index(&mut files, opts.start_index)?;
-    number_certificates(&mut files);
-    files.sort_by(|a, b| {
-        let dir = |f: &InputFile| match f.layout {
-            // All tiles of a log sort together, by index.
-            Layout::Tile(_) => None,
-            _ => f.path.parent().map(Path::to_path_buf),
-        };
-        (&a.log, dir(a), a.start_index, &a.path).cmp(&(&b.log, dir(b), b.start_index, &b.path))
-    });
-    files.dedup_by(|a, b| a.path == b.path);
-    disc.files = files;
-    Ok(disc)
+            Layout::AxemanCsv
+        }
+        None => sniff_layout(&path),
+    };
+    validate_log_name(&log)?;
+    let start_index = match layout {
+        Layout::Tile(coord) => Some(coord.start_index()),
+        _ => page_range(&name).map(|(start, _)| start),
+    };
+    Ok(Some(InputFile {
+        name: Arc::from(path.display().to_string()),
+        path,
+        log: Arc::from(log),
+        size: meta.len(),
+        mtime_ns,
+        sha256: Arc::default(),
+        layout,
+        start_index,
+        issuers,
+    }))
 }
 
 /// Numbers the certificates of each log's certificate files: in path order,

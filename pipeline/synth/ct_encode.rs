@@ -8,7 +8,7 @@ use base64::Engine;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::authorities::Authorities;
+use super::authorities::{Authorities, Ca};
 use super::issuance::{Issuance, Logging};
 use super::keys::KeyPool;
 use super::time::{DAY, NOW};
@@ -174,52 +174,7 @@ impl<'a> Encoder<'a> {
             spki[0] = 0x31;
         }
         let subject = self.subject(is, rng);
-        let rsa = matches!(is.key, KeyKind::Rsa(_));
-        let mut exts = vec![
-            der::extension(ext_oid::AKI, false, &der::authority_key_id(&ca.key_id)),
-            der::extension(ext_oid::SKI, false, &der::subject_key_id(&ski[..20])),
-            der::extension(ext_oid::KEY_USAGE, true, &der::key_usage(false, rsa)),
-            der::extension(ext_oid::EKU, false, &der::ext_key_usage()),
-            der::extension(
-                ext_oid::BASIC_CONSTRAINTS,
-                true,
-                &der::basic_constraints(false),
-            ),
-            der::extension(
-                ext_oid::POLICIES,
-                false,
-                &der::policies(if is.ov {
-                    &[2, 23, 140, 1, 2, 2]
-                } else {
-                    &[2, 23, 140, 1, 2, 1]
-                }),
-            ),
-            der::extension(
-                ext_oid::AIA,
-                false,
-                &der::authority_info_access(
-                    &format!("http://ocsp.{}", ca.def.host),
-                    &format!("http://crt.{}/{}.der", ca.def.host, ca.def.id),
-                ),
-            ),
-        ];
-        if !ca.def.acme {
-            exts.push(der::extension(
-                ext_oid::CRL_DP,
-                false,
-                &der::crl_distribution_point(&format!(
-                    "http://crl.{}/{}.crl",
-                    ca.def.host, ca.def.id
-                )),
-            ));
-        }
-        if is.has_san {
-            exts.push(der::extension(
-                ext_oid::SAN,
-                is.subject_cn.is_none() && !is.ov,
-                &der::subject_alt_name(&is.san_dns, &is.san_ip),
-            ));
-        }
+        let exts = extensions(is, ca, &ski);
         let sig_alg = ca.def.key.sig_alg(is.sha1);
         let tbs_with = |extra: Option<Vec<u8>>| {
             let mut all = exts.clone();
@@ -308,6 +263,55 @@ impl<'a> Encoder<'a> {
             },
         }
     }
+}
+
+/// The extensions of an end-entity certificate of `ca` (without SCTs or
+/// poison): key identifiers, usages, policies, AIA, CRL DP, SAN.
+fn extensions(is: &Issuance, ca: &Ca, ski: &[u8; 32]) -> Vec<Vec<u8>> {
+    let rsa = matches!(is.key, KeyKind::Rsa(_));
+    let mut exts = vec![
+        der::extension(ext_oid::AKI, false, &der::authority_key_id(&ca.key_id)),
+        der::extension(ext_oid::SKI, false, &der::subject_key_id(&ski[..20])),
+        der::extension(ext_oid::KEY_USAGE, true, &der::key_usage(false, rsa)),
+        der::extension(ext_oid::EKU, false, &der::ext_key_usage()),
+        der::extension(
+            ext_oid::BASIC_CONSTRAINTS,
+            true,
+            &der::basic_constraints(false),
+        ),
+        der::extension(
+            ext_oid::POLICIES,
+            false,
+            &der::policies(if is.ov {
+                &[2, 23, 140, 1, 2, 2]
+            } else {
+                &[2, 23, 140, 1, 2, 1]
+            }),
+        ),
+        der::extension(
+            ext_oid::AIA,
+            false,
+            &der::authority_info_access(
+                &format!("http://ocsp.{}", ca.def.host),
+                &format!("http://crt.{}/{}.der", ca.def.host, ca.def.id),
+            ),
+        ),
+    ];
+    if !ca.def.acme {
+        exts.push(der::extension(
+            ext_oid::CRL_DP,
+            false,
+            &der::crl_distribution_point(&format!("http://crl.{}/{}.crl", ca.def.host, ca.def.id)),
+        ));
+    }
+    if is.has_san {
+        exts.push(der::extension(
+            ext_oid::SAN,
+            is.subject_cn.is_none() && !is.ov,
+            &der::subject_alt_name(&is.san_dns, &is.san_ip),
+        ));
+    }
+    exts
 }
 
 /// A static-ct-api data tile of `entries` (the first at index `start`,

@@ -375,174 +375,18 @@ fn free_slot_after(slots: &[Option<Slot>], i: usize, first_try: usize) -> Option
 }
 
 impl Ctx<'_> {
+    /// Generates and writes one page, JSON-lines file or tile.
     fn page(&self, plan: &PagePlan) -> Result<PageReport> {
-        let mut rng = page_rng(self.opts.seed, plan.log, plan.number);
-        let encoder = &self.encoders[plan.log];
+        let mut fill = Fill::new(self, plan);
+        for i in 0..plan.count as usize {
+            fill.slot(i);
+        }
+        let Fill {
+            slots, mut report, ..
+        } = fill;
         let log = &self.logs[plan.log].name;
-        let n = plan.count as usize;
-        let mut slots: Vec<Option<Slot>> = (0..n).map(|_| None).collect();
-        let mut report = PageReport::default();
-        let clean = plan.kind == PageKind::Truncated;
-        // A tile has no JSON to break: its entries are all well framed.
-        let framed_only = clean || matches!(plan.kind, PageKind::Tile(_));
-        let kinds: &[Malformed] = if plan.kind == PageKind::Lines {
-            &Malformed::IN_LINES
-        } else {
-            &Malformed::IN_PAGES
-        };
-        let truth_at =
-            |report: &mut PageReport, slot: usize, is: &Issuance, entry_type: &'static str| {
-                if is.rules.is_empty() && is.decoy.is_none() && !is.broken {
-                    return;
-                }
-                report.truth.push(TruthLine {
-                    log: log.clone(),
-                    entry_index: plan.start + slot as u64,
-                    entry_type: Some(entry_type),
-                    rules: is.rules.clone(),
-                    decoy: is.decoy,
-                    reject: None,
-                    reject_has_index: None,
-                    parse_error: is.broken,
-                });
-            };
-        // Every first page and last file holds one malformed entry of each kind.
-        let mut forced: Vec<(usize, Malformed)> = Vec::new();
-        if !framed_only
-            && (plan.number == 0 || plan.kind == PageKind::Lines)
-            && n >= 4 * kinds.len()
-        {
-            for &k in kinds {
-                loop {
-                    let at = rng.random_range(0..n);
-                    if !forced.iter().any(|(a, _)| *a == at) {
-                        forced.push((at, k));
-                        break;
-                    }
-                }
-            }
-        }
-        let mut forced_broken = if !clean && plan.number == 0 && n >= 16 {
-            Some(rng.random_range(0..n))
-        } else {
-            None
-        };
-        let plant_total = self.opts.plant_rate * issuance::PLANTS.len() as f64;
-        let decoy_total = DECOY_RATE * issuance::DECOYS.len() as f64;
-        for i in 0..n {
-            if slots[i].is_some() {
-                continue;
-            }
-            // A forced entry lands on the first free slot at or after its place.
-            let forced_here = forced
-                .iter()
-                .position(|(a, _)| *a <= i)
-                .map(|p| forced.swap_remove(p).1);
-            let malformed = forced_here.or_else(|| {
-                (!framed_only && rng.random_bool(MALFORMED_RATE))
-                    .then(|| kinds[rng.random_range(0..kinds.len())])
-            });
-            if let Some(kind) = malformed {
-                let is = issuance::background(&mut rng, self.cas);
-                let enc = encoder.encode(&is, &mut rng);
-                let text = enc.precert.unwrap_or(enc.final_cert);
-                let has_index = !(plan.kind == PageKind::Lines
-                    && matches!(
-                        kind,
-                        Malformed::NoIndex | Malformed::BrokenLine | Malformed::NotObject
-                    ));
-                report.truth.push(TruthLine {
-                    log: log.clone(),
-                    entry_index: plan.start + i as u64,
-                    entry_type: None,
-                    rules: Vec::new(),
-                    decoy: None,
-                    reject: Some(kind.reject_kind()),
-                    reject_has_index: Some(has_index),
-                    parse_error: false,
-                });
-                slots[i] = Some(Slot::Malformed(kind, text));
-                continue;
-            }
-            let x: f64 = rng.random();
-            let mut is = if clean || x >= plant_total + decoy_total {
-                issuance::background(&mut rng, self.cas)
-            } else if x < plant_total {
-                let rule = issuance::PLANTS
-                    [((x / self.opts.plant_rate) as usize).min(issuance::PLANTS.len() - 1)];
-                issuance::plant(&mut rng, self.cas, rule)
-            } else {
-                let k = ((x - plant_total) / DECOY_RATE) as usize;
-                issuance::decoy(
-                    &mut rng,
-                    self.cas,
-                    issuance::DECOYS[k.min(issuance::DECOYS.len() - 1)],
-                )
-            };
-            let broken_due = forced_broken.is_some_and(|b| b <= i);
-            if broken_due || (!clean && rng.random_bool(BROKEN_RATE)) {
-                forced_broken = forced_broken.filter(|_| !broken_due);
-                is = issuance::background(&mut rng, self.cas);
-                is.logging = issuance::Logging::FinalWithoutScts;
-                is.broken = true;
-            }
-            if is.rules.first() == Some(&"duplicate_serial") {
-                let twin_slot = free_slot_after(&slots, i, i + 1 + rng.random_range(0..40));
-                match twin_slot {
-                    Some(j) => {
-                        let twin = issuance::duplicate_of(&mut rng, self.cas, &is);
-                        let enc = encoder.encode(&twin, &mut rng);
-                        truth_at(&mut report, j, &twin, "x509");
-                        slots[j] = Some(Slot::Entry(enc.final_cert));
-                    }
-                    None => is = issuance::background(&mut rng, self.cas),
-                }
-            }
-            let enc = encoder.encode(&is, &mut rng);
-            match enc.precert {
-                Some(pre) => {
-                    report.precerts += 1;
-                    truth_at(&mut report, i, &is, "precert");
-                    slots[i] = Some(Slot::Entry(pre));
-                    let j = free_slot_after(&slots, i, i + 1 + rng.random_range(0..40));
-                    if let Some(j) = j {
-                        truth_at(&mut report, j, &is, "x509");
-                        slots[j] = Some(Slot::Entry(enc.final_cert));
-                    }
-                }
-                None => {
-                    truth_at(&mut report, i, &is, "x509");
-                    slots[i] = Some(Slot::Entry(enc.final_cert));
-                }
-            }
-        }
         if let PageKind::Tile(gzip) = plan.kind {
-            let (tile, issuers) = ct_encode::tile(&slots_entries(&slots), plan.start);
-            let bytes = if gzip {
-                gzip_fast(&tile).map_err(|e| Error::io(&self.opts.out, e))?
-            } else {
-                tile
-            };
-            let root = self.opts.out.join(log);
-            let mut name = crate::ct::tile::tile_path(plan.number);
-            if plan.count < 256 {
-                name = format!("{name}.p/{}", plan.count);
-            }
-            let path = root.join("tile/data").join(name);
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
-            write_file(&path, &bytes)?;
-            let issuer_dir = root.join("issuer");
-            fs::create_dir_all(&issuer_dir).map_err(|e| Error::io(&issuer_dir, e))?;
-            for (name, der) in issuers {
-                let p = issuer_dir.join(name);
-                // Pages run in parallel: the first to create an issuer file writes it.
-                if let Ok(mut f) = fs::OpenOptions::new().write(true).create_new(true).open(&p) {
-                    f.write_all(&der).map_err(|e| Error::io(&p, e))?;
-                }
-            }
-            report.bytes = bytes.len() as u64;
+            report.bytes = self.write_tile(plan, &slots, gzip)?;
             return Ok(report);
         }
         let body = render(plan, &slots);
@@ -554,6 +398,36 @@ impl Ctx<'_> {
             report.truncated = Some(format!("{log}/{name}"));
         }
         Ok(report)
+    }
+
+    /// Writes a data tile and the issuer files it refers to; returns its size.
+    fn write_tile(&self, plan: &PagePlan, slots: &[Option<Slot>], gzip: bool) -> Result<u64> {
+        let (tile, issuers) = ct_encode::tile(&slots_entries(slots), plan.start);
+        let bytes = if gzip {
+            gzip_fast(&tile).map_err(|e| Error::io(&self.opts.out, e))?
+        } else {
+            tile
+        };
+        let root = self.opts.out.join(&self.logs[plan.log].name);
+        let mut name = crate::ct::tile::tile_path(plan.number);
+        if plan.count < 256 {
+            name = format!("{name}.p/{}", plan.count);
+        }
+        let path = root.join("tile/data").join(name);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        write_file(&path, &bytes)?;
+        let issuer_dir = root.join("issuer");
+        fs::create_dir_all(&issuer_dir).map_err(|e| Error::io(&issuer_dir, e))?;
+        for (name, der) in issuers {
+            let p = issuer_dir.join(name);
+            // Pages run in parallel: the first to create an issuer file writes it.
+            if let Ok(mut f) = fs::OpenOptions::new().write(true).create_new(true).open(&p) {
+                f.write_all(&der).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        Ok(bytes.len() as u64)
     }
 
     fn compress(&self, plan: &PagePlan, body: Vec<u8>) -> Result<(String, Vec<u8>)> {
@@ -580,6 +454,200 @@ impl Ctx<'_> {
                 (format!("{}-{end}.json.gz", plan.start), data)
             }
         })
+    }
+}
+
+/// The entries of one page as they are drawn, slot by slot, from the page's
+/// own random stream (so a page is the same whatever the thread count).
+struct Fill<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    plan: &'c PagePlan,
+    rng: ChaCha8Rng,
+    slots: Vec<Option<Slot>>,
+    report: PageReport,
+    /// A truncated page: background entries only.
+    clean: bool,
+    /// No malformed entries (truncated pages, tiles: a tile has no JSON to break).
+    framed_only: bool,
+    kinds: &'static [Malformed],
+    /// Malformed entries placed on purpose: every first page and last file
+    /// holds one of each kind.
+    forced: Vec<(usize, Malformed)>,
+    /// Where the first page's certificate that does not parse goes.
+    forced_broken: Option<usize>,
+}
+
+impl<'c, 'a> Fill<'c, 'a> {
+    fn new(ctx: &'c Ctx<'a>, plan: &'c PagePlan) -> Self {
+        let mut rng = page_rng(ctx.opts.seed, plan.log, plan.number);
+        let n = plan.count as usize;
+        let clean = plan.kind == PageKind::Truncated;
+        let framed_only = clean || matches!(plan.kind, PageKind::Tile(_));
+        let kinds: &'static [Malformed] = if plan.kind == PageKind::Lines {
+            &Malformed::IN_LINES
+        } else {
+            &Malformed::IN_PAGES
+        };
+        let mut forced: Vec<(usize, Malformed)> = Vec::new();
+        if !framed_only
+            && (plan.number == 0 || plan.kind == PageKind::Lines)
+            && n >= 4 * kinds.len()
+        {
+            for &k in kinds {
+                loop {
+                    let at = rng.random_range(0..n);
+                    if !forced.iter().any(|(a, _)| *a == at) {
+                        forced.push((at, k));
+                        break;
+                    }
+                }
+            }
+        }
+        let forced_broken = if !clean && plan.number == 0 && n >= 16 {
+            Some(rng.random_range(0..n))
+        } else {
+            None
+        };
+        Fill {
+            ctx,
+            plan,
+            rng,
+            slots: (0..n).map(|_| None).collect(),
+            report: PageReport::default(),
+            clean,
+            framed_only,
+            kinds,
+            forced,
+            forced_broken,
+        }
+    }
+
+    /// Fills slot `i` (unless an earlier entry's twin took it): a malformed
+    /// entry, or an issuance (background, planted or decoy) with its
+    /// precert and final certificate in this slot and a later one.
+    fn slot(&mut self, i: usize) {
+        if self.slots[i].is_some() {
+            return;
+        }
+        // A forced entry lands on the first free slot at or after its place.
+        let forced_here = self
+            .forced
+            .iter()
+            .position(|(a, _)| *a <= i)
+            .map(|p| self.forced.swap_remove(p).1);
+        let malformed = forced_here.or_else(|| {
+            (!self.framed_only && self.rng.random_bool(MALFORMED_RATE))
+                .then(|| self.kinds[self.rng.random_range(0..self.kinds.len())])
+        });
+        if let Some(kind) = malformed {
+            self.malformed(i, kind);
+            return;
+        }
+        let mut is = self.draw();
+        let broken_due = self.forced_broken.is_some_and(|b| b <= i);
+        if broken_due || (!self.clean && self.rng.random_bool(BROKEN_RATE)) {
+            self.forced_broken = self.forced_broken.filter(|_| !broken_due);
+            is = issuance::background(&mut self.rng, self.ctx.cas);
+            is.logging = issuance::Logging::FinalWithoutScts;
+            is.broken = true;
+        }
+        if is.rules.first() == Some(&"duplicate_serial") {
+            let twin_slot = free_slot_after(&self.slots, i, i + 1 + self.rng.random_range(0..40));
+            match twin_slot {
+                Some(j) => {
+                    let twin = issuance::duplicate_of(&mut self.rng, self.ctx.cas, &is);
+                    let enc = self.encoder().encode(&twin, &mut self.rng);
+                    self.truth_at(j, &twin, "x509");
+                    self.slots[j] = Some(Slot::Entry(enc.final_cert));
+                }
+                None => is = issuance::background(&mut self.rng, self.ctx.cas),
+            }
+        }
+        let enc = self.encoder().encode(&is, &mut self.rng);
+        match enc.precert {
+            Some(pre) => {
+                self.report.precerts += 1;
+                self.truth_at(i, &is, "precert");
+                self.slots[i] = Some(Slot::Entry(pre));
+                let j = free_slot_after(&self.slots, i, i + 1 + self.rng.random_range(0..40));
+                if let Some(j) = j {
+                    self.truth_at(j, &is, "x509");
+                    self.slots[j] = Some(Slot::Entry(enc.final_cert));
+                }
+            }
+            None => {
+                self.truth_at(i, &is, "x509");
+                self.slots[i] = Some(Slot::Entry(enc.final_cert));
+            }
+        }
+    }
+
+    fn encoder(&self) -> &'c ct_encode::Encoder<'a> {
+        &self.ctx.encoders[self.plan.log]
+    }
+
+    /// A malformed entry of `kind` in slot `i`, and its ground truth.
+    fn malformed(&mut self, i: usize, kind: Malformed) {
+        let is = issuance::background(&mut self.rng, self.ctx.cas);
+        let enc = self.encoder().encode(&is, &mut self.rng);
+        let text = enc.precert.unwrap_or(enc.final_cert);
+        let has_index = !(self.plan.kind == PageKind::Lines
+            && matches!(
+                kind,
+                Malformed::NoIndex | Malformed::BrokenLine | Malformed::NotObject
+            ));
+        self.report.truth.push(TruthLine {
+            log: self.ctx.logs[self.plan.log].name.clone(),
+            entry_index: self.plan.start + i as u64,
+            entry_type: None,
+            rules: Vec::new(),
+            decoy: None,
+            reject: Some(kind.reject_kind()),
+            reject_has_index: Some(has_index),
+            parse_error: false,
+        });
+        self.slots[i] = Some(Slot::Malformed(kind, text));
+    }
+
+    /// The next issuance: background, or at the plant and decoy rates a
+    /// planted anomaly or a decoy.
+    fn draw(&mut self) -> Issuance {
+        let opts = self.ctx.opts;
+        let plant_total = opts.plant_rate * issuance::PLANTS.len() as f64;
+        let decoy_total = DECOY_RATE * issuance::DECOYS.len() as f64;
+        let x: f64 = self.rng.random();
+        let cas = self.ctx.cas;
+        if self.clean || x >= plant_total + decoy_total {
+            issuance::background(&mut self.rng, cas)
+        } else if x < plant_total {
+            let rule =
+                issuance::PLANTS[((x / opts.plant_rate) as usize).min(issuance::PLANTS.len() - 1)];
+            issuance::plant(&mut self.rng, cas, rule)
+        } else {
+            let k = ((x - plant_total) / DECOY_RATE) as usize;
+            issuance::decoy(
+                &mut self.rng,
+                cas,
+                issuance::DECOYS[k.min(issuance::DECOYS.len() - 1)],
+            )
+        }
+    }
+
+    /// The ground truth of an entry in `slot`, when it has any to tell.
+    fn truth_at(&mut self, slot: usize, is: &Issuance, entry_type: &'static str) {
+        if is.rules.is_empty() && is.decoy.is_none() && !is.broken {
+            return;
+        }
+        self.report.truth.push(TruthLine {
+            log: self.ctx.logs[self.plan.log].name.clone(),
+            entry_index: self.plan.start + slot as u64,
+            entry_type: Some(entry_type),
+            rules: is.rules.clone(),
+            decoy: is.decoy,
+            reject: None,
+            reject_has_index: None,
+            parse_error: is.broken,
+        });
     }
 }
 

@@ -74,3 +74,62 @@ fn manifest_schema_is_documented() {
 fn ct_logs_schema_is_documented() {
     assert_eq!(documented("ct_logs.md"), actual(ct_logs_schema()));
 }
+
+/// The long flags of a usage block `pipeline CMD ...` (and its indented
+/// continuation lines) in the README's section on CMD.
+fn readme_flags(readme: &str, cmd: &str) -> std::collections::BTreeSet<String> {
+    let section = readme
+        .split(&format!("## `pipeline {cmd}`"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has no section on pipeline {cmd}"));
+    let start = format!("pipeline {cmd} ");
+    let mut lines = section.lines().skip_while(|l| !l.starts_with(&start));
+    let first = lines.next().unwrap_or_else(|| panic!("no usage of {cmd}"));
+    let usage: Vec<&str> = std::iter::once(first)
+        .chain(lines.take_while(|l| l.starts_with(' ')))
+        .collect();
+    long_flags(&usage.join(" "))
+}
+
+fn long_flags(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices("--") {
+        let flag: String = text[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if !flag.is_empty() && !matches!(flag.as_str(), "help" | "version") {
+            out.insert(flag);
+        }
+    }
+    out
+}
+
+/// The README's usage line of every subcommand names exactly the flags
+/// `--help` lists, and the top-level help names every subcommand.
+#[test]
+fn help_and_readme_name_the_same_flags() {
+    let readme = fs::read_to_string(data_dir().join("../../README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let commands = [
+        "ingest", "query", "check", "synth", "status", "compact", "verify",
+    ];
+    let top = crate::fixtures::run(&["--help"], dir.path());
+    let top = String::from_utf8_lossy(&top.stdout);
+    for cmd in commands {
+        assert!(
+            top.contains(&format!("  {cmd} ")),
+            "--help lacks {cmd}:\n{top}"
+        );
+        let help = crate::fixtures::run(&[cmd, "--help"], dir.path());
+        assert!(help.status.success());
+        let help = String::from_utf8_lossy(&help.stdout);
+        let listed: std::collections::BTreeSet<String> = help
+            .lines()
+            .map(str::trim_start)
+            .filter_map(|l| l.strip_prefix("-").map(|_| l))
+            .flat_map(long_flags)
+            .collect();
+        assert_eq!(readme_flags(&readme, cmd), listed, "pipeline {cmd}");
+    }
+}

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::ct::leaf;
+use crate::ct::leaf::{self, LogEntry};
 use crate::ingest::decode::{collect, index_at, ChunkOutput, Outcome};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
 use crate::ingest::InputFile;
@@ -239,7 +239,6 @@ pub(crate) fn decode_tile(
         None => file.name.clone(),
     };
     let start = coord.start_index();
-    let width = u64::from(coord.width);
     let reject = |ordinal: u64, kind: RejectKind, reason: String| RejectRecord {
         entry_index: index_at(start, ordinal).ok(),
         source_file: source.clone(),
@@ -247,59 +246,7 @@ pub(crate) fn decode_tile(
         kind,
         reason,
     };
-    let mut leaves = Vec::with_capacity(coord.width as usize);
-    let mut tail = None;
-    let mut offset = 0usize;
-    while offset < data.len() {
-        let ordinal = leaves.len() as u64;
-        if ordinal == width {
-            tail = Some(reject(
-                ordinal,
-                RejectKind::Framing,
-                format!(
-                    "the tile holds more than its {width} entries: {} bytes after entry {}",
-                    data.len() - offset,
-                    width - 1
-                ),
-            ));
-            break;
-        }
-        match leaf::decode_tile_leaf(&data[offset..]) {
-            Ok((leaf, used)) => {
-                leaves.push(leaf);
-                offset += used;
-            }
-            Err(e) => {
-                // Cut off mid-entry: the tile file is short (a partial
-                // download), not malformed.
-                let kind = match e {
-                    leaf::FramingError::Truncated { .. } => RejectKind::Io,
-                    _ => RejectKind::Framing,
-                };
-                tail = Some(reject(
-                    ordinal,
-                    kind,
-                    format!(
-                        "{e} (at byte {offset} of the tile); entries from ordinal {ordinal} to {} could not be read",
-                        width - 1
-                    ),
-                ));
-                break;
-            }
-        }
-    }
-    let read = leaves.len() as u64;
-    if tail.is_none() && (read < width || read_error.is_some()) {
-        let why = read_error.unwrap_or_else(|| "the tile ends early".into());
-        tail = Some(reject(
-            read,
-            RejectKind::Io,
-            format!(
-                "{why}: {read} of its {width} entries were read; entries from ordinal {read} on are missing"
-            ),
-        ));
-    }
-    let issuers = file.issuers.clone();
+    let (leaves, tail) = frame(data, coord, read_error);
     let outcomes: Vec<Outcome> = leaves
         .par_iter()
         .enumerate()
@@ -320,24 +267,84 @@ pub(crate) fn decode_tile(
             Outcome::Cert(cert_record::extract(index as i64, leaf, opts))
         })
         .collect();
+    let issuers = file.issuers.clone();
     let mut out = collect(file, outcomes);
-    out.rejects.extend(tail);
+    out.rejects
+        .extend(tail.map(|(ordinal, kind, reason)| reject(ordinal, kind, reason)));
     if let Some(issuers) = issuers.filter(|i| i.has_dir) {
-        let mut missing: Vec<[u8; 32]> = leaves
-            .iter()
-            .filter_map(|l| match &l.chain {
-                leaf::Chain::Fingerprints(fps) => Some(fps),
-                leaf::Chain::Certs(_) => None,
-            })
-            .flatten()
-            .filter(|fp| !issuers.present.contains(*fp))
-            .copied()
-            .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        out.missing_issuers = missing;
+        out.missing_issuers = missing_issuers(&leaves, &issuers);
     }
     out
+}
+
+/// Frames the entries of a tile one after the other. Returns them, and for
+/// a tile that breaks off or holds more or fewer entries than its width,
+/// the one reject for what is missing or extra: (ordinal, kind, reason).
+fn frame(
+    data: &[u8],
+    coord: TileCoord,
+    read_error: Option<String>,
+) -> (Vec<LogEntry<'_>>, Option<(u64, RejectKind, String)>) {
+    let width = u64::from(coord.width);
+    let mut leaves = Vec::with_capacity(coord.width as usize);
+    let mut offset = 0usize;
+    while offset < data.len() {
+        let ordinal = leaves.len() as u64;
+        if ordinal == width {
+            let why = format!(
+                "the tile holds more than its {width} entries: {} bytes after entry {}",
+                data.len() - offset,
+                width - 1
+            );
+            return (leaves, Some((ordinal, RejectKind::Framing, why)));
+        }
+        match leaf::decode_tile_leaf(&data[offset..]) {
+            Ok((leaf, used)) => {
+                leaves.push(leaf);
+                offset += used;
+            }
+            Err(e) => {
+                // Cut off mid-entry: the tile file is short (a partial
+                // download), not malformed.
+                let kind = match e {
+                    leaf::FramingError::Truncated { .. } => RejectKind::Io,
+                    _ => RejectKind::Framing,
+                };
+                let why = format!(
+                    "{e} (at byte {offset} of the tile); entries from ordinal {ordinal} to {} could not be read",
+                    width - 1
+                );
+                return (leaves, Some((ordinal, kind, why)));
+            }
+        }
+    }
+    let read = leaves.len() as u64;
+    if read < width || read_error.is_some() {
+        let why = read_error.unwrap_or_else(|| "the tile ends early".into());
+        let why = format!(
+            "{why}: {read} of its {width} entries were read; entries from ordinal {read} on are missing"
+        );
+        return (leaves, Some((read, RejectKind::Io, why)));
+    }
+    (leaves, None)
+}
+
+/// The chain fingerprints of `leaves` that the log's `issuer/` lacks,
+/// sorted, each once.
+fn missing_issuers(leaves: &[LogEntry<'_>], issuers: &Issuers) -> Vec<[u8; 32]> {
+    let mut missing: Vec<[u8; 32]> = leaves
+        .iter()
+        .filter_map(|l| match &l.chain {
+            leaf::Chain::Fingerprints(fps) => Some(fps),
+            leaf::Chain::Certs(_) => None,
+        })
+        .flatten()
+        .filter(|fp| !issuers.present.contains(*fp))
+        .copied()
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
 }
 
 #[cfg(test)]
