@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::dataset::compact::Compacted;
-use crate::dataset::status::Status;
+use crate::dataset::status::{LogStatus, Status};
 use crate::dataset::verify::Verification;
 use crate::ingest::IngestSummary;
 use crate::sql::check::CheckReport;
@@ -160,11 +160,11 @@ pub fn status_table(w: &mut dyn Write, st: &Status) -> std::io::Result<()> {
         writeln!(
             w,
             "note: an interrupted run left work in {}/_staging; the next ingest finishes or removes it",
-            st.data
+            crate::text::escape(&st.data)
         )?;
     }
     if st.logs.is_empty() {
-        return writeln!(w, "{}: no entries yet", st.data);
+        return writeln!(w, "{}: no entries yet", crate::text::escape(&st.data));
     }
     let header = [
         "log",
@@ -182,41 +182,45 @@ pub fn status_table(w: &mut dyn Write, st: &Status) -> std::io::Result<()> {
         "dups",
         "last_ingest",
     ];
-    let rows: Vec<Vec<String>> = st
-        .logs
-        .iter()
-        .map(|l| {
-            let indices = match (l.first_index, l.last_index) {
-                (Some(a), Some(b)) => format!("{a}-{b}"),
-                _ => "-".into(),
-            };
-            let gaps = if l.gaps.is_empty() {
-                "-".into()
-            } else {
-                l.gaps.clone()
-            };
-            vec![
-                format!(
-                    "{}{}",
-                    crate::text::escape(&l.log),
-                    if l.damaged { " *" } else { "" }
-                ),
-                l.entries.to_string(),
-                l.rows.to_string(),
-                l.rejects.to_string(),
-                l.parse_errors.to_string(),
-                indices,
-                gaps,
-                l.missing.to_string(),
-                l.first_entry_time.clone().unwrap_or_else(|| "-".into()),
-                l.last_entry_time.clone().unwrap_or_else(|| "-".into()),
-                format!("{:.1}", l.bytes_on_disk as f64 / 1e6),
-                l.input_files.to_string(),
-                l.duplicates.to_string(),
-                l.last_ingest.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = st.logs.iter().map(status_row).collect();
+    aligned(w, &header, &rows)
+}
+
+/// One log's line of the status table.
+fn status_row(l: &LogStatus) -> Vec<String> {
+    let indices = match (l.first_index, l.last_index) {
+        (Some(a), Some(b)) => format!("{a}-{b}"),
+        _ => "-".into(),
+    };
+    let gaps = if l.gaps.is_empty() {
+        "-".into()
+    } else {
+        l.gaps.clone()
+    };
+    vec![
+        format!(
+            "{}{}",
+            crate::text::escape(&l.log),
+            if l.damaged { " *" } else { "" }
+        ),
+        l.entries.to_string(),
+        l.rows.to_string(),
+        l.rejects.to_string(),
+        l.parse_errors.to_string(),
+        indices,
+        gaps,
+        l.missing.to_string(),
+        l.first_entry_time.clone().unwrap_or_else(|| "-".into()),
+        l.last_entry_time.clone().unwrap_or_else(|| "-".into()),
+        format!("{:.1}", l.bytes_on_disk as f64 / 1e6),
+        l.input_files.to_string(),
+        l.duplicates.to_string(),
+        l.last_ingest.clone().unwrap_or_else(|| "-".into()),
+    ]
+}
+
+/// Writes `header` and `rows` as columns padded to their widest cell.
+fn aligned(w: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -237,7 +241,7 @@ pub fn status_table(w: &mut dyn Write, st: &Status) -> std::io::Result<()> {
             .to_owned()
     };
     writeln!(w, "{}", line(header.to_vec()))?;
-    for r in &rows {
+    for r in rows {
         writeln!(w, "{}", line(r.iter().map(String::as_str).collect()))?;
     }
     Ok(())

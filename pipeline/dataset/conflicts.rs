@@ -132,6 +132,52 @@ pub fn find_conflicts(data: &Path, staged: &Path, dups: &[Duplicate]) -> Result<
     Ok(out)
 }
 
+/// Appends the rows of `batch` with an index in `range`, as [`Stored`].
+fn stored_rows(
+    batch: &arrow::record_batch::RecordBatch,
+    table: &str,
+    range: std::ops::RangeInclusive<i64>,
+    out: &mut Vec<(i64, Stored)>,
+) -> std::result::Result<(), String> {
+    let index = batch
+        .column_by_name("entry_index")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or("no int64 entry_index column")?;
+    let sha = batch
+        .column_by_name("cert_sha256")
+        .and_then(|c| c.as_binary_opt::<i32>());
+    let ts = batch
+        .column_by_name("entry_timestamp")
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>());
+    let kind = batch
+        .column_by_name("kind")
+        .and_then(|c| c.as_string_opt::<i32>());
+    for i in 0..batch.num_rows() {
+        if index.is_null(i) || !range.contains(&index.value(i)) {
+            continue;
+        }
+        let stored = if table == "certs" {
+            Stored {
+                cert_sha256: sha.filter(|a| !a.is_null(i)).map(|a| a.value(i).to_vec()),
+                timestamp_ms: ts.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
+                reject_kind: None,
+            }
+        } else {
+            let kind = kind.filter(|a| !a.is_null(i)).map(|a| a.value(i));
+            if kind == Some("io") {
+                continue;
+            }
+            Stored {
+                cert_sha256: None,
+                timestamp_ms: None,
+                reject_kind: kind.map(str::to_owned),
+            }
+        };
+        out.push((index.value(i), stored));
+    }
+    Ok(())
+}
+
 /// The rows of one data file with an index in `lo..=hi`: for `certs`, the
 /// certificate hash and entry time; for `rejects`, the kind (`io` rejects
 /// hold no index of their own and are left out).
@@ -174,58 +220,10 @@ fn read_stored(path: &Path, table: &str, lo: i64, hi: i64) -> Result<Vec<(i64, S
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::arrow(format!("reading {}", path.display()), e))?;
-        let column = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| Error::Input {
-                path: path.to_path_buf(),
-                message: format!("no {name} column"),
-            })
-        };
-        let index = column("entry_index")?.as_primitive_opt::<Int64Type>();
-        let Some(index) = index else {
-            return Err(Error::Input {
-                path: path.to_path_buf(),
-                message: "entry_index is not int64".into(),
-            });
-        };
-        let certs = (table == "certs").then(|| {
-            let sha = batch
-                .column_by_name("cert_sha256")
-                .and_then(|c| c.as_binary_opt::<i32>().cloned());
-            let ts = batch
-                .column_by_name("entry_timestamp")
-                .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>().cloned());
-            (sha, ts)
-        });
-        let kind = batch
-            .column_by_name("kind")
-            .and_then(|c| c.as_string_opt::<i32>().cloned());
-        for i in 0..batch.num_rows() {
-            if index.is_null(i) || !(lo..=hi).contains(&index.value(i)) {
-                continue;
-            }
-            let stored = match &certs {
-                Some((sha, ts)) => Stored {
-                    cert_sha256: sha
-                        .as_ref()
-                        .filter(|a| !a.is_null(i))
-                        .map(|a| a.value(i).to_vec()),
-                    timestamp_ms: ts.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i)),
-                    reject_kind: None,
-                },
-                None => {
-                    let kind = kind.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i));
-                    if kind == Some("io") {
-                        continue;
-                    }
-                    Stored {
-                        cert_sha256: None,
-                        timestamp_ms: None,
-                        reject_kind: kind.map(str::to_owned),
-                    }
-                }
-            };
-            out.push((index.value(i), stored));
-        }
+        stored_rows(&batch, table, lo..=hi, &mut out).map_err(|message| Error::Input {
+            path: path.to_path_buf(),
+            message,
+        })?;
     }
     Ok(out)
 }

@@ -340,38 +340,7 @@ fn settle(f: Found, opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Opti
     let name = file_name(&path).into_owned();
     let layout = match layout {
         Some(l) => l,
-        None if is_zip_name(&name) => {
-            // The archive names its log; --log still decides.
-            let archive =
-                ct_archive::open(&path, Arc::new(AtomicU64::new(0))).map_err(|e| Error::Input {
-                    path: path.clone(),
-                    message: format!("not a readable zip archive: {e}"),
-                })?;
-            if opts.log.is_none() {
-                if let Some(stated) = archive.stated_log {
-                    log = stated;
-                }
-            }
-            disc.superseded.extend(
-                archive
-                    .superseded
-                    .iter()
-                    .map(|m| PathBuf::from(format!("{}!{m}", path.display()))),
-            );
-            issuers = Some(Arc::new(archive.issuers));
-            Layout::Zip
-        }
-        None if cert_files::is_cert_name(base_name(&name)) => Layout::Certs,
-        None if axeman_csv::is_csv_name(base_name(&name)) => {
-            // Axeman names the log by URL in every row; the first says.
-            if opts.log.is_none() {
-                if let Some(stated) = axeman_csv::stated_log_name(&path) {
-                    log = stated;
-                }
-            }
-            Layout::AxemanCsv
-        }
-        None => sniff_layout(&path),
+        None => layout_of(&path, &name, opts, &mut log, &mut issuers, disc)?,
     };
     validate_log_name(&log)?;
     let start_index = match layout {
@@ -389,6 +358,53 @@ fn settle(f: Found, opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Opti
         start_index,
         issuers,
     }))
+}
+
+/// The layout of a file found outside a tile tree, by name and content; a
+/// tile archive or an Axeman CSV file also names its log (unless `--log`
+/// does) and, for an archive, its issuers and superseded tiles.
+fn layout_of(
+    path: &Path,
+    name: &str,
+    opts: &DiscoverOptions,
+    log: &mut String,
+    issuers: &mut Option<Arc<Issuers>>,
+    disc: &mut Discovery,
+) -> Result<Layout> {
+    if is_zip_name(name) {
+        let archive =
+            ct_archive::open(path, Arc::new(AtomicU64::new(0))).map_err(|e| Error::Input {
+                path: path.to_path_buf(),
+                message: format!("not a readable zip archive: {e}"),
+            })?;
+        if opts.log.is_none() {
+            if let Some(stated) = archive.stated_log {
+                *log = stated;
+            }
+        }
+        disc.superseded.extend(
+            archive
+                .superseded
+                .iter()
+                .map(|m| PathBuf::from(format!("{}!{m}", path.display()))),
+        );
+        *issuers = Some(Arc::new(archive.issuers));
+        return Ok(Layout::Zip);
+    }
+    let base = base_name(name);
+    if cert_files::is_cert_name(base) {
+        return Ok(Layout::Certs);
+    }
+    if axeman_csv::is_csv_name(base) {
+        // Axeman names the log by URL in every row; the first says.
+        if opts.log.is_none() {
+            if let Some(stated) = axeman_csv::stated_log_name(path) {
+                *log = stated;
+            }
+        }
+        return Ok(Layout::AxemanCsv);
+    }
+    Ok(sniff_layout(path))
 }
 
 /// Numbers the certificates of each log's certificate files: in path order,

@@ -230,6 +230,11 @@ impl PageSplitter {
 
     /// Scans `buf` (the bytes after those already scanned are new), pushing
     /// the byte ranges of complete elements to `out`, up to `max` of them.
+    ///
+    /// One loop over a byte-level state machine, kept in one piece: each
+    /// state's arm advances the same cursor and may hand over to any other
+    /// state, and split into functions they would pass that cursor and the
+    /// state back and forth on every byte of the hot path.
     pub fn scan(
         &mut self,
         buf: &[u8],

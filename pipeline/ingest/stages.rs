@@ -49,18 +49,7 @@ pub(crate) fn run(
         None => None,
     };
     let bytes_read = Arc::new(AtomicU64::new(0));
-    let reader = ChunkReader::new(files.to_vec(), bytes_read.clone());
-    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(8);
-    let reader_thread = thread::Builder::new()
-        .name("reader".into())
-        .spawn(move || {
-            for chunk in reader {
-                if chunk_tx.send(chunk).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| Error::io("reader thread", e))?;
+    let (chunk_rx, reader_thread) = spawn_reader(files, bytes_read.clone())?;
 
     let (wave_tx, wave_rx) = sync_channel::<Vec<ChunkOutput>>(2);
     let sinks = Sinks::new(
@@ -110,6 +99,27 @@ pub(crate) fn run(
     let mut written = written?;
     written.input_bytes = bytes_read.load(Ordering::Relaxed);
     Ok(written)
+}
+
+/// Starts the reader thread: it reads `files` in order and queues their
+/// chunks (at most 8 waiting), counting input bytes in `bytes_read`.
+fn spawn_reader(
+    files: &[InputFile],
+    bytes_read: Arc<AtomicU64>,
+) -> Result<(Receiver<Chunk>, thread::JoinHandle<()>)> {
+    let reader = ChunkReader::new(files.to_vec(), bytes_read);
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(8);
+    let handle = thread::Builder::new()
+        .name("reader".into())
+        .spawn(move || {
+            for chunk in reader {
+                if chunk_tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::io("reader thread", e))?;
+    Ok((chunk_rx, handle))
 }
 
 /// Collects the next wave of chunks: up to [`WAVE_BYTES`] of their weight

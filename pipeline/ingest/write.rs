@@ -14,10 +14,11 @@ use crate::dataset::conflicts::Duplicate;
 use crate::dataset::layout;
 use crate::error::Result;
 use crate::ingest::decode::ChunkOutput;
-use crate::ingest::reject::RejectKind;
+use crate::ingest::reject::{RejectKind, RejectRecord};
 use crate::table::batch::{CertBatchBuilder, RejectBatchBuilder};
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
+use crate::x509::cert_record::CertRecord;
 
 /// Rows buffered per log before a record batch is written.
 const BATCH_ROWS: usize = 8192;
@@ -52,6 +53,81 @@ pub(crate) struct Written {
     pub missing_issuers: std::collections::HashSet<[u8; 32]>,
     /// What to tell the user once the run is over.
     pub notes: Vec<String>,
+}
+
+/// One chunk's rows on their way in: an entry whose index is already
+/// stored (by an earlier run, or an earlier input of this one) is counted
+/// and kept aside as a duplicate, not stored again.
+struct Intake {
+    log: Arc<str>,
+    source: PathBuf,
+    /// The log's indices stored so far.
+    coverage: RangeInclusiveSet<u64>,
+    /// What the chunk's file gave (its `ranges` carry over between chunks).
+    now: FileStats,
+    unreadable: u64,
+    dups: Vec<Duplicate>,
+}
+
+impl Intake {
+    /// Whether `index` is new (then it is recorded as stored).
+    fn fresh(&mut self, index: u64) -> bool {
+        if self.coverage.contains(&index) {
+            self.now.duplicates += 1;
+            false
+        } else {
+            self.coverage.insert(index..=index);
+            self.now.ranges.insert(index..=index);
+            true
+        }
+    }
+
+    fn duplicate(&self, index: i64) -> Duplicate {
+        Duplicate {
+            log: self.log.clone(),
+            entry_index: index,
+            source: self.source.clone(),
+            cert_sha256: None,
+            timestamp_ms: None,
+            reject_kind: None,
+        }
+    }
+
+    /// Whether to store `cert` (else it is a duplicate).
+    fn keep_cert(&mut self, cert: &CertRecord) -> bool {
+        if !self.fresh(cert.entry_index as u64) {
+            let dup = Duplicate {
+                cert_sha256: Some(cert.cert_sha256),
+                timestamp_ms: Some(cert.entry_timestamp_ms),
+                ..self.duplicate(cert.entry_index)
+            };
+            self.dups.push(dup);
+            return false;
+        }
+        self.now.rows += 1;
+        self.now.parse_errors += u64::from(cert.parse_error.is_some());
+        true
+    }
+
+    /// Whether to store `reject`. An io reject stands for a lost stretch,
+    /// not for the entry at its index: it never hides that entry read from
+    /// elsewhere, and is always stored.
+    fn keep_reject(&mut self, reject: &RejectRecord) -> bool {
+        let indexed = reject.entry_index.filter(|_| reject.kind != RejectKind::Io);
+        if let Some(index) = indexed {
+            if !self.fresh(index as u64) {
+                let dup = Duplicate {
+                    reject_kind: Some(reject.kind.as_str()),
+                    ..self.duplicate(index)
+                };
+                self.dups.push(dup);
+                return false;
+            }
+        }
+        self.now.rejects += 1;
+        self.unreadable += u64::from(reject.kind == RejectKind::Io);
+        true
+    }
 }
 
 /// The open output of one log.
@@ -110,71 +186,39 @@ impl Sinks {
 
     fn write_output(&mut self, output: ChunkOutput) -> Result<()> {
         let log = output.file.log.clone();
-        let mut ranges = self
+        let ranges = self
             .written
             .per_file
             .remove(&output.file.path)
             .map(|s| s.ranges)
             .unwrap_or_default();
-        let mut coverage = self.coverage.remove(&*log).unwrap_or_default();
-        let mut now = FileStats::default();
-        let mut unreadable = 0;
-        // An entry whose index is already stored (from an earlier run or an
-        // earlier input of this one) is counted, not stored again.
-        let mut fresh = |index: u64, duplicates: &mut u64| {
-            if coverage.contains(&index) {
-                *duplicates += 1;
-                false
-            } else {
-                coverage.insert(index..=index);
-                ranges.insert(index..=index);
-                true
-            }
-        };
-        let mut dups = Vec::new();
-        let dup = |index: i64| Duplicate {
+        let coverage = self.coverage.remove(&*log).unwrap_or_default();
+        let mut intake = Intake {
             log: log.clone(),
-            entry_index: index,
             source: output.file.path.clone(),
-            cert_sha256: None,
-            timestamp_ms: None,
-            reject_kind: None,
+            coverage,
+            now: FileStats {
+                ranges,
+                ..FileStats::default()
+            },
+            unreadable: 0,
+            dups: Vec::new(),
         };
         let sink = self.sink(&log);
         for cert in &output.certs {
-            if !fresh(cert.entry_index as u64, &mut now.duplicates) {
-                dups.push(Duplicate {
-                    cert_sha256: Some(cert.cert_sha256),
-                    timestamp_ms: Some(cert.entry_timestamp_ms),
-                    ..dup(cert.entry_index)
-                });
-                continue;
-            }
-            now.rows += 1;
-            now.parse_errors += u64::from(cert.parse_error.is_some());
-            sink.certs.append(cert);
-            if sink.certs.len() >= BATCH_ROWS {
-                sink.cert_files.write(&sink.certs.finish()?)?;
+            if intake.keep_cert(cert) {
+                sink.certs.append(cert);
+                if sink.certs.len() >= BATCH_ROWS {
+                    sink.cert_files.write(&sink.certs.finish()?)?;
+                }
             }
         }
         for reject in &output.rejects {
-            // An io reject stands for a lost stretch, not for the entry at
-            // its index: it never hides that entry read from elsewhere.
-            let indexed = reject.entry_index.filter(|_| reject.kind != RejectKind::Io);
-            if let Some(index) = indexed {
-                if !fresh(index as u64, &mut now.duplicates) {
-                    dups.push(Duplicate {
-                        reject_kind: Some(reject.kind.as_str()),
-                        ..dup(index)
-                    });
-                    continue;
+            if intake.keep_reject(reject) {
+                sink.rejects.append(reject);
+                if sink.rejects.len() >= BATCH_ROWS {
+                    sink.reject_files.write(&sink.rejects.finish()?)?;
                 }
-            }
-            now.rejects += 1;
-            unreadable += u64::from(reject.kind == RejectKind::Io);
-            sink.rejects.append(reject);
-            if sink.rejects.len() >= BATCH_ROWS {
-                sink.reject_files.write(&sink.rejects.finish()?)?;
             }
         }
         let w = &mut self.written;
@@ -188,6 +232,13 @@ impl Sinks {
                 ));
             }
         }
+        let Intake {
+            coverage,
+            now,
+            unreadable,
+            dups,
+            ..
+        } = intake;
         w.dups.extend(dups);
         w.rows += now.rows;
         w.rejects += now.rejects;
@@ -199,7 +250,7 @@ impl Sinks {
         stats.rejects += now.rejects;
         stats.parse_errors += now.parse_errors;
         stats.duplicates += now.duplicates;
-        stats.ranges = ranges;
+        stats.ranges = now.ranges;
         self.coverage.insert(log.to_string(), coverage);
         Ok(())
     }

@@ -203,43 +203,7 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
         broken,
         ..CheckReport::default()
     };
-    if !opts.rules.is_empty() {
-        for id in &opts.rules {
-            let known = rules.iter().any(|r| &r.id == id)
-                || report
-                    .broken
-                    .iter()
-                    .any(|b| b.path.file_stem().is_some_and(|s| s == id.as_str()));
-            if !known {
-                return Err(Error::Usage(format!("no rule {id:?} in {where_from}")));
-            }
-        }
-        rules.retain(|r| opts.rules.contains(&r.id));
-        report.broken.retain(|b| {
-            opts.rules
-                .iter()
-                .any(|id| b.path.file_stem().is_some_and(|s| s == id.as_str()))
-        });
-    }
-    let overrides = parse_overrides(&opts.params)?;
-    for id in overrides.keys() {
-        if !rules.iter().any(|r| &r.id == id) {
-            return Err(Error::Usage(format!("--param names unknown rule {id:?}")));
-        }
-    }
-    for rule in &rules {
-        let params = overrides.get(&rule.id);
-        if let Some(bad) = params
-            .into_iter()
-            .flat_map(|p| p.keys())
-            .find(|k| !rule.params.iter().any(|p| &p.name == *k))
-        {
-            return Err(Error::Usage(format!(
-                "rule {} has no parameter {bad:?}",
-                rule.id
-            )));
-        }
-    }
+    let overrides = select_rules(opts, &mut rules, &mut report.broken, &where_from)?;
     // Rules run `jobs` at a time, each on its own task (a rule's plan then
     // keeps the cores busy while another one waits on a join or a final
     // aggregation); results come back in rule order.
@@ -270,6 +234,62 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
             Err(e) => report.broken.push(e),
         }
     }
+    report.issuer_certs = issuer_certs(ctx).await?;
+    Ok(report)
+}
+
+/// Keeps the rules `--rule` names (all without it), and checks that every
+/// `--param` names a rule and a parameter it has. Returns the parameter
+/// values per rule.
+fn select_rules(
+    opts: &CheckOptions,
+    rules: &mut Vec<Rule>,
+    broken: &mut Vec<RuleError>,
+    where_from: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    if !opts.rules.is_empty() {
+        for id in &opts.rules {
+            let known = rules.iter().any(|r| &r.id == id)
+                || broken
+                    .iter()
+                    .any(|b| b.path.file_stem().is_some_and(|s| s == id.as_str()));
+            if !known {
+                return Err(Error::Usage(format!("no rule {id:?} in {where_from}")));
+            }
+        }
+        rules.retain(|r| opts.rules.contains(&r.id));
+        broken.retain(|b| {
+            opts.rules
+                .iter()
+                .any(|id| b.path.file_stem().is_some_and(|s| s == id.as_str()))
+        });
+    }
+    let overrides = parse_overrides(&opts.params)?;
+    for id in overrides.keys() {
+        if !rules.iter().any(|r| &r.id == id) {
+            return Err(Error::Usage(format!("--param names unknown rule {id:?}")));
+        }
+    }
+    for rule in rules.iter() {
+        let params = overrides.get(&rule.id);
+        if let Some(bad) = params
+            .into_iter()
+            .flat_map(|p| p.keys())
+            .find(|k| !rule.params.iter().any(|p| &p.name == *k))
+        {
+            return Err(Error::Usage(format!(
+                "rule {} has no parameter {bad:?}",
+                rule.id
+            )));
+        }
+    }
+    Ok(overrides)
+}
+
+/// Certificates per issuer CN in the dataset (what a rule's findings per
+/// issuer are compared with).
+async fn issuer_certs(ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
     let counts = ctx
         .sql("SELECT issuer_cn, count(*) AS n FROM certs GROUP BY issuer_cn")
         .await?
@@ -282,10 +302,10 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
         let n: &Int64Array = n.as_primitive();
         for i in 0..b.num_rows() {
             let name = if names.is_null(i) { "" } else { names.value(i) };
-            report.issuer_certs.insert(name.to_owned(), n.value(i));
+            out.insert(name.to_owned(), n.value(i));
         }
     }
-    Ok(report)
+    Ok(out)
 }
 
 /// Runs one rule: its findings, or what went wrong, located in its file.

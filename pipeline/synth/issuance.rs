@@ -349,6 +349,8 @@ fn with_evidence(rng: &mut impl Rng, is: &mut Issuance) {
 }
 
 /// A certificate planted to trigger the rule `rule` (one of [`PLANTS`]).
+/// One arm per rule, kept in one match: each reads as the anomaly it
+/// plants, and the rules' list reads as a table.
 /// For `duplicate_serial` this is the first of the two certificates; see
 /// [`duplicate_of`].
 pub fn plant(rng: &mut impl Rng, cas: &Authorities, rule: &'static str) -> Issuance {
