@@ -111,6 +111,36 @@ impl fmt::Display for RuleError {
     }
 }
 
+/// A `-- param: name = default | description` header.
+fn param_line(value: &str) -> Result<Param, String> {
+    let (decl, description) = value.split_once('|').unwrap_or((value, ""));
+    let Some((name, default)) = decl.split_once('=') else {
+        return Err("param needs `name = default`".into());
+    };
+    Ok(Param {
+        name: name.trim().to_owned(),
+        default: default.trim().to_owned(),
+        description: description.trim().to_owned(),
+    })
+}
+
+/// A `-- set: key = value` header, checked against DataFusion's settings.
+fn set_line(value: &str, line: usize) -> Result<Setting, String> {
+    let Some((key, value)) = value.split_once('=') else {
+        return Err("set needs `key = value`".into());
+    };
+    let (key, value) = (key.trim(), value.trim());
+    let mut probe = datafusion::config::ConfigOptions::new();
+    if let Err(e) = probe.set(key, value) {
+        return Err(format!("set {key} = {value}: {e}"));
+    }
+    Ok(Setting {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        line,
+    })
+}
+
 impl Rule {
     /// Parses a rule file's text.
     pub fn parse(path: &Path, text: &str) -> Result<Rule, RuleError> {
@@ -143,32 +173,8 @@ impl Rule {
                 "id" | "severity" | "source" | "description" => {
                     header.insert(key, (line_no, value.to_owned()));
                 }
-                "param" => {
-                    let (decl, description) = value.split_once('|').unwrap_or((value, ""));
-                    let Some((name, default)) = decl.split_once('=') else {
-                        return Err(err(line_no, "param needs `name = default`".into()));
-                    };
-                    params.push(Param {
-                        name: name.trim().to_owned(),
-                        default: default.trim().to_owned(),
-                        description: description.trim().to_owned(),
-                    });
-                }
-                "set" => {
-                    let Some((key, value)) = value.split_once('=') else {
-                        return Err(err(line_no, "set needs `key = value`".into()));
-                    };
-                    let (key, value) = (key.trim(), value.trim());
-                    let mut probe = datafusion::config::ConfigOptions::new();
-                    if let Err(e) = probe.set(key, value) {
-                        return Err(err(line_no, format!("set {key} = {value}: {e}")));
-                    }
-                    settings.push(Setting {
-                        key: key.to_owned(),
-                        value: value.to_owned(),
-                        line: line_no,
-                    });
-                }
+                "param" => params.push(param_line(value).map_err(|m| err(line_no, m))?),
+                "set" => settings.push(set_line(value, line_no).map_err(|m| err(line_no, m))?),
                 _ => {}
             }
         }
