@@ -159,6 +159,21 @@ impl SynthArgs {
     }
 }
 
+/// Arguments of every command that opens a SQL session (`query`, `check`).
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// A CT log list (Google's v3 JSON) served as table `ct_logs`, instead
+    /// of the compiled-in one.
+    #[arg(long, value_name = "FILE")]
+    pub log_list: Option<PathBuf>,
+    /// Memory that joins, sorts and aggregations may hold together, e.g.
+    /// 512M or 8G (binary units); past it they spill to files in TMPDIR.
+    /// `auto`: half the machine's memory (or of the cgroup's limit);
+    /// `none`: no bound.
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
+    pub memory_limit: MemoryLimit,
+}
+
 /// Arguments of `pipeline query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -182,16 +197,9 @@ pub struct QueryArgs {
     /// writing) to stderr.
     #[arg(long)]
     pub timings: bool,
-    /// A CT log list (Google's v3 JSON) served as table `ct_logs`, instead
-    /// of the compiled-in one.
-    #[arg(long, value_name = "FILE")]
-    pub log_list: Option<PathBuf>,
-    /// Memory that joins, sorts and aggregations may hold together, e.g.
-    /// 512M or 8G (binary units); past it they spill to files in TMPDIR.
-    /// `auto`: half the machine's memory (or of the cgroup's limit);
-    /// `none`: no bound.
-    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
-    pub memory_limit: MemoryLimit,
+    /// The SQL session: log list and memory.
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// Let statements write and change things: CREATE, DROP, INSERT, COPY
     /// ... TO, SET. Without it only queries run (the dataset itself is never
     /// written either way).
@@ -209,8 +217,8 @@ impl QueryArgs {
             format: self.format,
             out: self.out.clone(),
             timings: self.timings,
-            log_list: self.log_list.clone(),
-            memory_limit: self.memory_limit.0,
+            log_list: self.session.log_list.clone(),
+            memory_limit: self.session.memory_limit.0,
             allow_write: self.allow_write,
         }
     }
@@ -248,21 +256,14 @@ pub struct CheckArgs {
     /// and cert_sha256); all findings are still stored.
     #[arg(long)]
     pub new: bool,
-    /// A CT log list (Google's v3 JSON) served as table `ct_logs`, instead
-    /// of the compiled-in one.
-    #[arg(long, value_name = "FILE")]
-    pub log_list: Option<PathBuf>,
     /// How many rules run at once. Each rule already uses every core; two
     /// at a time fill the gaps while one waits on a join or an aggregation.
     /// With more than 1, a rule's time in --timings includes sharing the CPU.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
-    /// Memory that joins, sorts and aggregations may hold together, e.g.
-    /// 512M or 8G (binary units); past it they spill to files in TMPDIR.
-    /// `auto`: half the machine's memory (or of the cgroup's limit);
-    /// `none`: no bound.
-    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
-    pub memory_limit: MemoryLimit,
+    /// The SQL session: log list and memory.
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 impl CheckArgs {
@@ -278,9 +279,9 @@ impl CheckArgs {
             no_store: self.no_store,
             timings: self.timings,
             new: self.new,
-            log_list: self.log_list.clone(),
+            log_list: self.session.log_list.clone(),
             jobs: usize::from(self.jobs),
-            memory_limit: self.memory_limit.0,
+            memory_limit: self.session.memory_limit.0,
         }
     }
 }
@@ -288,8 +289,11 @@ impl CheckArgs {
 /// Arguments of `pipeline ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Dump files, or directories walked recursively (.json, .jsonl, .ndjson,
-    /// optionally .gz/.zst; compression is detected from the content).
+    /// Dump files, or directories walked recursively: get-entries pages and
+    /// JSON lines (.json, .jsonl, .ndjson), certificate files (.pem, .crt,
+    /// .cer, .der) and Axeman CSV (.csv), each optionally .gz/.zst
+    /// (compression is detected from the content); ct-archive .zip files; a
+    /// directory holding tile/data/ is a static-ct-api tiled log.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// The dataset directory to write (DIR/certs/log=NAME/*.parquet, DIR/rejects/...).
