@@ -73,7 +73,7 @@ fn data_files(data: &Path) -> Vec<String> {
 fn entry_for(data: &Path, rel: &str) -> std::result::Result<ManifestEntry, String> {
     let path = data.join(rel);
     let (table, log) = crate::dataset::layout::of_file(rel).ok_or("not a data file path")?;
-    let rows = crate::dataset::verify::footer_rows(&path)?;
+    let rows = crate::dataset::footer::rows(&path)?;
     let indices = crate::dataset::verify::stored_indices(&path, table)?;
     let mut set = RangeInclusiveSet::new();
     for i in indices {

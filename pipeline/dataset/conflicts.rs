@@ -84,9 +84,14 @@ pub fn find_conflicts(data: &Path, staged: &Path, dups: &[Duplicate]) -> Result<
     if dups.is_empty() {
         return Ok(Vec::new());
     }
-    let mut wanted: HashMap<(Arc<str>, i64), Vec<Stored>> = HashMap::new();
+    // Per log, per duplicated index: the stored rows found for it.
+    let mut wanted: HashMap<Arc<str>, HashMap<i64, Vec<Stored>>> = HashMap::new();
     for d in dups {
-        wanted.entry((d.log.clone(), d.entry_index)).or_default();
+        wanted
+            .entry(d.log.clone())
+            .or_default()
+            .entry(d.entry_index)
+            .or_default();
     }
     let (lo, hi) = dups.iter().fold((i64::MAX, i64::MIN), |(lo, hi), d| {
         (lo.min(d.entry_index), hi.max(d.entry_index))
@@ -103,12 +108,11 @@ pub fn find_conflicts(data: &Path, staged: &Path, dups: &[Duplicate]) -> Result<
             .collect();
         files.extend(layout::data_files(staged, table).map_err(|e| Error::io(staged, e))?);
         for (log, path) in files {
-            let log: Arc<str> = Arc::from(log);
-            if !wanted.keys().any(|(l, _)| *l == log) {
+            let Some(by_index) = wanted.get_mut(log.as_str()) else {
                 continue;
-            }
+            };
             for (index, stored) in read_stored(&path, table, lo, hi)? {
-                if let Some(rows) = wanted.get_mut(&(log.clone(), index)) {
+                if let Some(rows) = by_index.get_mut(&index) {
                     rows.push(stored);
                 }
             }
@@ -116,7 +120,7 @@ pub fn find_conflicts(data: &Path, staged: &Path, dups: &[Duplicate]) -> Result<
     }
     let mut out = Vec::new();
     for d in dups {
-        for s in &wanted[&(d.log.clone(), d.entry_index)] {
+        for s in &wanted[&d.log][&d.entry_index] {
             if s.differs_from(d) {
                 out.push(Conflict {
                     log: d.log.to_string(),

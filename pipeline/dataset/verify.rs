@@ -45,11 +45,6 @@ impl Verification {
     }
 }
 
-/// The rows a data file's footer states (see [`crate::dataset::footer`]).
-pub fn footer_rows(path: &Path) -> std::result::Result<u64, String> {
-    crate::dataset::footer::rows(path)
-}
-
 /// The entry indices a data file stores (for `rejects`, those of rejects
 /// other than `io`: a lost stretch of a broken file does not occupy its index).
 pub fn stored_indices(path: &Path, table: &str) -> std::result::Result<Vec<i64>, String> {
@@ -173,7 +168,7 @@ fn check_files(snap: &Snapshot, v: &mut Verification) {
                 ));
             }
         }
-        match footer_rows(&path) {
+        match crate::dataset::footer::rows(&path) {
             Ok(rows) => {
                 v.rows += rows;
                 if let Some(r) = record.filter(|r| r.rows != rows) {
@@ -202,7 +197,7 @@ fn check_counts(snap: &Snapshot, v: &mut Verification) {
         } else {
             "rejects"
         };
-        let rows = footer_rows(&snap.data.join(rel)).unwrap_or(0);
+        let rows = crate::dataset::footer::rows(&snap.data.join(rel)).unwrap_or(0);
         *held.entry((table, log_of(rel))).or_default() += rows as i64;
     }
     for (key, n) in &stated {
