@@ -13,6 +13,7 @@
 //!   in parallel; each dump format lives in [`ingest::format`];
 //! - [`ct`] holds the CT wire objects (RFC 6962 leaves, the log list);
 //! - [`x509`] extracts one certificate into a row of the `certs` table;
+//! - [`dns`] holds the Public Suffix List, TLD and reserved-IP logic, pure;
 //! - [`table`] owns the table schemas, the Arrow builders and the Parquet settings;
 //! - [`dataset`] owns every change to a dataset, through one commit, and
 //!   every read of it, through a manifest snapshot;
@@ -24,11 +25,12 @@
 pub mod cli;
 pub mod ct;
 pub mod dataset;
+pub mod dns;
 pub mod error;
 pub mod ingest;
 pub mod report;
 pub mod sql;
-pub mod synth;
+pub(crate) mod synth;
 pub mod table;
 pub mod text;
 pub mod x509;

@@ -86,7 +86,7 @@ fn dataset_read(command: &Command) -> Option<&std::path::Path> {
         Command::Query(a) => Some(&a.data),
         Command::Check(a) => Some(&a.data),
         Command::Status(a) => Some(&a.data),
-        Command::Compact(a) => Some(&a.data),
+        Command::Compact(a) => Some(&a.options.data),
         _ => None,
     }
 }

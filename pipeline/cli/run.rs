@@ -11,14 +11,11 @@ use anyhow::Context as _;
 use super::progress::ProgressMode;
 use super::render;
 use super::report::StderrReporter;
-use super::{
-    CheckArgs, Command, CompactArgs, IngestArgs, QueryArgs, StatusArgs, StatusFormat, SynthArgs,
-    VerifyArgs,
-};
+use super::{Command, CompactArgs, DatasetArgs, IngestArgs, StatusFormat, SynthArgs};
 use crate::ingest;
-use crate::sql::check;
+use crate::sql::check::{self, CheckOptions};
 use crate::sql::output::{Output, OutputFormat};
-use crate::sql::query;
+use crate::sql::query::{self, QueryOptions};
 use crate::synth;
 
 /// Runs the subcommand.
@@ -36,8 +33,8 @@ pub fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
 
 fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     let reporter = StderrReporter::new(args.progress);
-    let summary = ingest::ingest(&args.options(), &reporter).context("ingest failed")?;
-    render::ingest_summary(&summary, &args.out);
+    let summary = ingest::ingest(&args.options, &reporter).context("ingest failed")?;
+    render::ingest_summary(&summary, &args.options.out);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     }
@@ -52,15 +49,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Runtime::new()?)
 }
 
-fn run_query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
+fn run_query(opts: &QueryOptions) -> anyhow::Result<ExitCode> {
     let reporter = StderrReporter::new(ProgressMode::Quiet);
-    runtime()?.block_on(query::run(&args.options(), &reporter))?;
+    runtime()?.block_on(query::run(opts, &reporter))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let opts = args.options();
-    let (report, shown) = runtime()?.block_on(check::run(&opts))?;
+fn run_check(opts: &CheckOptions) -> anyhow::Result<ExitCode> {
+    let (report, shown) = runtime()?.block_on(check::run(opts))?;
     render::check_notes(&report, opts.timings);
     // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.
     if opts.format == OutputFormat::Table {
@@ -84,7 +80,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+fn run_status(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
     let st = crate::dataset::status::status(&args.data)?;
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
@@ -94,25 +90,21 @@ fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
-    let opts = crate::dataset::compact::CompactOptions {
-        data: args.data.clone(),
-        min_files: args.min_files,
-        wait: args.wait,
-    };
+    let opts = &args.options;
     let done = runtime()?
         .block_on(crate::dataset::compact::compact(
-            &opts,
+            opts,
             &StderrReporter::new(ProgressMode::Quiet),
         ))
         .context("compact failed")?;
-    render::compacted(&done, &args.data, args.min_files);
+    render::compacted(&done, &opts.data, opts.min_files);
     if args.json {
         println!("{}", serde_json::json!({ "compacted": done }));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+fn run_verify(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
     let v = crate::dataset::verify::verify(&args.data)?;
     match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&v)?),
@@ -126,8 +118,8 @@ fn run_verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
-    let s = synth::run(&args.options()).context("synth failed")?;
-    render::synth_summary(&s, &args.out);
+    let s = synth::run(&args.options).context("synth failed")?;
+    render::synth_summary(&s, &args.options.out);
     if args.json {
         println!("{}", serde_json::to_string(&s)?);
     }

@@ -3,5 +3,5 @@
 
 pub mod encode;
 pub mod leaf;
-pub mod log_list;
+pub(crate) mod log_list;
 pub mod tile;

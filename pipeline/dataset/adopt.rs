@@ -73,8 +73,8 @@ fn data_files(data: &Path) -> Vec<String> {
 fn entry_for(data: &Path, rel: &str) -> std::result::Result<ManifestEntry, String> {
     let path = data.join(rel);
     let (table, log) = crate::dataset::layout::of_file(rel).ok_or("not a data file path")?;
-    let rows = crate::dataset::footer::rows(&path)?;
-    let indices = crate::dataset::verify::stored_indices(&path, table)?;
+    let rows = crate::dataset::data_file::rows(&path)?;
+    let indices = crate::dataset::data_file::stored_indices(&path, table)?;
     let mut set = RangeInclusiveSet::new();
     for i in indices {
         let i = u64::try_from(i).map_err(|_| format!("negative entry_index {i}"))?;

@@ -295,7 +295,7 @@ const MAX_RECORD_BYTES: u64 = 1 << 30;
 /// The size and footer row count of a data file.
 pub fn file_record(path: &Path) -> Result<FileRecord> {
     let size = fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
-    let rows = crate::dataset::footer::rows(path).map_err(|message| Error::Input {
+    let rows = crate::dataset::data_file::rows(path).map_err(|message| Error::Input {
         path: path.to_path_buf(),
         message,
     })?;

@@ -21,14 +21,18 @@ use crate::report::Reporter;
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
 
-/// What `pipeline compact` was asked to do.
-#[derive(Debug, Clone)]
+/// What `pipeline compact` was asked to do: its command-line arguments
+/// (the command line adds only how to show the result).
+#[derive(Debug, Clone, clap::Args)]
 pub struct CompactOptions {
     /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// Partitions with fewer files than this are left alone.
+    /// Leave partitions with fewer files than this alone.
+    #[arg(long, value_name = "N", default_value_t = 2)]
     pub min_files: usize,
-    /// Wait for another writer instead of failing.
+    /// When another run is writing to DIR, wait for it instead of failing.
+    #[arg(long)]
     pub wait: bool,
 }
 
@@ -106,7 +110,7 @@ async fn rewrite(
 fn footer_rows(files: &[PathBuf]) -> Result<u64> {
     let mut rows = 0u64;
     for f in files {
-        rows += crate::dataset::footer::rows(f).map_err(|message| Error::Input {
+        rows += crate::dataset::data_file::rows(f).map_err(|message| Error::Input {
             path: f.clone(),
             message,
         })?;

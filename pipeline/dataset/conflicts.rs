@@ -6,17 +6,13 @@
 //! log, index and file.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Int64Type, TimestampMillisecondType};
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ProjectionMask;
-use parquet::file::statistics::Statistics;
+use arrow::datatypes::TimestampMillisecondType;
 
-use crate::dataset::{layout, snapshot};
+use crate::dataset::{data_file, layout, snapshot};
 use crate::error::{Error, Result};
 
 /// A copy of an entry that was not stored because its index was present.
@@ -143,10 +139,7 @@ fn stored_rows(
     range: std::ops::RangeInclusive<i64>,
     out: &mut Vec<(i64, Stored)>,
 ) -> std::result::Result<(), String> {
-    let index = batch
-        .column_by_name("entry_index")
-        .and_then(|c| c.as_primitive_opt::<Int64Type>())
-        .ok_or("no int64 entry_index column")?;
+    let index = data_file::entry_index_column(batch)?;
     let sha = batch
         .column_by_name("cert_sha256")
         .and_then(|c| c.as_binary_opt::<i32>());
@@ -186,41 +179,13 @@ fn stored_rows(
 /// certificate hash and entry time; for `rejects`, the kind (`io` rejects
 /// hold no index of their own and are left out).
 fn read_stored(path: &Path, table: &str, lo: i64, hi: i64) -> Result<Vec<(i64, Stored)>> {
-    let failed = |e| Error::parquet("reading", path, e);
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = ArrowReaderMetadata::load(&file, Default::default()).map_err(failed)?;
-    let schema = meta.parquet_schema();
     let columns: &[&str] = if table == "certs" {
         &["entry_index", "cert_sha256", "entry_timestamp"]
     } else {
         &["entry_index", "kind"]
     };
-    let leaves: Vec<usize> = (0..schema.num_columns())
-        .filter(|&i| columns.contains(&schema.column(i).name()))
-        .collect();
-    let index_leaf = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "entry_index");
-    let groups: Vec<usize> = meta
-        .metadata()
-        .row_groups()
-        .iter()
-        .enumerate()
-        .filter(
-            |(_, g)| match index_leaf.and_then(|i| g.column(i).statistics()) {
-                Some(Statistics::Int64(st)) => match (st.min_opt(), st.max_opt()) {
-                    (Some(min), Some(max)) => *max >= lo && *min <= hi,
-                    _ => true,
-                },
-                _ => true,
-            },
-        )
-        .map(|(i, _)| i)
-        .collect();
-    let mask = ProjectionMask::leaves(schema, leaves);
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
-        .with_projection(mask)
-        .with_row_groups(groups)
-        .build()
-        .map_err(failed)?;
+    let reader = data_file::read_columns(path, columns, lo..=hi)
+        .map_err(|e| Error::parquet("reading", path, e))?;
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| Error::arrow(format!("reading {}", path.display()), e))?;

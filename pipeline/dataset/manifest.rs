@@ -175,7 +175,7 @@ pub fn generation(data: &Path) -> Result<u64> {
     if !path.exists() {
         return Ok(0);
     }
-    let meta = crate::dataset::footer::read(&path).map_err(|message| Error::Input {
+    let meta = crate::dataset::data_file::read(&path).map_err(|message| Error::Input {
         path: path.clone(),
         message,
     })?;

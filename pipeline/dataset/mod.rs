@@ -2,14 +2,14 @@
 //! the one commit every change goes through, and the commands that inspect
 //! or rewrite it.
 
-pub mod adopt;
+pub(crate) mod adopt;
 pub mod commit;
-pub mod compact;
-pub mod conflicts;
-pub mod footer;
-pub mod layout;
+pub(crate) mod compact;
+pub(crate) mod conflicts;
+pub(crate) mod data_file;
+pub(crate) mod layout;
 pub mod manifest;
-pub mod replace;
+pub(crate) mod replace;
 pub mod snapshot;
-pub mod status;
+pub(crate) mod status;
 pub mod verify;

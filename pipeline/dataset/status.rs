@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::dataset::commit;
-use crate::dataset::footer::{self, FooterCounts};
+use crate::dataset::data_file::{self, FooterCounts};
 use crate::dataset::manifest::{self, format_ranges};
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
@@ -87,7 +87,7 @@ fn per_log(snap: &Snapshot, table: &str) -> Result<BTreeMap<String, FooterCounts
             continue;
         }
         let path = snap.data.join(rel);
-        let c = footer::counts(&path).map_err(|message| Error::Input { path, message })?;
+        let c = data_file::counts(&path).map_err(|message| Error::Input { path, message })?;
         let sum = out.entry(log).or_default();
         sum.rows += c.rows;
         sum.parse_errors += c.parse_errors;
@@ -171,7 +171,7 @@ fn stored_coverage(
             continue;
         }
         let path = snap.data.join(rel);
-        let indices = crate::dataset::verify::stored_indices(&path, table)
+        let indices = crate::dataset::data_file::stored_indices(&path, table)
             .map_err(|message| Error::Input { path, message })?;
         let set = out.entry(log).or_default();
         for x in indices.into_iter().filter_map(|i| u64::try_from(i).ok()) {

@@ -8,14 +8,9 @@
 //! pending. Each problem found is one line naming the file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::fs;
 use std::path::Path;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::Int64Type;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use crate::dataset::commit::{LOCK_FILE, STAGING_DIR};
@@ -42,49 +37,6 @@ impl Verification {
     /// Whether the dataset is as its manifest says.
     pub fn is_clean(&self) -> bool {
         self.problems.is_empty()
-    }
-}
-
-/// The entry indices a data file stores (for `rejects`, those of rejects
-/// other than `io`: a lost stretch of a broken file does not occupy its index).
-pub fn stored_indices(path: &Path, table: &str) -> std::result::Result<Vec<i64>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    let read = catch_unwind(AssertUnwindSafe(
-        || -> std::result::Result<Vec<i64>, String> {
-            let builder =
-                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| e.to_string())?;
-            let schema = builder.parquet_schema();
-            let wanted: Vec<usize> = (0..schema.num_columns())
-                .filter(|&i| matches!(schema.column(i).name(), "entry_index" | "kind"))
-                .collect();
-            let mask = ProjectionMask::leaves(schema, wanted);
-            let reader = builder
-                .with_projection(mask)
-                .build()
-                .map_err(|e| e.to_string())?;
-            let mut out = Vec::new();
-            for batch in reader {
-                let batch = batch.map_err(|e| e.to_string())?;
-                let index = batch
-                    .column_by_name("entry_index")
-                    .and_then(|c| c.as_primitive_opt::<Int64Type>())
-                    .ok_or("no entry_index column")?;
-                let kind = batch
-                    .column_by_name("kind")
-                    .and_then(|c| c.as_string_opt::<i32>());
-                for i in 0..batch.num_rows() {
-                    let io = table == "rejects" && kind.is_some_and(|k| k.value(i) == "io");
-                    if !index.is_null(i) && !io {
-                        out.push(index.value(i));
-                    }
-                }
-            }
-            Ok(out)
-        },
-    ));
-    match read {
-        Ok(r) => r,
-        Err(_) => Err("unreadable (the Parquet reader failed on it)".into()),
     }
 }
 
@@ -168,7 +120,7 @@ fn check_files(snap: &Snapshot, v: &mut Verification) {
                 ));
             }
         }
-        match crate::dataset::footer::rows(&path) {
+        match crate::dataset::data_file::rows(&path) {
             Ok(rows) => {
                 v.rows += rows;
                 if let Some(r) = record.filter(|r| r.rows != rows) {
@@ -197,7 +149,7 @@ fn check_counts(snap: &Snapshot, v: &mut Verification) {
         } else {
             "rejects"
         };
-        let rows = crate::dataset::footer::rows(&snap.data.join(rel)).unwrap_or(0);
+        let rows = crate::dataset::data_file::rows(&snap.data.join(rel)).unwrap_or(0);
         *held.entry((table, log_of(rel))).or_default() += rows as i64;
     }
     for (key, n) in &stated {
@@ -249,7 +201,7 @@ fn check_duplicates(snap: &Snapshot, v: &mut Verification) {
 /// statistics (`None` when they are missing).
 fn index_range(path: &Path) -> Option<(i64, i64)> {
     use parquet::file::statistics::Statistics;
-    let meta = crate::dataset::footer::read(path).ok()?;
+    let meta = crate::dataset::data_file::read(path).ok()?;
     let schema = meta.file_metadata().schema_descr();
     let column = (0..schema.num_columns()).find(|&i| schema.column(i).name() == "entry_index")?;
     let mut range: Option<(i64, i64)> = None;
@@ -278,7 +230,7 @@ fn duplicates_in(snap: &Snapshot, log: &str, files: &[&str], v: &mut Verificatio
         } else {
             "rejects"
         };
-        match stored_indices(&snap.data.join(rel), table) {
+        match crate::dataset::data_file::stored_indices(&snap.data.join(rel), table) {
             Ok(ix) => indices.extend(ix.into_iter().map(|i| (i, *rel))),
             Err(why) => v
                 .problems

@@ -93,24 +93,14 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             let out = cert_files::decode_certs(file, &data, first_ordinal, pem, read_error, opts);
             (out, Some(data))
         }
-        Chunk::Lines {
-            file,
-            data,
-            first_line,
-            first_byte,
-        } => {
-            let out = get_entries::decode_lines(file, &data, first_line, first_byte, opts);
-            (out, Some(data))
-        }
-        Chunk::CsvRows {
-            file,
-            data,
-            first_line,
-            first_byte,
-        } => {
-            let out = axeman_csv::decode_axeman(file, &data, first_line, first_byte, opts);
-            (out, Some(data))
-        }
+        Chunk::Lines(records) => (
+            get_entries::decode_lines(&records, opts),
+            Some(records.data),
+        ),
+        Chunk::CsvRows(records) => (
+            axeman_csv::decode_axeman(&records, opts),
+            Some(records.data),
+        ),
         Chunk::Failed {
             file,
             byte_offset,
@@ -168,22 +158,11 @@ pub fn decode_chunk_guarded(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
                 ordinal: *first_ordinal,
             },
         ),
-        Chunk::Lines {
-            file,
-            first_line,
-            first_byte,
-            ..
-        }
-        | Chunk::CsvRows {
-            file,
-            first_line,
-            first_byte,
-            ..
-        } => (
-            file.clone(),
+        Chunk::Lines(r) | Chunk::CsvRows(r) => (
+            r.file.clone(),
             Position::Line {
-                line: *first_line,
-                byte_offset: *first_byte,
+                line: r.first_line,
+                byte_offset: r.first_byte,
             },
         ),
         Chunk::Tile { file, .. } => (file.clone(), Position::Entry { ordinal: 0 }),

@@ -2,21 +2,21 @@
 //! chunks in parallel into rows, and write them to staged Parquet files that
 //! one commit makes live.
 
-pub mod buffers;
+pub(crate) mod buffers;
 pub mod compression;
 pub mod decode;
 mod discover;
-pub mod format;
-pub mod page_stream;
+pub(crate) mod format;
+pub(crate) mod page_stream;
 mod read;
 pub mod reject;
 mod run;
 mod stages;
-pub mod streams;
+pub(crate) mod streams;
 mod write;
 
 pub use discover::{
     discover, page_range, validate_log_name, DiscoverOptions, Discovery, InputFile, Layout,
 };
-pub use read::{Chunk, ChunkReader, PageEnd};
+pub use read::{Chunk, ChunkReader, PageEnd, TextRecords};
 pub use run::{ingest, IngestOptions, IngestSummary};

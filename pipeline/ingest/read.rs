@@ -60,27 +60,9 @@ pub enum Chunk {
         read_error: Option<String>,
     },
     /// Whole lines of a JSON-lines file.
-    Lines {
-        /// The file.
-        file: Arc<InputFile>,
-        /// The lines, each ending in `\n` except perhaps the file's last.
-        data: Vec<u8>,
-        /// 1-based number of the first line.
-        first_line: u64,
-        /// Offset of the first line in the decompressed stream.
-        first_byte: u64,
-    },
+    Lines(TextRecords),
     /// Whole records of a CSV file (a quoted field may span lines).
-    CsvRows {
-        /// The file.
-        file: Arc<InputFile>,
-        /// The records.
-        data: Vec<u8>,
-        /// 1-based number of the first record's line.
-        first_line: u64,
-        /// Offset of the first record in the decompressed stream.
-        first_byte: u64,
-    },
+    CsvRows(TextRecords),
     /// One static-ct-api data tile, from a file or a member of a zip.
     Tile {
         /// The file (the tile, or the archive holding it).
@@ -112,7 +94,7 @@ impl Chunk {
         const PER_ENTRY: usize = 512;
         match self {
             Chunk::Entries { data, elements, .. } => data.len() + elements.len() * PER_ENTRY,
-            Chunk::Lines { data, .. } | Chunk::CsvRows { data, .. } => {
+            Chunk::Lines(TextRecords { data, .. }) | Chunk::CsvRows(TextRecords { data, .. }) => {
                 data.len() + memchr::memchr_iter(b'\n', data).count() * PER_ENTRY
             }
             Chunk::Certs {
@@ -124,6 +106,20 @@ impl Chunk {
             Chunk::Failed { .. } => PER_ENTRY,
         }
     }
+}
+
+/// Whole records of a text file (lines, or CSV records whose quoted fields
+/// may span lines), with where they start.
+#[derive(Debug)]
+pub struct TextRecords {
+    /// The file.
+    pub file: Arc<InputFile>,
+    /// The records, each ending in `\n` except perhaps the file's last.
+    pub data: Vec<u8>,
+    /// 1-based number of the first record's line.
+    pub first_line: u64,
+    /// Offset of the first record in the decompressed stream.
+    pub first_byte: u64,
 }
 
 /// Reads files in order and yields their chunks.

@@ -27,28 +27,43 @@ use crate::ingest::{discover, DiscoverOptions, Discovery, InputFile};
 use crate::report::{Level, Reporter};
 use crate::text;
 
-/// What `pipeline ingest` was asked to do.
-#[derive(Debug, Clone, Default)]
+/// What `pipeline ingest` was asked to do: its command-line arguments
+/// (the command line adds only how to show progress and the summary).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct IngestOptions {
-    /// Files or directories to read.
+    /// Dump files, or directories walked recursively: get-entries pages and
+    /// JSON lines (.json, .jsonl, .ndjson), certificate files (.pem, .crt,
+    /// .cer, .der) and Axeman CSV (.csv), each optionally .gz/.zst
+    /// (compression is detected from the content); ct-archive .zip files; a
+    /// directory holding tile/data/ is a static-ct-api tiled log.
+    #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// The dataset directory.
+    /// The dataset directory to write (DIR/certs/log=NAME/*.parquet, DIR/rejects/...).
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// `--log`.
+    /// The log's name (default: the input directory's name).
+    #[arg(long, value_name = "NAME")]
     pub log: Option<String>,
-    /// `--start-index`.
+    /// Index of the first entry of a page not named <start>-<end>.json, or of
+    /// the first line of JSON lines that carry no "index".
+    #[arg(long, value_name = "N")]
     pub start_index: Option<u64>,
-    /// `--keep-der`.
+    /// Also store each certificate's DER in a `der` column.
+    #[arg(long)]
     pub keep_der: bool,
-    /// Decoder threads (default: all cores).
+    /// Decoder threads (default: one per core).
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// `--wait`: wait for another run holding the dataset's lock instead of failing.
+    /// When another run is writing to DIR, wait for it instead of failing.
+    #[arg(long)]
     pub wait: bool,
-    /// `--log-list FILE`: the CT log list `--log` is checked against
-    /// (default: compiled in).
+    /// A CT log list (Google's v3 JSON) to check --log against, instead of
+    /// the compiled-in one.
+    #[arg(long, value_name = "FILE")]
     pub log_list: Option<PathBuf>,
-    /// `--replace`: an input whose content changed since it was ingested has
-    /// its old rows swapped for its new ones (else that is an error).
+    /// An input whose content changed since it was ingested: swap its old
+    /// rows for its new ones in one commit (without it, that is an error).
+    #[arg(long)]
     pub replace: bool,
 }
 

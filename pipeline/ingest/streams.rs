@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::Arc;
 
-use super::page_stream::{PageSplitter, Scan};
+use super::page_stream::{OutlineError, PageSplitter, Scan};
 use super::{buffers, compression};
-use super::{Chunk, InputFile, PageEnd};
+use super::{Chunk, InputFile, PageEnd, TextRecords};
 use crate::ingest::reject::{Position, RejectKind};
 
 /// Target size of one chunk of input.
@@ -129,18 +129,19 @@ impl RecordStream {
                     read_error: None,
                 }
             }
-            Records::Csv => Chunk::CsvRows {
-                file: self.file.clone(),
-                data,
-                first_line,
-                first_byte,
-            },
-            Records::Lines => Chunk::Lines {
-                file: self.file.clone(),
-                data,
-                first_line,
-                first_byte,
-            },
+            Records::Csv | Records::Lines => {
+                let records = TextRecords {
+                    file: self.file.clone(),
+                    data,
+                    first_line,
+                    first_byte,
+                };
+                if self.kind == Records::Csv {
+                    Chunk::CsvRows(records)
+                } else {
+                    Chunk::Lines(records)
+                }
+            }
         }
     }
 
@@ -281,21 +282,26 @@ impl PageStream {
         }
     }
 
+    /// The end of a page whose JSON is invalid at `e`.
+    fn invalid_json(&self, e: &OutlineError) -> PageEnd {
+        let what = format!(
+            "page JSON is invalid: {} at line {} column {}",
+            e.message, e.line, e.column
+        );
+        let position = Position::Json {
+            line: e.line,
+            column: e.column,
+        };
+        self.end(position, RejectKind::Json, what)
+    }
+
     /// Reads the next chunk(s); returns true when the page is finished.
     pub fn read_next(&mut self, out: &mut VecDeque<Chunk>) -> bool {
         loop {
             let room = CHUNK_ENTRIES - self.elements.len();
             match self.splitter.scan(&self.buf, &mut self.elements, room) {
                 Err(e) => {
-                    let what = format!(
-                        "page JSON is invalid: {} at line {} column {}",
-                        e.message, e.line, e.column
-                    );
-                    let position = Position::Json {
-                        line: e.line,
-                        column: e.column,
-                    };
-                    let end = self.end(position, RejectKind::Json, what);
+                    let end = self.invalid_json(&e);
                     self.emit(out, Some(end));
                     return true;
                 }
@@ -326,43 +332,42 @@ impl PageStream {
                 return true;
             }
             if self.eof {
-                let end = self.splitter.eof_error(self.buf.len()).map(|e| {
-                    let what = format!(
-                        "page JSON is invalid: {} at line {} column {}",
-                        e.message, e.line, e.column
-                    );
-                    let position = Position::Json {
-                        line: e.line,
-                        column: e.column,
-                    };
-                    self.end(position, RejectKind::Json, what)
-                });
+                let end = self
+                    .splitter
+                    .eof_error(self.buf.len())
+                    .map(|e| self.invalid_json(&e));
                 self.emit(out, end);
                 return true;
             }
-            // Nothing before the scanned point is needed unless an element is open.
-            if self.elements.is_empty() {
-                let keep = self
-                    .splitter
-                    .pending_from()
-                    .unwrap_or(self.splitter.scanned());
-                if keep > 0 {
-                    self.buf.drain(..keep);
-                    self.splitter.rebase(keep);
-                }
+            self.refill();
+        }
+    }
+
+    /// Reads up to a quarter chunk more of the page, first dropping what
+    /// lies before the scanned point unless an element is open there. A read
+    /// error is kept in `failure` and ends the page once the bytes read
+    /// before it are scanned.
+    fn refill(&mut self) {
+        if self.elements.is_empty() {
+            let keep = self
+                .splitter
+                .pending_from()
+                .unwrap_or(self.splitter.scanned());
+            if keep > 0 {
+                self.buf.drain(..keep);
+                self.splitter.rebase(keep);
             }
-            let before = self.buf.len();
-            let target = before + CHUNK_BYTES / 4;
-            self.buf.reserve(CHUNK_BYTES / 4);
-            let result = compression::read_up_to(&mut self.reader, &mut self.buf, target);
-            self.read += (self.buf.len() - before) as u64;
-            match result {
-                Ok(()) => self.eof = self.buf.len() < target,
-                Err(e) => {
-                    // Scan what was read before the error, then stop.
-                    self.failure = Some(format!("read failed at byte {}: {e}", self.read));
-                    self.eof = true;
-                }
+        }
+        let before = self.buf.len();
+        let target = before + CHUNK_BYTES / 4;
+        self.buf.reserve(CHUNK_BYTES / 4);
+        let result = compression::read_up_to(&mut self.reader, &mut self.buf, target);
+        self.read += (self.buf.len() - before) as u64;
+        match result {
+            Ok(()) => self.eof = self.buf.len() < target,
+            Err(e) => {
+                self.failure = Some(format!("read failed at byte {}: {e}", self.read));
+                self.eof = true;
             }
         }
     }

@@ -16,7 +16,7 @@ use futures::{FutureExt, StreamExt};
 use crate::error::{Error, Result};
 use crate::sql::output::OutputFormat;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
-use crate::sql::session;
+use crate::sql::session::{self, SessionOptions};
 use crate::table::schema::{finding_schema, timestamp_type, UTC};
 use crate::table::writer::PartitionWriter;
 
@@ -30,34 +30,46 @@ pub const FINDING_COLUMNS: &[&str] = &[
     "detail",
 ];
 
-/// What `pipeline check` was asked to do.
-#[derive(Debug, Clone)]
+/// What `pipeline check` was asked to do: its command-line arguments.
+#[derive(Debug, Clone, clap::Args)]
 pub struct CheckOptions {
     /// The dataset directory.
+    #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// Only these rule ids (all when empty).
+    /// Run only this rule (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
     pub rules: Vec<String>,
-    /// The rules folder; `None`: `./queries` if it exists, else the built-in rules.
+    /// The folder of rule files (every *.sql in it is a rule). Default:
+    /// ./queries if it exists, else the rules built into the binary.
+    #[arg(long = "rules", value_name = "DIR")]
     pub rules_dir: Option<PathBuf>,
-    /// `RULE.NAME=VALUE` overrides.
+    /// Override a rule parameter, e.g. --param backdated.max_hours=72 (repeatable).
+    #[arg(long = "param", value_name = "RULE.NAME=VALUE")]
     pub params: Vec<String>,
-    /// Output format of the findings.
+    /// Output format of the findings (the summary goes to stderr for csv and json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Output file (default: stdout).
+    /// Write the findings to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Do not store the findings under DIR/findings.
+    #[arg(long)]
     pub no_store: bool,
-    /// Print each rule's run time to stderr.
+    /// Print each rule's run time (seconds) to stderr.
+    #[arg(long)]
     pub timings: bool,
-    /// `--new`: report only findings absent from the previous stored run.
+    /// Report only findings absent from the previous stored run (same rule
+    /// and cert_sha256); all findings are still stored.
+    #[arg(long)]
     pub new: bool,
-    /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
-    pub log_list: Option<PathBuf>,
-    /// `--jobs N`: how many rules run at once (at least 1).
-    pub jobs: usize,
-    /// `--memory-limit`: bytes that the rules' joins, sorts and aggregations
-    /// may hold together before spilling to disk (`None`: no bound).
-    pub memory_limit: Option<u64>,
+    /// How many rules run at once. Each rule already uses every core; two
+    /// at a time fill the gaps while one waits on a join or an aggregation.
+    /// With more than 1, a rule's time in --timings includes sharing the CPU.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// The SQL session: log list and memory.
+    #[command(flatten)]
+    pub session: SessionOptions,
 }
 
 /// One finding.
@@ -221,7 +233,7 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
             joined.map_err(|e| Error::Internal(format!("rule {id} failed: {}", panic_text(e))))
         })
     });
-    let mut runs = futures::stream::iter(runs).buffered(opts.jobs.max(1));
+    let mut runs = futures::stream::iter(runs).buffered(usize::from(opts.jobs.max(1)));
     while let Some(run) = runs.next().await {
         let (rule, result, seconds) = run?;
         report.rule_seconds.push((rule.id.clone(), seconds));
@@ -458,7 +470,7 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open_with(&opts.data, opts.log_list.as_deref(), opts.memory_limit).await?;
+    let ctx = session::open_with(&opts.data, &opts.session).await?;
     let now = chrono::Utc::now();
     let previous = if opts.new {
         previous_findings(&ctx).await?

@@ -2,13 +2,14 @@
 //! the rules of `queries/`, `pipeline check` and `pipeline query`, and the
 //! output formats. The only code that uses DataFusion.
 
-pub mod builtin_rules;
+pub(crate) mod builtin_rules;
 pub mod check;
+pub mod memory_limit;
 pub mod output;
-pub mod query;
-pub mod rules;
-pub mod script;
+pub(crate) mod query;
+pub(crate) mod rules;
+pub(crate) mod script;
 pub mod session;
-pub mod snapshot_store;
-pub mod sorted_read;
-pub mod udfs;
+pub(crate) mod snapshot_store;
+pub(crate) mod sorted_read;
+pub(crate) mod udfs;

@@ -12,29 +12,38 @@ use crate::error::{with_causes, Error, Result};
 use crate::report::{Level, Reporter};
 use crate::sql::output::{Output, OutputFormat};
 use crate::sql::script::{split_statements, Statement};
-use crate::sql::session;
+use crate::sql::session::{self, SessionOptions};
 
-/// What `pipeline query` was asked to do.
-#[derive(Debug, Clone)]
+/// What `pipeline query` was asked to do: its command-line arguments.
+#[derive(Debug, Clone, clap::Args)]
 pub struct QueryOptions {
-    /// The dataset directory.
+    /// The dataset directory (as written by `pipeline ingest --out`).
+    #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// SQL given on the command line.
+    /// SQL to run (statements separated by `;`). Without it: -f FILE, standard
+    /// input, or an interactive prompt on a terminal.
+    #[arg(value_name = "SQL")]
     pub sql: Option<String>,
-    /// `-f FILE.sql`.
+    /// Read the SQL from a file.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
     pub file: Option<PathBuf>,
     /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Output file (default: stdout).
+    /// Write the result to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Print each statement's time (planning, execution, collecting) to stderr.
+    /// Print each statement's time (planning, execution, collecting; not
+    /// writing) to stderr.
+    #[arg(long)]
     pub timings: bool,
-    /// `--log-list FILE`: the CT log list served as `ct_logs` (default: compiled in).
-    pub log_list: Option<PathBuf>,
-    /// `--memory-limit`: bytes that joins, sorts and aggregations may hold
-    /// before spilling to disk (`None`: no bound).
-    pub memory_limit: Option<u64>,
-    /// `--allow-write`: statements may write files and change settings.
+    /// The SQL session: log list and memory.
+    #[command(flatten)]
+    pub session: SessionOptions,
+    /// Let statements write and change things: CREATE, DROP, INSERT, COPY
+    /// ... TO, SET. Without it only queries run (the dataset itself is never
+    /// written either way).
+    #[arg(long)]
     pub allow_write: bool,
 }
 
@@ -103,8 +112,7 @@ pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
         let snapshot = crate::dataset::snapshot::open(&opts.data)?;
         session::open_snapshot(
             std::sync::Arc::new(snapshot),
-            opts.log_list.as_deref(),
-            opts.memory_limit,
+            &opts.session,
             opts.allow_write,
         )
         .await

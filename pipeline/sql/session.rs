@@ -5,7 +5,7 @@
 //! and the tests all use it.
 
 use std::num::NonZeroUsize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -21,6 +21,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::ct::log_list;
 use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
+use crate::sql::memory_limit::{parse_memory_limit, MemoryLimit, DEFAULT_MEMORY_LIMIT};
 use crate::sql::script::ParamValue;
 use crate::sql::snapshot_store::SnapshotStore;
 use crate::sql::udfs;
@@ -104,24 +105,36 @@ pub fn param_values(values: &[(String, ParamValue)]) -> ParamValues {
 const SKIP_PARTIAL_VAR: &str =
     "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD";
 
+/// How every command that opens a SQL session (`query`, `check`) sets it
+/// up: the log list served as `ct_logs` and the memory bound.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SessionOptions {
+    /// A CT log list (Google's v3 JSON) served as table `ct_logs`, instead
+    /// of the compiled-in one.
+    #[arg(long, value_name = "FILE")]
+    pub log_list: Option<PathBuf>,
+    /// Memory that joins, sorts and aggregations may hold together, e.g.
+    /// 512M or 8G (binary units); past it they spill to files in TMPDIR.
+    /// `auto`: half the machine's memory (or of the cgroup's limit);
+    /// `none`: no bound.
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
+    pub memory_limit: MemoryLimit,
+}
+
 /// A session with the dataset at `data` registered and the UDFs loaded,
 /// and the compiled-in log list as `ct_logs`.
 pub async fn open(data: &Path) -> Result<SessionContext> {
-    open_with(data, None, None).await
+    open_with(data, &SessionOptions::default()).await
 }
 
-/// Like [`open`], with `ct_logs` read from `log_list` when given, and the
+/// Like [`open`], with `ct_logs` read from `--log-list` when given, and the
 /// memory that joins, sorts and aggregations may hold bounded by
-/// `memory_limit` bytes when given: past it they spill to files in the
+/// `--memory-limit` when given: past it they spill to files in the
 /// OS's temporary directory (`TMPDIR`), and an operator that cannot spill
 /// fails with an error naming the limit.
-pub async fn open_with(
-    data: &Path,
-    log_list: Option<&Path>,
-    memory_limit: Option<u64>,
-) -> Result<SessionContext> {
+pub async fn open_with(data: &Path, options: &SessionOptions) -> Result<SessionContext> {
     let snapshot = snapshot::open(data).map_err(external)?;
-    open_snapshot(Arc::new(snapshot), log_list, memory_limit, false).await
+    open_snapshot(Arc::new(snapshot), options, false).await
 }
 
 fn external(e: crate::error::Error) -> DataFusionError {
@@ -136,8 +149,7 @@ fn external(e: crate::error::Error) -> DataFusionError {
 /// `allow_write`.
 pub async fn open_snapshot(
     snapshot: Arc<Snapshot>,
-    log_list: Option<&Path>,
-    memory_limit: Option<u64>,
+    options: &SessionOptions,
     allow_write: bool,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::from_env()?;
@@ -154,7 +166,7 @@ pub async fn open_snapshot(
     // DATAFUSION_EXECUTION_TARGET_PARTITIONS can change it.
     let config = config.with_information_schema(true);
     let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = memory_limit {
+    if let MemoryLimit(Some(limit)) = options.memory_limit {
         let pool = FairSpillPool::new(usize::try_from(limit).unwrap_or(usize::MAX));
         // Tracking names the biggest holders in a "resources exhausted" error.
         let top = NonZeroUsize::new(5).expect("5 is not zero");
@@ -172,18 +184,18 @@ pub async fn open_snapshot(
             _ => !snapshot.table_files(table).is_empty(),
         };
         if present {
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
                 .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
             let url = format!("{}/", dir.display());
-            ctx.register_listing_table(*table, url, options, None, None)
+            ctx.register_listing_table(*table, url, listing, None, None)
                 .await?;
         } else {
             let schema = stored_schema(table, partition);
             ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
         }
     }
-    let list = log_list::load(log_list).map_err(external)?;
+    let list = log_list::load(options.log_list.as_deref()).map_err(external)?;
     let batch = log_list::to_batch(&list).map_err(external)?;
     ctx.register_table(
         "ct_logs",

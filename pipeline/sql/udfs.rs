@@ -4,15 +4,15 @@
 //! `any_unregistrable`, `any_undelegated_tld`, `any_reserved_ip`,
 //! `any_public_suffix`, `any_contains`; and `hex`, `prefix64`, `hash64`.
 //!
-//! Names are looked up in the Public Suffix List carried by the `psl` crate
-//! (ICANN and private sections). Every function works a whole Arrow array at a
-//! time and allocates per value only to lowercase a name that has capitals.
-//! All of them return NULL for NULL; a leading `*.` and a trailing `.` are
-//! ignored; IDNs are expected as encoded in certificates (`xn--` A-labels).
+//! The name logic itself is [`crate::dns`]'s; here it is applied a whole
+//! Arrow array at a time. All of them return NULL for NULL.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::dns::{
+    is_public_suffix, is_reserved_ip, lowercase, normalize, parent_domain, public_suffix,
+    registrable_domain, tld_is_delegated, undelegated, unregistrable, TldMemo,
+};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
@@ -20,7 +20,6 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
-use psl::Psl as _;
 
 /// The name functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,174 +49,6 @@ impl NameFn {
             self,
             NameFn::IsPublicSuffix | NameFn::TldIsDelegated | NameFn::IsReservedIp
         )
-    }
-}
-
-/// Lowercases and trims a name: no leading `*.`, no trailing `.`.
-/// Returns `None` for an empty result.
-pub fn normalize(name: &str) -> Option<Cow<'_, str>> {
-    trim(name).map(lowercase_all)
-}
-
-/// `name` without a leading `*.` and a trailing `.` (byte tests: both are
-/// ASCII, so the slice stays on character boundaries); `None` if empty.
-fn trim(name: &str) -> Option<&str> {
-    let b = name.as_bytes();
-    let start = if b.starts_with(b"*.") { 2 } else { 0 };
-    let end = if b.len() > start && b[b.len() - 1] == b'.' {
-        b.len() - 1
-    } else {
-        b.len()
-    };
-    (start < end).then(|| &name[start..end])
-}
-
-/// The last label of a name (all of it if it has no `.`).
-fn last_label(name: &str) -> &str {
-    match name.as_bytes().iter().rposition(|&b| b == b'.') {
-        Some(dot) => &name[dot + 1..],
-        None => name,
-    }
-}
-
-/// `n` lowercased (ASCII), allocating only if it has capitals. The test
-/// has no early exit, so it vectorises: capitals are rare.
-fn lowercase_all(n: &str) -> Cow<'_, str> {
-    if n.bytes()
-        .fold(false, |upper, b| upper | b.is_ascii_uppercase())
-    {
-        Cow::Owned(n.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(n)
-    }
-}
-
-/// eTLD+1 of `name` (already normalised), if it has one.
-pub fn registrable_domain(name: &str) -> Option<&str> {
-    let d = psl::List.domain(name.as_bytes())?;
-    tail(name, d.as_bytes().len())
-}
-
-/// The public suffix of `name` (already normalised); unlisted TLDs count as suffixes.
-pub fn public_suffix(name: &str) -> Option<&str> {
-    let s = psl::List.suffix(name.as_bytes())?;
-    tail(name, s.as_bytes().len())
-}
-
-/// The last `len` bytes of `name` (a suffix the PSL found in it, so no
-/// UTF-8 check is needed); `None` if that is not a character boundary.
-fn tail(name: &str, len: usize) -> Option<&str> {
-    name.get(name.len().checked_sub(len)?..)
-}
-
-/// Whether `name` (already normalised) is itself a listed public suffix.
-pub fn is_public_suffix(name: &str) -> bool {
-    psl::List
-        .suffix(name.as_bytes())
-        .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes())
-}
-
-/// `name` without its first label (`*.a.b` → `a.b`, `x.a.b` → `a.b`); `None` for one label.
-pub fn parent_domain(name: &str) -> Option<&str> {
-    let n = name.strip_suffix('.').unwrap_or(name);
-    n.split_once('.')
-        .map(|(_, rest)| rest)
-        .filter(|r| !r.is_empty())
-}
-
-/// Lowercased (allocating only when needed), without a trailing `.`.
-fn lowercase(name: &str) -> Cow<'_, str> {
-    lowercase_all(name.strip_suffix('.').unwrap_or(name))
-}
-
-/// Whether the last label of `name` (already normalised) is a TLD in the PSL's ICANN section.
-pub fn tld_is_delegated(name: &str) -> bool {
-    is_icann_tld(last_label(name).as_bytes())
-}
-
-/// Whether a lowercase label is a TLD in the PSL's ICANN section.
-fn is_icann_tld(label: &[u8]) -> bool {
-    psl::List
-        .suffix(label)
-        .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
-}
-
-/// The last TLD looked up by `any_undelegated_tld` and its answer: the
-/// names of one certificate mostly share their TLD. Kept lowercased in a
-/// fixed buffer (a DNS label has at most 63 bytes), so nothing allocates.
-struct TldMemo {
-    tld: [u8; 63],
-    len: Option<usize>,
-    delegated: bool,
-}
-
-impl TldMemo {
-    fn new() -> Self {
-        TldMemo {
-            tld: [0; 63],
-            len: None,
-            delegated: false,
-        }
-    }
-
-    /// `tld_is_delegated` of a name whose last label is `tld` (any case).
-    fn delegated(&mut self, tld: &str) -> bool {
-        let len = tld.len();
-        if len > self.tld.len() {
-            return false;
-        }
-        if self.len == Some(len) && self.tld[..len].eq_ignore_ascii_case(tld.as_bytes()) {
-            return self.delegated;
-        }
-        self.tld[..len].copy_from_slice(tld.as_bytes());
-        self.tld[..len].make_ascii_lowercase();
-        self.len = Some(len);
-        self.delegated = is_icann_tld(&self.tld[..len]);
-        self.delegated
-    }
-}
-
-/// Whether `text` is an IP address in a private or reserved range (IANA
-/// special-purpose registries: RFC 1918, loopback, link-local, CGNAT,
-/// documentation, benchmarking, multicast, future use; IPv6 ULA, link-local,
-/// site-local, documentation, discard, IETF protocol assignments, and
-/// IPv4-mapped addresses by their IPv4 value). Text that is no address: false.
-pub fn is_reserved_ip(text: &str) -> bool {
-    use std::net::{IpAddr, Ipv4Addr};
-    fn v4(ip: Ipv4Addr) -> bool {
-        let [a, b, c, _] = ip.octets();
-        a == 0
-            || a == 10
-            || a == 127
-            || a >= 224
-            || (a == 100 && (64..128).contains(&b))
-            || (a == 169 && b == 254)
-            || (a == 172 && (16..32).contains(&b))
-            || (a == 192 && b == 0 && (c == 0 || c == 2))
-            || (a == 192 && b == 88 && c == 99)
-            || (a == 192 && b == 168)
-            || (a == 198 && (b == 18 || b == 19))
-            || (a == 198 && b == 51 && c == 100)
-            || (a == 203 && b == 0 && c == 113)
-    }
-    match text.trim().parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => v4(ip),
-        Ok(IpAddr::V6(ip)) => {
-            if let Some(mapped) = ip.to_ipv4_mapped() {
-                return v4(mapped);
-            }
-            let seg = ip.segments();
-            ip.is_unspecified()
-                || ip.is_loopback()
-                || (seg[0] & 0xfe00) == 0xfc00
-                || (seg[0] & 0xffc0) == 0xfe80
-                || (seg[0] & 0xffc0) == 0xfec0
-                || (seg[0] & 0xff00) == 0xff00
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8)
-                || (seg[0] == 0x2001 && seg[1] < 0x0200)
-                || (seg[0] == 0x0100 && seg[1] == 0 && seg[2] == 0 && seg[3] == 0)
-        }
-        Err(_) => false,
     }
 }
 
@@ -425,19 +256,6 @@ impl ScalarUDFImpl for Int64Udf {
     }
 }
 
-/// Whether a name has no registrable domain (a public suffix, listed or not,
-/// or empty): the test of `any_unregistrable`.
-fn unregistrable(name: Option<&str>) -> bool {
-    name.and_then(normalize)
-        .is_none_or(|n| registrable_domain(&n).is_none())
-}
-
-/// Whether a name's TLD is not delegated: `NOT tld_is_delegated(name)` for
-/// a non-NULL name, the test of `any_undelegated_tld`.
-fn undelegated(name: Option<&str>, memo: &mut TldMemo) -> bool {
-    name.is_some_and(|n| trim(n).is_none_or(|n| !memo.delegated(last_label(n))))
-}
-
 /// The per-element tests of the list predicates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum ListTest {
@@ -616,112 +434,5 @@ pub fn all() -> Vec<ScalarUDF> {
 pub fn register(ctx: &SessionContext) {
     for udf in all() {
         ctx.register_udf(udf);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn n(s: &str) -> String {
-        normalize(s).unwrap().into_owned()
-    }
-
-    #[test]
-    fn registrable_domains() {
-        assert_eq!(
-            registrable_domain(&n("www.Example.co.UK")),
-            Some("example.co.uk")
-        );
-        assert_eq!(registrable_domain(&n("*.x.github.io")), Some("x.github.io"));
-        assert_eq!(registrable_domain(&n("github.io")), None);
-        assert_eq!(registrable_domain(&n("example.com.")), Some("example.com"));
-        assert_eq!(
-            registrable_domain(&n("www.xn--85x722f.xn--55qx5d.cn")),
-            Some("xn--85x722f.xn--55qx5d.cn")
-        );
-        assert!(normalize("").is_none() && normalize("*.").is_none());
-    }
-
-    #[test]
-    fn trims_names_and_memoises_tlds() {
-        assert_eq!(trim("*.a.com."), Some("a.com"));
-        assert_eq!(trim("*"), Some("*"));
-        for empty in ["", ".", "*.", "*.."] {
-            assert_eq!(trim(empty), None, "{empty:?}");
-        }
-        let mut memo = TldMemo::new();
-        for (name, expected) in [
-            ("a.com", false),
-            ("B.COM", false),
-            ("x.corp", true),
-            ("y.CORP", true),
-            ("z.com.", false),
-            ("*.", true),
-            ("host", false),
-            ("fileserver01", true),
-            ("a.xn--p1ai", false),
-            ("a.xn--P1AI", false),
-        ] {
-            assert_eq!(undelegated(Some(name), &mut memo), expected, "{name}");
-        }
-        assert!(!undelegated(None, &mut memo));
-        let long = format!("a.{}", "x".repeat(70));
-        assert!(undelegated(Some(&long), &mut memo));
-    }
-
-    #[test]
-    fn public_suffixes() {
-        assert_eq!(public_suffix("a.b.blogspot.com"), Some("blogspot.com"));
-        assert!(is_public_suffix("github.io"));
-        assert!(is_public_suffix("co.uk"));
-        assert!(is_public_suffix(&n("*.blogspot.com")));
-        assert!(!is_public_suffix("example.com"));
-        assert!(
-            !is_public_suffix("local"),
-            "unlisted TLDs are not listed suffixes"
-        );
-    }
-
-    #[test]
-    fn parents_and_tlds() {
-        assert_eq!(parent_domain("x.github.io"), Some("github.io"));
-        assert_eq!(parent_domain("*.example.com"), Some("example.com"));
-        assert_eq!(parent_domain("com"), None);
-        assert!(tld_is_delegated("www.example.com"));
-        assert!(tld_is_delegated("xn--p1ai"));
-        assert!(!tld_is_delegated("server.local"));
-        assert!(!tld_is_delegated("mail.corp"));
-        assert!(!tld_is_delegated("host.internal"));
-    }
-
-    #[test]
-    fn reserved_ips() {
-        for ip in [
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.31.255.255",
-            "127.0.0.1",
-            "100.64.0.1",
-            "169.254.1.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "2001:db8::5",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_reserved_ip(ip), "{ip}");
-        }
-        for ip in [
-            "8.8.8.8",
-            "172.32.0.1",
-            "2606:4700::1111",
-            "::ffff:1.1.1.1",
-            "example.com",
-        ] {
-            assert!(!is_reserved_ip(ip), "{ip}");
-        }
     }
 }

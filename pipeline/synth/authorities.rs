@@ -296,8 +296,6 @@ pub struct Ca {
     pub def: &'static CaDef,
     /// Subject Name, DER.
     pub name_der: Vec<u8>,
-    /// SubjectPublicKeyInfo, DER.
-    pub spki: Vec<u8>,
     /// subjectKeyIdentifier (first 20 bytes of the SPKI's SHA-256).
     pub key_id: [u8; 20],
     /// SHA-256 of the SPKI: a precert entry's issuer_key_hash.
@@ -319,6 +317,28 @@ pub struct Ca {
 pub struct Authorities {
     /// In [`AUTHORITIES`] order.
     pub all: Vec<Ca>,
+}
+
+/// The extensions of a CA certificate: basic constraints (CA), key usage,
+/// its key identifier and, below a root, its issuer's (`issuer_id`).
+fn ca_extensions(key_id: &[u8; 20], issuer_id: Option<&[u8; 20]>) -> Vec<Vec<u8>> {
+    let mut exts = vec![
+        der::extension(
+            ext_oid::BASIC_CONSTRAINTS,
+            true,
+            &der::basic_constraints(true),
+        ),
+        der::extension(ext_oid::KEY_USAGE, true, &der::key_usage(true, false)),
+        der::extension(ext_oid::SKI, false, &der::subject_key_id(key_id)),
+    ];
+    if let Some(issuer_id) = issuer_id {
+        exts.push(der::extension(
+            ext_oid::AKI,
+            false,
+            &der::authority_key_id(issuer_id),
+        ));
+    }
+    exts
 }
 
 impl Authorities {
@@ -355,22 +375,7 @@ impl Authorities {
             let mut serial = [0u8; 16];
             rng.fill(&mut serial);
             serial[0] = (serial[0] & 0x7f) | 0x10;
-            let mut exts = vec![
-                der::extension(
-                    ext_oid::BASIC_CONSTRAINTS,
-                    true,
-                    &der::basic_constraints(true),
-                ),
-                der::extension(ext_oid::KEY_USAGE, true, &der::key_usage(true, false)),
-                der::extension(ext_oid::SKI, false, &der::subject_key_id(&key_id)),
-            ];
-            if def.parent.is_some() {
-                exts.push(der::extension(
-                    ext_oid::AKI,
-                    false,
-                    &der::authority_key_id(&issuer_id),
-                ));
-            }
+            let exts = ca_extensions(&key_id, def.parent.map(|_| &issuer_id));
             let sig_alg = issuer_key.sig_alg(false);
             let tbs = der::encode_tbs(&der::Tbs {
                 serial: &serial,
@@ -392,7 +397,6 @@ impl Authorities {
             all.push(Ca {
                 def,
                 name_der,
-                spki,
                 key_id,
                 key_hash,
                 cert,

@@ -53,8 +53,6 @@ pub struct EntryText {
     pub leaf_b64: String,
     /// base64 of extra_data.
     pub extra_b64: String,
-    /// "x509" or "precert".
-    pub entry_type: &'static str,
 }
 
 /// The entries an issuance yields in this log.
@@ -205,29 +203,7 @@ impl<'a> Encoder<'a> {
                 der::POISON_VALUE,
             )));
             let pre = der::encode_certificate(&pre_tbs, sig_alg, &ca.def.key.random_signature(rng));
-            let root = &self.cas.all[ca.root].cert;
-            let chain: Vec<&[u8]> = if with_root == 1 {
-                vec![&ca.cert, root]
-            } else {
-                vec![&ca.cert]
-            };
-            let entry = LogEntry {
-                timestamp_ms: evidence_ms,
-                ..unlogged(
-                    EntryKind::Precert {
-                        issuer_key_hash: ca.key_hash,
-                        tbs: &leaf_tbs,
-                        pre_certificate: &pre,
-                    },
-                    chain,
-                )
-            };
-            let (leaf, extra) = (encode::merkle_tree_leaf(&entry), encode::extra_data(&entry));
-            Some(EntryText {
-                leaf_b64: BASE64.encode(&leaf),
-                extra_b64: BASE64.encode(&extra),
-                entry_type: "precert",
-            })
+            Some(self.precert_text(is.ca, &leaf_tbs, &pre, with_root == 1, evidence_ms))
         } else {
             None
         };
@@ -243,13 +219,7 @@ impl<'a> Encoder<'a> {
         };
         let final_der =
             der::encode_certificate(&final_tbs, sig_alg, &ca.def.key.random_signature(rng));
-        let final_ms = match is.logging {
-            Logging::Pair { .. } => evidence_ms + rng.random_range(1_000..300_000),
-            Logging::FinalWithScts => evidence_ms + rng.random_range(0..7 * DAY as u64 * 1000),
-            Logging::FinalWithoutScts => evidence_ms + rng.random_range(0..30 * DAY as u64 * 1000),
-        }
-        .min((NOW * 1000) as u64)
-        .max(evidence_ms);
+        let final_ms = final_entry_ms(is.logging, evidence_ms, rng);
         let leaf = encode::merkle_tree_leaf(&LogEntry {
             timestamp_ms: final_ms,
             ..unlogged(EntryKind::X509 { cert: &final_der }, Vec::new())
@@ -259,10 +229,58 @@ impl<'a> Encoder<'a> {
             final_cert: EntryText {
                 leaf_b64: BASE64.encode(&leaf),
                 extra_b64: self.chains_b64[is.ca][with_root].clone(),
-                entry_type: "x509",
             },
         }
     }
+
+    /// The precertificate entry of an issuance by CA `ca_index`: the TBS of
+    /// the final certificate, the precertificate, and the chain to the CA
+    /// (and its root, `with_root`), logged at `timestamp_ms`.
+    fn precert_text(
+        &self,
+        ca_index: usize,
+        leaf_tbs: &[u8],
+        pre_certificate: &[u8],
+        with_root: bool,
+        timestamp_ms: u64,
+    ) -> EntryText {
+        let ca = &self.cas.all[ca_index];
+        let root = &self.cas.all[ca.root].cert;
+        let chain: Vec<&[u8]> = if with_root {
+            vec![&ca.cert, root]
+        } else {
+            vec![&ca.cert]
+        };
+        let entry = LogEntry {
+            timestamp_ms,
+            ..unlogged(
+                EntryKind::Precert {
+                    issuer_key_hash: ca.key_hash,
+                    tbs: leaf_tbs,
+                    pre_certificate,
+                },
+                chain,
+            )
+        };
+        let (leaf, extra) = (encode::merkle_tree_leaf(&entry), encode::extra_data(&entry));
+        EntryText {
+            leaf_b64: BASE64.encode(&leaf),
+            extra_b64: BASE64.encode(&extra),
+        }
+    }
+}
+
+/// When the final certificate is logged: minutes after its precertificate,
+/// days after issuance when it carries SCTs of other logs, weeks when it
+/// carries none; never in the future nor before `evidence_ms`.
+fn final_entry_ms(logging: Logging, evidence_ms: u64, rng: &mut impl Rng) -> u64 {
+    match logging {
+        Logging::Pair { .. } => evidence_ms + rng.random_range(1_000..300_000),
+        Logging::FinalWithScts => evidence_ms + rng.random_range(0..7 * DAY as u64 * 1000),
+        Logging::FinalWithoutScts => evidence_ms + rng.random_range(0..30 * DAY as u64 * 1000),
+    }
+    .min((NOW * 1000) as u64)
+    .max(evidence_ms)
 }
 
 /// The extensions of an end-entity certificate of `ca` (without SCTs or

@@ -11,13 +11,13 @@
 //! Pages are generated in parallel, each from its own random stream, so the
 //! output does not depend on the number of threads.
 
-pub mod authorities;
-pub mod ct_encode;
-pub mod issuance;
-pub mod keys;
-pub mod names;
-pub mod time;
-pub mod x509_der;
+pub(crate) mod authorities;
+pub(crate) mod ct_encode;
+pub(crate) mod issuance;
+pub(crate) mod keys;
+pub(crate) mod names;
+pub(crate) mod time;
+pub(crate) mod x509_der;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -51,26 +51,45 @@ pub enum Compress {
     Zstd,
 }
 
-/// Options of `pipeline synth`.
-#[derive(Debug, Clone)]
+/// Formats `pipeline synth` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SynthFormat {
+    /// RFC 6962 get-entries pages (and a JSON-lines tail per log).
+    #[default]
+    GetEntries,
+    /// static-ct-api data tiles with leaf_index and issuer/ files, one
+    /// tiled log per directory (no malformed entries: tiles have no JSON).
+    Tiles,
+}
+
+/// What `pipeline synth` was asked to do: its command-line arguments (the
+/// command line adds only how to show the summary).
+#[derive(Debug, Clone, clap::Args)]
 pub struct SynthOptions {
-    /// Output directory (must not exist or be empty).
-    pub out: PathBuf,
-    /// Entries in all, split evenly across logs.
+    /// Entries in all (split evenly across the logs).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub entries: u64,
-    /// Random seed: the same seed and options give the same bytes.
+    /// Random seed: the same seed and options write the same bytes.
+    #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
+    /// The directory to create (absent or empty). Logs go to OUT/synth-1, ...
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Dump format.
+    #[arg(long, value_enum, default_value_t = SynthFormat::GetEntries)]
+    pub format: SynthFormat,
     /// Number of logs.
+    #[arg(long, value_name = "K", default_value_t = 2)]
     pub logs: u32,
     /// Page compression.
+    #[arg(long, value_enum, default_value_t = Compress::Mixed)]
     pub compress: Compress,
-    /// Share of issuances planted with an anomaly, per rule.
+    /// Share of certificates planted with each rule's anomaly (0.003 = 0.3% per rule).
+    #[arg(long, value_name = "RATE", default_value_t = 0.003)]
     pub plant_rate: f64,
-    /// Generator threads (default: all cores).
+    /// Generator threads (default: one per core).
+    #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Write static-ct-api data tiles (`<log>/tile/data/...`, `<log>/issuer/`)
-    /// instead of get-entries pages.
-    pub tiles: bool,
 }
 
 /// What `pipeline synth` made; its keys are the command's JSON output and
@@ -230,7 +249,7 @@ fn plan_pages(opts: &SynthOptions) -> (Vec<LogSummary>, Vec<PagePlan>) {
     let mut plans = Vec::new();
     for log in 0..logs as usize {
         let entries = opts.entries / logs + u64::from((log as u64) < opts.entries % logs);
-        let page_size = if opts.tiles {
+        let page_size = if opts.format == SynthFormat::Tiles {
             256
         } else {
             PAGE_SIZES[log % PAGE_SIZES.len()]
@@ -239,7 +258,7 @@ fn plan_pages(opts: &SynthOptions) -> (Vec<LogSummary>, Vec<PagePlan>) {
         for number in 0..pages {
             let start = number * page_size;
             let count = page_size.min(entries - start);
-            let kind = if opts.tiles {
+            let kind = if opts.format == SynthFormat::Tiles {
                 PageKind::Tile(
                     opts.compress == Compress::Gzip
                         || (opts.compress == Compress::Mixed && number % 8 == 3),

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rand::Rng;
 
-use crate::sql::udfs;
+use crate::dns;
 
 /// ICANN suffixes and their relative weights.
 const ICANN: &[(&str, u32)] = &[
@@ -155,7 +155,7 @@ pub fn registrable(rng: &mut impl Rng) -> String {
             weighted(rng, ICANN)
         };
         let domain = format!("{label}.{suffix}");
-        if udfs::registrable_domain(&domain) == Some(domain.as_str()) {
+        if dns::registrable_domain(&domain) == Some(domain.as_str()) {
             return domain;
         }
     }
@@ -292,9 +292,9 @@ mod tests {
         for _ in 0..5000 {
             for name in san_set(&mut rng) {
                 let n = name.strip_prefix("*.").unwrap_or(&name);
-                assert!(!udfs::is_public_suffix(n), "{name}");
-                assert!(udfs::tld_is_delegated(n), "{name}");
-                assert!(udfs::registrable_domain(n).is_some(), "{name}");
+                assert!(!dns::is_public_suffix(n), "{name}");
+                assert!(dns::tld_is_delegated(n), "{name}");
+                assert!(dns::registrable_domain(n).is_some(), "{name}");
                 assert!(!name.contains('_') && !n.contains('*'), "{name}");
                 idn += usize::from(name.contains("xn--"));
                 private += usize::from(PRIVATE.iter().any(|p| name.ends_with(p)));
@@ -302,12 +302,12 @@ mod tests {
         }
         assert!(idn > 50 && private > 100, "idn {idn}, private {private}");
         for s in PLANTED_SUFFIXES.iter().chain(PRIVATE) {
-            assert!(udfs::is_public_suffix(s), "{s}");
+            assert!(dns::is_public_suffix(s), "{s}");
         }
         for _ in 0..200 {
-            assert!(!udfs::is_reserved_ip(&public_ip(&mut rng).to_string()));
-            assert!(udfs::is_reserved_ip(&reserved_ip(&mut rng).to_string()));
-            assert!(!udfs::tld_is_delegated(&internal_name(&mut rng)));
+            assert!(!dns::is_reserved_ip(&public_ip(&mut rng).to_string()));
+            assert!(dns::is_reserved_ip(&reserved_ip(&mut rng).to_string()));
+            assert!(!dns::tld_is_delegated(&internal_name(&mut rng)));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The tables the pipeline writes: their schemas, the Arrow builders that
 //! fill them and the Parquet writer settings.
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod schema;
-pub mod writer;
+pub(crate) mod writer;

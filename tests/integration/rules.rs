@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use pipeline::sql::check::{run_rules, CheckOptions, CheckReport};
 use pipeline::sql::output::OutputFormat;
-use pipeline::sql::session;
+use pipeline::sql::session::{self, SessionOptions};
 use serde_json::Value;
 
 use crate::fixtures::{data_dir, run_ingest};
@@ -30,9 +30,8 @@ pub fn check_options(data: &Path) -> CheckOptions {
         no_store: true,
         timings: false,
         new: false,
-        log_list: None,
         jobs: 2,
-        memory_limit: None,
+        session: SessionOptions::default(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::ct::tile::log_name_from_url;
 use crate::ingest::compression;
 use crate::ingest::decode::{collect, ChunkOutput, Outcome, Scratch, BASE64};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
-use crate::ingest::InputFile;
+use crate::ingest::{InputFile, TextRecords};
 use crate::x509::cert_record::{self, ExtractOptions};
 
 /// Whether a file name (without `.gz`/`.zst`) is an Axeman CSV file's.
@@ -78,14 +78,9 @@ fn csv_records(
 /// Decodes lines of a CaliDog Axeman CSV file: `url, cert_index,
 /// chain_hash, cert_der_b64, all_domains, not_before, not_after`. The index
 /// is `cert_index`; the certificate is decoded like one from a file.
-pub(crate) fn decode_axeman(
-    file: Arc<InputFile>,
-    data: &[u8],
-    first_line: u64,
-    first_byte: u64,
-    opts: ExtractOptions,
-) -> ChunkOutput {
-    let records = csv_records(data, first_line, first_byte);
+pub(crate) fn decode_axeman(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
+    let file = &chunk.file;
+    let records = csv_records(&chunk.data, chunk.first_line, chunk.first_byte);
     let outcomes: Vec<Outcome> = records
         .par_iter()
         .map_init(Scratch::default, |scratch, (line, byte_offset, record)| {
@@ -93,48 +88,68 @@ pub(crate) fn decode_axeman(
                 line: *line,
                 byte_offset: *byte_offset,
             };
-            let reject = |index: Option<i64>, kind: RejectKind, reason: String| {
-                Outcome::Reject(RejectRecord {
-                    entry_index: index,
-                    source_file: file.name.clone(),
-                    position,
-                    kind,
-                    reason,
-                })
-            };
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => return reject(None, RejectKind::Csv, format!("not a CSV row: {e}")),
-            };
-            if record.len() < 4 {
-                return reject(
-                    None,
-                    RejectKind::MissingField,
-                    format!("{} fields; an Axeman row has 7 (url, cert_index, chain_hash, cert_der, ...)", record.len()),
-                );
-            }
-            let index = std::str::from_utf8(&record[1])
-                .ok()
-                .and_then(|t| t.trim().parse::<i64>().ok())
-                .filter(|i| *i >= 0);
-            let Some(index) = index else {
-                return reject(
-                    None,
-                    RejectKind::Index,
-                    format!("cert_index {:?} is not an entry index", String::from_utf8_lossy(&record[1])),
-                );
-            };
-            scratch.leaf.clear();
-            if let Err(e) = BASE64.decode_vec(record[3].trim_ascii(), &mut scratch.leaf) {
-                return reject(Some(index), RejectKind::Base64, format!("cert_der is not valid base64: {e}"));
-            }
-            if scratch.leaf.is_empty() {
-                return reject(Some(index), RejectKind::MissingField, "cert_der is empty".into());
-            }
-            Outcome::Cert(cert_record::extract_unlogged(index, &scratch.leaf, opts))
+            decode_row(file, position, record, scratch, opts)
         })
         .collect();
-    collect(file, outcomes)
+    collect(file.clone(), outcomes)
+}
+
+/// Decodes one row: its `cert_index` and `cert_der_b64` fields.
+fn decode_row(
+    file: &InputFile,
+    position: Position,
+    record: &std::result::Result<csv::ByteRecord, String>,
+    scratch: &mut Scratch,
+    opts: ExtractOptions,
+) -> Outcome {
+    let reject = |index: Option<i64>, kind: RejectKind, reason: String| {
+        Outcome::Reject(RejectRecord {
+            entry_index: index,
+            source_file: file.name.clone(),
+            position,
+            kind,
+            reason,
+        })
+    };
+    let record = match record {
+        Ok(r) => r,
+        Err(e) => return reject(None, RejectKind::Csv, format!("not a CSV row: {e}")),
+    };
+    if record.len() < 4 {
+        let fields = record.len();
+        return reject(
+            None,
+            RejectKind::MissingField,
+            format!(
+                "{fields} fields; an Axeman row has 7 (url, cert_index, chain_hash, cert_der, ...)"
+            ),
+        );
+    }
+    let index = std::str::from_utf8(&record[1])
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok())
+        .filter(|i| *i >= 0);
+    let Some(index) = index else {
+        let text = String::from_utf8_lossy(&record[1]);
+        return reject(
+            None,
+            RejectKind::Index,
+            format!("cert_index {text:?} is not an entry index"),
+        );
+    };
+    scratch.leaf.clear();
+    if let Err(e) = BASE64.decode_vec(record[3].trim_ascii(), &mut scratch.leaf) {
+        let reason = format!("cert_der is not valid base64: {e}");
+        return reject(Some(index), RejectKind::Base64, reason);
+    }
+    if scratch.leaf.is_empty() {
+        return reject(
+            Some(index),
+            RejectKind::MissingField,
+            "cert_der is empty".into(),
+        );
+    }
+    Outcome::Cert(cert_record::extract_unlogged(index, &scratch.leaf, opts))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::ct::leaf;
 use crate::ingest::decode::{collect, index_at, ChunkOutput, Outcome, Scratch, BASE64};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
-use crate::ingest::{InputFile, PageEnd};
+use crate::ingest::{InputFile, PageEnd, TextRecords};
 use crate::x509::cert_record::{self, ExtractOptions};
 
 /// A JSON string that borrows from the input unless it holds escapes.
@@ -294,14 +294,9 @@ fn split_lines(data: &[u8], first_line: u64, first_byte: u64) -> Vec<(u64, u64, 
     lines
 }
 
-pub(crate) fn decode_lines(
-    file: Arc<InputFile>,
-    data: &[u8],
-    first_line: u64,
-    first_byte: u64,
-    opts: ExtractOptions,
-) -> ChunkOutput {
-    let lines = split_lines(data, first_line, first_byte);
+pub(crate) fn decode_lines(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
+    let file = &chunk.file;
+    let lines = split_lines(&chunk.data, chunk.first_line, chunk.first_byte);
     let outcomes: Vec<Outcome> = lines
         .par_iter()
         .map_init(Scratch::default, |scratch, &(line, byte_offset, text)| {
@@ -313,7 +308,7 @@ pub(crate) fn decode_lines(
                         (None, Some(s)) => index_at(s, line - 1),
                         (None, None) => Err(NO_INDEX.into()),
                     };
-                    decode_entry(&file, index, position, &entry, scratch, opts)
+                    decode_entry(file, index, position, &entry, scratch, opts)
                 }
                 Err(e) => Outcome::Reject(RejectRecord {
                     entry_index: None,
@@ -325,7 +320,7 @@ pub(crate) fn decode_lines(
             }
         })
         .collect();
-    collect(file, outcomes)
+    collect(file.clone(), outcomes)
 }
 
 /// Why an entry of a JSON-lines file without `index` has no index.

@@ -4,8 +4,9 @@
 /// The default of `--memory-limit`.
 pub const DEFAULT_MEMORY_LIMIT: &str = "auto";
 
-/// A `--memory-limit` value: bytes, or `None` for no bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A `--memory-limit` value: bytes, or `None` for no bound (the default
+/// of a library caller; the command line's default is [`DEFAULT_MEMORY_LIMIT`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryLimit(pub Option<u64>);
 
 /// Parses `auto` (see [`auto_memory_limit`]), `none`, or a size in bytes
