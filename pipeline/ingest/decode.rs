@@ -10,7 +10,7 @@ use base64::engine::general_purpose::PAD_INDIFFERENT;
 use base64::engine::Simd;
 
 use crate::ingest::buffers;
-use crate::ingest::format::{axeman_csv, cert_files, get_entries, tiles};
+use crate::ingest::format::{cert_files, get_entries, tiles};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
 use crate::ingest::{Chunk, InputFile};
 use crate::x509::cert_record::{CertRecord, ExtractOptions};
@@ -93,14 +93,7 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             let out = cert_files::decode_certs(file, &data, first_ordinal, pem, read_error, opts);
             (out, Some(data))
         }
-        Chunk::Lines(records) => (
-            get_entries::decode_lines(&records, opts),
-            Some(records.data),
-        ),
-        Chunk::CsvRows(records) => (
-            axeman_csv::decode_axeman(&records, opts),
-            Some(records.data),
-        ),
+        Chunk::Records(records) => ((records.format.decode)(&records, opts), Some(records.data)),
         Chunk::Failed {
             file,
             byte_offset,
@@ -158,7 +151,7 @@ pub fn decode_chunk_guarded(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
                 ordinal: *first_ordinal,
             },
         ),
-        Chunk::Lines(r) | Chunk::CsvRows(r) => (
+        Chunk::Records(r) => (
             r.file.clone(),
             Position::Line {
                 line: r.first_line,

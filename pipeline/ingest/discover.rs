@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::compression;
 use super::format::tiles::{self, Issuers};
-use super::format::{axeman_csv, cert_files, ct_archive, get_entries};
+use super::format::{self, cert_files, ct_archive, get_entries, RecordFormat};
 use crate::ct::tile::TileCoord;
 use crate::error::{Error, Result};
 
@@ -17,17 +17,19 @@ use crate::error::{Error, Result};
 pub enum Layout {
     /// One get-entries `{"entries":[...]}` document.
     Page,
-    /// One JSON entry object per line.
-    Lines,
+    /// A stream of text records (JSON lines, Axeman CSV, ...).
+    Records(&'static RecordFormat),
     /// A static-ct-api data tile (its place in the log from its path).
     Tile(TileCoord),
     /// A ct-archive zip of data tiles.
     Zip,
     /// PEM or DER certificates (a folder of them is a log without a log).
     Certs,
-    /// CaliDog Axeman CSV: `url, cert_index, chain_hash, cert_der_b64,
-    /// all_domains, not_before, not_after`, no header.
-    AxemanCsv,
+}
+
+impl Layout {
+    /// JSON lines.
+    pub const LINES: Layout = Layout::Records(&get_entries::JSON_LINES);
 }
 
 /// Suffixes of files taken from a directory (before any `.gz`/`.zst`).
@@ -126,7 +128,7 @@ fn is_dump_name(name: &str) -> bool {
     DUMP_SUFFIXES.iter().any(|s| base.ends_with(s))
         || is_zip_name(name)
         || cert_files::is_cert_name(base)
-        || axeman_csv::is_csv_name(base)
+        || format::BY_NAME.iter().any(|f| (f.is_name)(base))
 }
 
 /// A ct-archive tile archive.
@@ -395,14 +397,13 @@ fn layout_of(
     if cert_files::is_cert_name(base) {
         return Ok(Layout::Certs);
     }
-    if axeman_csv::is_csv_name(base) {
-        // Axeman names the log by URL in every row; the first says.
+    if let Some(&format) = format::BY_NAME.iter().find(|f| (f.is_name)(base)) {
         if opts.log.is_none() {
-            if let Some(stated) = axeman_csv::stated_log_name(path) {
+            if let Some(stated) = (format.stated_log_name)(path) {
                 *log = stated;
             }
         }
-        return Ok(Layout::AxemanCsv);
+        return Ok(Layout::Records(format));
     }
     Ok(sniff_layout(path))
 }
@@ -448,7 +449,7 @@ fn assign_start_index(files: &mut [InputFile], start_index: Option<u64>) -> Resu
         }
     }
     if let Some(start) = start_index {
-        for f in files.iter_mut().filter(|f| f.layout == Layout::Lines) {
+        for f in files.iter_mut().filter(|f| f.layout == Layout::LINES) {
             f.start_index = Some(start);
         }
     }

@@ -6,7 +6,7 @@ pub(crate) mod buffers;
 pub mod compression;
 pub mod decode;
 mod discover;
-pub(crate) mod format;
+pub mod format;
 pub(crate) mod page_stream;
 mod read;
 pub mod reject;

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::format::cert_files::{MAX_DER_BYTES, PEM_SNIFF_BYTES};
-use super::format::{cert_files, ct_archive, tiles};
+use super::format::{cert_files, ct_archive, tiles, RecordFormat};
 use super::{buffers, compression, streams, InputFile, Layout};
 use crate::ct::tile::TileCoord;
 
@@ -59,10 +59,8 @@ pub enum Chunk {
         /// Why reading stopped before the end, if it did.
         read_error: Option<String>,
     },
-    /// Whole lines of a JSON-lines file.
-    Lines(TextRecords),
-    /// Whole records of a CSV file (a quoted field may span lines).
-    CsvRows(TextRecords),
+    /// Whole records of a record format's file (JSON lines, CSV rows, ...).
+    Records(TextRecords),
     /// One static-ct-api data tile, from a file or a member of a zip.
     Tile {
         /// The file (the tile, or the archive holding it).
@@ -94,7 +92,7 @@ impl Chunk {
         const PER_ENTRY: usize = 512;
         match self {
             Chunk::Entries { data, elements, .. } => data.len() + elements.len() * PER_ENTRY,
-            Chunk::Lines(TextRecords { data, .. }) | Chunk::CsvRows(TextRecords { data, .. }) => {
+            Chunk::Records(TextRecords { data, .. }) => {
                 data.len() + memchr::memchr_iter(b'\n', data).count() * PER_ENTRY
             }
             Chunk::Certs {
@@ -109,9 +107,11 @@ impl Chunk {
 }
 
 /// Whole records of a text file (lines, or CSV records whose quoted fields
-/// may span lines), with where they start.
+/// may span lines), with where they start and the format that decodes them.
 #[derive(Debug)]
 pub struct TextRecords {
+    /// The file's format.
+    pub format: &'static RecordFormat,
     /// The file.
     pub file: Arc<InputFile>,
     /// The records, each ending in `\n` except perhaps the file's last.
@@ -204,8 +204,7 @@ impl ChunkReader {
                 r.start_certs(file, digest, reader);
                 return r;
             }
-            Layout::Lines => streams::Records::Lines,
-            Layout::AxemanCsv => streams::Records::Csv,
+            Layout::Records(format) => format.cut,
             Layout::Tile(_) | Layout::Zip => return r,
         };
         let stream = streams::RecordStream::new(file, digest, reader, kind, Vec::new());
@@ -256,13 +255,9 @@ impl ChunkReader {
                 let page = streams::PageStream::new(file, digest, reader);
                 self.current = Some(Streaming::Page(page));
             }
-            Layout::Lines | Layout::AxemanCsv => {
-                let kind = if file.layout == Layout::AxemanCsv {
-                    streams::Records::Csv
-                } else {
-                    streams::Records::Lines
-                };
-                let stream = streams::RecordStream::new(file, digest, reader, kind, Vec::new());
+            Layout::Records(format) => {
+                let stream =
+                    streams::RecordStream::new(file, digest, reader, format.cut, Vec::new());
                 self.current = Some(Streaming::Records(stream));
             }
             Layout::Certs => self.start_certs(file, digest, reader),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::page_stream::{OutlineError, PageSplitter, Scan};
 use super::{buffers, compression};
-use super::{Chunk, InputFile, PageEnd, TextRecords};
+use super::{Chunk, InputFile, Layout, PageEnd, TextRecords};
 use crate::ingest::reject::{Position, RejectKind};
 
 /// Target size of one chunk of input.
@@ -129,19 +129,16 @@ impl RecordStream {
                     read_error: None,
                 }
             }
-            Records::Csv | Records::Lines => {
-                let records = TextRecords {
+            Records::Csv | Records::Lines => match self.file.layout {
+                Layout::Records(format) => Chunk::Records(TextRecords {
+                    format,
                     file: self.file.clone(),
                     data,
                     first_line,
                     first_byte,
-                };
-                if self.kind == Records::Csv {
-                    Chunk::CsvRows(records)
-                } else {
-                    Chunk::Lines(records)
-                }
-            }
+                }),
+                other => unreachable!("a {other:?} file read as text records"),
+            },
         }
     }
 

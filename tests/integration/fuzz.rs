@@ -69,7 +69,7 @@ proptest! {
         data in proptest::collection::vec(any::<u8>(), 0..400),
         page in any::<bool>(),
     ) {
-        let layout = if page { Layout::Page } else { Layout::Lines };
+        let layout = if page { Layout::Page } else { Layout::LINES };
         let outputs = read_and_decode(&data, layout);
         let certs: usize = outputs.iter().map(|o| o.certs.len()).sum();
         let rejects: Vec<_> = outputs.iter().flat_map(|o| &o.rejects).collect();

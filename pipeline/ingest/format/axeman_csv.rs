@@ -10,12 +10,23 @@ use std::sync::Arc;
 use base64::Engine as _;
 use rayon::prelude::*;
 
+use super::RecordFormat;
 use crate::ct::tile::log_name_from_url;
 use crate::ingest::compression;
 use crate::ingest::decode::{collect, ChunkOutput, Outcome, Scratch, BASE64};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
+use crate::ingest::streams::Records;
 use crate::ingest::{InputFile, TextRecords};
 use crate::x509::cert_record::{self, ExtractOptions};
+
+/// Axeman CSV, recognised by the `.csv` name.
+pub static FORMAT: RecordFormat = RecordFormat {
+    name: "Axeman CSV",
+    cut: Records::Csv,
+    is_name: is_csv_name,
+    stated_log_name,
+    decode: decode_axeman,
+};
 
 /// Whether a file name (without `.gz`/`.zst`) is an Axeman CSV file's.
 pub fn is_csv_name(base: &str) -> bool {
@@ -78,7 +89,7 @@ fn csv_records(
 /// Decodes lines of a CaliDog Axeman CSV file: `url, cert_index,
 /// chain_hash, cert_der_b64, all_domains, not_before, not_after`. The index
 /// is `cert_index`; the certificate is decoded like one from a file.
-pub(crate) fn decode_axeman(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
+fn decode_axeman(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
     let file = &chunk.file;
     let records = csv_records(&chunk.data, chunk.first_line, chunk.first_byte);
     let outcomes: Vec<Outcome> = records

@@ -19,7 +19,10 @@ use rayon::prelude::*;
 use crate::ct::leaf;
 use crate::ingest::decode::{collect, index_at, ChunkOutput, Outcome, Scratch, BASE64};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
+use crate::ingest::streams::Records;
 use crate::ingest::{InputFile, PageEnd, TextRecords};
+
+use super::RecordFormat;
 use crate::x509::cert_record::{self, ExtractOptions};
 
 /// A JSON string that borrows from the input unless it holds escapes.
@@ -48,7 +51,7 @@ pub fn detect_layout(head: &[u8]) -> Layout {
     match (find(b"\"entries\""), find(b"\"leaf_input\"")) {
         (Some(e), Some(l)) if e < l => Layout::Page,
         (Some(_), None) => Layout::Page,
-        _ => Layout::Lines,
+        _ => Layout::Records(&JSON_LINES),
     }
 }
 
@@ -294,7 +297,17 @@ fn split_lines(data: &[u8], first_line: u64, first_byte: u64) -> Vec<(u64, u64, 
     lines
 }
 
-pub(crate) fn decode_lines(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
+/// JSON lines: one entry object per line. Told apart from a page by
+/// content ([`detect_layout`]), so never by name; the log is the folder's.
+pub static JSON_LINES: RecordFormat = RecordFormat {
+    name: "JSON lines",
+    cut: Records::Lines,
+    is_name: |_| false,
+    stated_log_name: |_| None,
+    decode: decode_lines,
+};
+
+fn decode_lines(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
     let file = &chunk.file;
     let lines = split_lines(&chunk.data, chunk.first_line, chunk.first_byte);
     let outcomes: Vec<Outcome> = lines
@@ -407,9 +420,9 @@ mod tests {
         assert_eq!(detect_layout(br#" { "entries" : [ ] }"#), Layout::Page);
         assert_eq!(
             detect_layout(br#"{"index":1,"leaf_input":"AA"}"#),
-            Layout::Lines
+            Layout::Records(&JSON_LINES)
         );
-        assert_eq!(detect_layout(b""), Layout::Lines);
+        assert_eq!(detect_layout(b""), Layout::Records(&JSON_LINES));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipeline::x509::cert_record::{extract, ExtractOptions};
 use pipeline::ct::leaf::{Chain, EntryKind, LogEntry};
+use pipeline::x509::cert_record::{extract, ExtractOptions};
 
 fuzz_target!(|data: &[u8]| {
     let x509 = LogEntry {

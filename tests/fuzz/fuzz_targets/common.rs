@@ -2,9 +2,9 @@
 //! Shared by the targets: an input file of a layout, and reading bytes as
 //! ingest reads a file of it.
 
-use pipeline::x509::cert_record::ExtractOptions;
 use pipeline::ingest::decode::{decode_chunk, ChunkOutput};
 use pipeline::ingest::{ChunkReader, InputFile, Layout};
+use pipeline::x509::cert_record::ExtractOptions;
 
 /// An input file of `layout` whose entries start at index 0.
 pub fn input(layout: Layout) -> InputFile {
@@ -32,7 +32,10 @@ pub fn check_order(outputs: &[ChunkOutput]) {
                 Position::Line { line, byte_offset } => (line, byte_offset),
                 _ => continue,
             };
-            assert!(last.is_none_or(|l| at > l), "position {at:?} after {last:?}");
+            assert!(
+                last.is_none_or(|l| at > l),
+                "position {at:?} after {last:?}"
+            );
             last = Some(at);
         }
     }

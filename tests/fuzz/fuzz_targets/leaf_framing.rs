@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pipeline::x509::cert_record::{extract, ExtractOptions};
 use pipeline::ct::leaf;
+use pipeline::x509::cert_record::{extract, ExtractOptions};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else {

@@ -1,5 +1,5 @@
-//! Arbitrary bytes read as a file of layout `Certs`, streamed and decoded
-//! as ingest does: no panic, and positions stay in order.
+//! Arbitrary bytes read as a certificate file (PEM blocks, else one DER certificate), streamed and decoded as ingest does:
+//! no panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,8 +8,5 @@ use pipeline::ingest::Layout;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let outputs = common::read(data, Layout::Certs);
-    if !matches!(Layout::Certs, Layout::Certs) {
-        common::check_order(&outputs);
-    }
+    common::read(data, Layout::Certs);
 });

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use pipeline::x509::cert_record::ExtractOptions;
-use pipeline::ingest::decode::decode_chunk;
 use pipeline::ct::tile::TileCoord;
+use pipeline::ingest::decode::decode_chunk;
 use pipeline::ingest::{Chunk, Layout};
+use pipeline::x509::cert_record::ExtractOptions;
 
 mod common;
 
