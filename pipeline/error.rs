@@ -66,6 +66,17 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// An object-store request failed; `url` names the object or dataset
+    /// (never a credential).
+    #[error("{operation} {url}: {message}")]
+    Remote {
+        /// The object's or dataset's URL.
+        url: String,
+        /// `reading`, `writing`, `listing`, `deleting` or `connecting to`.
+        operation: &'static str,
+        /// The store's message.
+        message: String,
+    },
     /// A bug, not a problem of the input: a thread or a rule panicked, an
     /// invariant broke. The message says where; please report it.
     #[error("internal error: {0}")]

@@ -76,6 +76,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Synth(_) => "synth",
         Command::Status(_) => "status",
         Command::Compact(_) => "compact",
+        Command::Publish(_) => "publish",
         Command::Verify(_) => "verify",
     }
 }
@@ -85,7 +86,7 @@ fn dataset_read(command: &Command) -> Option<&std::path::Path> {
     match command {
         Command::Query(a) => Some(&a.data),
         Command::Check(a) => Some(&a.data),
-        Command::Status(a) => Some(&a.data),
+        Command::Status(a) => Some(&a.dataset.data),
         Command::Compact(a) => Some(&a.options.data),
         _ => None,
     }

@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cli::progress::ProgressMode;
 use crate::dataset::compact::CompactOptions;
+use crate::dataset::publish::PublishOptions;
+use crate::dataset::remote::StoreOptions;
 use crate::ingest::IngestOptions;
 use crate::sql::check::CheckOptions;
 use crate::sql::query::QueryOptions;
@@ -44,10 +46,14 @@ pub enum Command {
     Synth(SynthArgs),
     /// Show what a dataset covers per log: entries, index ranges and gaps,
     /// rejects, parse errors, entry times, bytes on disk, last ingest.
-    Status(DatasetArgs),
+    Status(StatusArgs),
     /// Merge each log partition's many small files into large files sorted
     /// by entry_index, atomically, keeping the manifest true.
     Compact(CompactArgs),
+    /// Upload a local dataset to object storage (s3://BUCKET/PREFIX) so that
+    /// its readers see the old snapshot or the new one, never a mix: data
+    /// files first, the manifest as the commit point, retired files last.
+    Publish(PublishArgs),
     /// Check a dataset against its manifest (like `git fsck`): every data
     /// file present with its recorded size, rows and a readable footer, no
     /// entry stored twice, no stray files, no interrupted commit pending.
@@ -90,6 +96,28 @@ pub struct CompactArgs {
     pub json: bool,
 }
 
+/// Arguments of `pipeline publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// What to publish, and where.
+    #[command(flatten)]
+    pub options: PublishOptions,
+    /// Print what was done as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pipeline status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The dataset and the output format.
+    #[command(flatten)]
+    pub dataset: DatasetArgs,
+    /// How to reach a dataset on object storage (--data s3://BUCKET/PREFIX).
+    #[command(flatten)]
+    pub store: StoreOptions,
+}
+
 /// Output format of `pipeline status` and `pipeline verify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatusFormat {
@@ -103,7 +131,7 @@ pub enum StatusFormat {
 /// to show what was found.
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
-    /// The dataset directory.
+    /// The dataset directory (`status`: or s3://BUCKET/PREFIX).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Output format.

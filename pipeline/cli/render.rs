@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::dataset::compact::Compacted;
+use crate::dataset::publish::Published;
 use crate::dataset::status::{LogStatus, Status};
 use crate::dataset::verify::Verification;
 use crate::ingest::IngestSummary;
@@ -266,6 +267,22 @@ pub fn compacted(done: &[Compacted], data: &Path, min_files: usize) {
             c.rows
         );
     }
+}
+
+/// What `pipeline publish` did (stderr).
+pub fn published(p: &Published) {
+    eprintln!(
+        "published generation {} to {}: {} files uploaded ({:.1} MB), {} already there, manifest {}; \
+         {} files deleted, {} kept for readers of the previous snapshot",
+        p.generation,
+        text::escape(&p.url),
+        p.files_uploaded,
+        p.bytes_uploaded as f64 / 1e6,
+        p.files_present,
+        if p.manifest_uploaded { "uploaded" } else { "unchanged" },
+        p.files_deleted,
+        p.files_kept_for_readers
+    );
 }
 
 /// The problems `pipeline verify` found (stdout) and its verdict (stderr).

@@ -11,7 +11,10 @@ use anyhow::Context as _;
 use super::progress::ProgressMode;
 use super::render;
 use super::report::StderrReporter;
-use super::{Command, CompactArgs, DatasetArgs, IngestArgs, StatusFormat, SynthArgs};
+use super::{
+    Command, CompactArgs, DatasetArgs, IngestArgs, PublishArgs, StatusArgs, StatusFormat, SynthArgs,
+};
+use crate::dataset::remote::{self, Location};
 use crate::ingest;
 use crate::sql::check::{self, CheckOptions};
 use crate::sql::output::{Output, OutputFormat};
@@ -27,6 +30,7 @@ pub fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Synth(args) => run_synth(args),
         Command::Status(args) => run_status(args),
         Command::Compact(args) => run_compact(args),
+        Command::Publish(args) => run_publish(args),
         Command::Verify(args) => run_verify(args),
     }
 }
@@ -80,9 +84,12 @@ fn run_check(opts: &CheckOptions) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn run_status(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
-    let st = crate::dataset::status::status(&args.data)?;
-    match args.format {
+fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let st = match remote::locate(&args.dataset.data, &args.store)? {
+        Location::Local(dir) => crate::dataset::status::status(&dir)?,
+        Location::Remote(r) => runtime()?.block_on(remote::status(&r))?,
+    };
+    match args.dataset.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
         StatusFormat::Table => render::status_table(&mut std::io::stdout(), &st)?,
     }
@@ -100,6 +107,17 @@ fn run_compact(args: &CompactArgs) -> anyhow::Result<ExitCode> {
     render::compacted(&done, &opts.data, opts.min_files);
     if args.json {
         println!("{}", serde_json::json!({ "compacted": done }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_publish(args: &PublishArgs) -> anyhow::Result<ExitCode> {
+    let done = runtime()?
+        .block_on(crate::dataset::publish::publish(&args.options))
+        .context("publish failed")?;
+    render::published(&done);
+    if args.json {
+        println!("{}", serde_json::to_string(&done)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::ProjectionMask;
 use parquet::errors::Result as ParquetResult;
 use parquet::file::metadata::ParquetMetaData;
-use parquet::file::reader::FileReader;
+use parquet::file::reader::{ChunkReader, FileReader};
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::statistics::Statistics;
 
@@ -57,7 +57,11 @@ pub struct FooterCounts {
 /// `parse_error` and the range of `entry_timestamp` (the statistics every
 /// file this tool writes carries; a file without them is an error).
 pub fn counts(path: &Path) -> Result<FooterCounts, String> {
-    let meta = read(path)?;
+    counts_of(&read(path)?)
+}
+
+/// The counts of a data file from its footer, `meta` (see [`counts`]).
+pub fn counts_of(meta: &ParquetMetaData) -> Result<FooterCounts, String> {
     let rows = meta.file_metadata().num_rows();
     let mut out = FooterCounts {
         rows: u64::try_from(rows).map_err(|_| format!("footer states {rows} rows"))?,
@@ -98,7 +102,16 @@ pub fn read_columns(
     columns: &[&str],
     range: RangeInclusive<i64>,
 ) -> ParquetResult<ParquetRecordBatchReader> {
-    let file = File::open(path)?;
+    read_columns_of(File::open(path)?, columns, range)
+}
+
+/// [`read_columns`] of a file's content (a file, or bytes fetched from an
+/// object store).
+pub fn read_columns_of<R: ChunkReader + 'static>(
+    file: R,
+    columns: &[&str],
+    range: RangeInclusive<i64>,
+) -> ParquetResult<ParquetRecordBatchReader> {
     let meta = ArrowReaderMetadata::load(&file, Default::default())?;
     let schema = meta.parquet_schema();
     let leaves: Vec<usize> = (0..schema.num_columns())
@@ -135,8 +148,17 @@ pub fn entry_index_column(batch: &RecordBatch) -> Result<&Int64Array, String> {
 /// The entry indices a data file stores (for `rejects`, those of rejects
 /// other than `io`: a lost stretch of a broken file does not occupy its index).
 pub fn stored_indices(path: &Path, table: &str) -> Result<Vec<i64>, String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    stored_indices_of(file, table)
+}
+
+/// [`stored_indices`] of a file's content.
+pub fn stored_indices_of<R: ChunkReader + 'static>(
+    file: R,
+    table: &str,
+) -> Result<Vec<i64>, String> {
     let read = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<i64>, String> {
-        let reader = read_columns(path, &["entry_index", "kind"], i64::MIN..=i64::MAX)
+        let reader = read_columns_of(file, &["entry_index", "kind"], i64::MIN..=i64::MAX)
             .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
         for batch in reader {

@@ -20,6 +20,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
+use parquet::file::reader::ChunkReader;
 use rangemap::RangeInclusiveSet;
 
 use crate::error::{Error, Result};
@@ -148,10 +149,16 @@ pub fn read_manifest(data: &Path) -> Result<Manifest> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let parquet_err = |source| Error::parquet("reading", &path, source);
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    parse(file, &path)
+}
+
+/// Parses a manifest file's content (a file, or bytes fetched from an
+/// object store); `path` names it in errors.
+pub fn parse<R: ChunkReader + 'static>(content: R, path: &Path) -> Result<Manifest> {
+    let parquet_err = |source| Error::parquet("reading", path, source);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(content).map_err(parquet_err)?;
     let bad = |message: String| Error::Input {
-        path: path.clone(),
+        path: path.to_path_buf(),
         message,
     };
     let (generation, files) =

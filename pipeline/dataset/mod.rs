@@ -9,6 +9,8 @@ pub(crate) mod conflicts;
 pub(crate) mod data_file;
 pub(crate) mod layout;
 pub mod manifest;
+pub(crate) mod publish;
+pub mod remote;
 pub(crate) mod replace;
 pub mod snapshot;
 pub(crate) mod status;

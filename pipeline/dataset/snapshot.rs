@@ -85,7 +85,7 @@ impl Snapshot {
 
 /// The data files a manifest names, split into those that are data files of
 /// the dataset and those that are not.
-fn named_files(m: &Manifest) -> (BTreeMap<String, Option<FileRecord>>, Vec<String>) {
+pub(crate) fn named_files(m: &Manifest) -> (BTreeMap<String, Option<FileRecord>>, Vec<String>) {
     let mut files = BTreeMap::new();
     let mut foreign = Vec::new();
     for e in &m.entries {

@@ -8,12 +8,12 @@
 use rangemap::RangeInclusiveSet;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::dataset::commit;
 use crate::dataset::data_file::{self, FooterCounts};
-use crate::dataset::manifest::{self, format_ranges};
-use crate::dataset::snapshot::{self, Snapshot};
+use crate::dataset::manifest::{self, format_ranges, FileRecord, Manifest};
+use crate::dataset::snapshot;
 use crate::error::{Error, Result};
 
 /// One log's coverage; the keys are part of `status --format json`.
@@ -76,18 +76,81 @@ fn rfc3339_ms(ms: i64) -> Option<String> {
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
 }
 
-/// Sums the footer counts of the snapshot's files of `table`, per log.
-fn per_log(snap: &Snapshot, table: &str) -> Result<BTreeMap<String, FooterCounts>> {
+/// How `status` reaches a snapshot's data files (by dataset-relative path):
+/// on disk, or what was fetched from an object store beforehand.
+pub(crate) trait Files {
+    /// How `rel` is named in messages.
+    fn name(&self, rel: &str) -> PathBuf;
+    /// Why `rel` is not what its commit wrote (missing, not a regular
+    /// file, another size), or `None`.
+    fn damage(&self, rel: &str, record: Option<FileRecord>) -> Option<String>;
+    /// Its size in bytes (0 if unknown).
+    fn size(&self, rel: &str) -> u64;
+    /// The counts its footer states.
+    fn counts(&self, rel: &str) -> std::result::Result<FooterCounts, String>;
+    /// The entry indices it stores.
+    fn indices(&self, rel: &str, table: &str) -> std::result::Result<Vec<i64>, String>;
+    /// How many files the data tables hold that `named` does not name.
+    fn strays(&self, named: &BTreeMap<String, Option<FileRecord>>) -> usize;
+}
+
+/// A dataset directory's files.
+struct OnDisk<'a>(&'a Path);
+
+impl Files for OnDisk<'_> {
+    fn name(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+
+    fn damage(&self, rel: &str, record: Option<FileRecord>) -> Option<String> {
+        match std::fs::symlink_metadata(self.0.join(rel)) {
+            Ok(m) if !m.is_file() => Some("not a regular file".to_owned()),
+            Ok(m) => record
+                .filter(|r| r.size != m.len())
+                .map(|r| format!("{} bytes, but its commit wrote {}", m.len(), r.size)),
+            Err(e) => Some(format!("named by the manifest, but missing ({e})")),
+        }
+    }
+
+    fn size(&self, rel: &str) -> u64 {
+        std::fs::metadata(self.0.join(rel)).map_or(0, |m| m.len())
+    }
+
+    fn counts(&self, rel: &str) -> std::result::Result<FooterCounts, String> {
+        data_file::counts(&self.0.join(rel))
+    }
+
+    fn indices(&self, rel: &str, table: &str) -> std::result::Result<Vec<i64>, String> {
+        data_file::stored_indices(&self.0.join(rel), table)
+    }
+
+    fn strays(&self, named: &BTreeMap<String, Option<FileRecord>>) -> usize {
+        let mut found = BTreeSet::new();
+        for table in snapshot::DATA_TABLES {
+            crate::dataset::layout::files_under(self.0, &self.0.join(table), &mut found);
+        }
+        found.iter().filter(|rel| !named.contains_key(*rel)).count()
+    }
+}
+
+/// Sums the footer counts of `files` of `table`, per log.
+fn per_log(
+    files: &BTreeMap<String, Option<FileRecord>>,
+    src: &dyn Files,
+    table: &str,
+) -> Result<BTreeMap<String, FooterCounts>> {
     let mut out: BTreeMap<String, FooterCounts> = BTreeMap::new();
-    for rel in snap.files.keys() {
+    for rel in files.keys() {
         let Some((t, log)) = crate::dataset::layout::of_file(rel) else {
             continue;
         };
         if t != table {
             continue;
         }
-        let path = snap.data.join(rel);
-        let c = data_file::counts(&path).map_err(|message| Error::Input { path, message })?;
+        let c = src.counts(rel).map_err(|message| Error::Input {
+            path: src.name(rel),
+            message,
+        })?;
         let sum = out.entry(log).or_default();
         sum.rows += c.rows;
         sum.parse_errors += c.parse_errors;
@@ -100,22 +163,20 @@ fn per_log(snap: &Snapshot, table: &str) -> Result<BTreeMap<String, FooterCounts
     Ok(out)
 }
 
-/// Takes out of the snapshot the data files that are missing or not what
-/// their commit wrote, so that nothing is counted from them; returns the
-/// problems and the logs they concern.
-fn set_aside_damage(snap: &mut Snapshot) -> (Vec<String>, BTreeSet<String>) {
+/// Takes out of `files` those that are missing or not what their commit
+/// wrote, so that nothing is counted from them; returns the problems and
+/// the logs they concern.
+fn set_aside_damage(
+    files: &mut BTreeMap<String, Option<FileRecord>>,
+    foreign: &[String],
+    generation: u64,
+    src: &dyn Files,
+) -> (Vec<String>, BTreeSet<String>) {
     let mut problems = Vec::new();
     let mut logs = BTreeSet::new();
     let mut bad = Vec::new();
-    for (rel, record) in &snap.files {
-        let why = match std::fs::symlink_metadata(snap.data.join(rel)) {
-            Ok(m) if !m.is_file() => Some("not a regular file".to_owned()),
-            Ok(m) => record
-                .filter(|r| r.size != m.len())
-                .map(|r| format!("{} bytes, but its commit wrote {}", m.len(), r.size)),
-            Err(e) => Some(format!("named by the manifest, but missing ({e})")),
-        };
-        if let Some(why) = why {
+    for (rel, record) in files.iter() {
+        if let Some(why) = src.damage(rel, *record) {
             problems.push(format!("{}: {why}", crate::text::escape(rel)));
             logs.insert(
                 crate::dataset::layout::of_file(rel)
@@ -126,53 +187,43 @@ fn set_aside_damage(snap: &mut Snapshot) -> (Vec<String>, BTreeSet<String>) {
         }
     }
     for rel in bad {
-        snap.files.remove(&rel);
+        files.remove(&rel);
     }
-    for f in &snap.foreign {
+    for f in foreign {
         problems.push(format!(
             "the manifest names {}, which is not a data file of the dataset",
             crate::text::escape(f)
         ));
     }
-    let strays = stray_data_files(snap);
+    let strays = src.strays(files);
     if strays > 0 {
         problems.push(format!(
             "{strays} files in the data tables are not named by the manifest (readers ignore them{})",
-            if snap.manifest.generation == 0 { "; the manifest is missing" } else { "" }
+            if generation == 0 { "; the manifest is missing" } else { "" }
         ));
     }
     (problems, logs)
 }
 
-/// Files under `certs/` and `rejects/` that the manifest does not name.
-fn stray_data_files(snap: &Snapshot) -> usize {
-    let mut found = BTreeSet::new();
-    for table in snapshot::DATA_TABLES {
-        crate::dataset::layout::files_under(&snap.data, &snap.data.join(table), &mut found);
-    }
-    found
-        .iter()
-        .filter(|rel| !snap.files.contains_key(*rel))
-        .count()
-}
-
 /// The indices a damaged log's remaining files hold, per log: the coverage
 /// the data itself vouches for.
 fn stored_coverage(
-    snap: &Snapshot,
+    files: &BTreeMap<String, Option<FileRecord>>,
+    src: &dyn Files,
     logs: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, RangeInclusiveSet<u64>>> {
     let mut out: BTreeMap<String, RangeInclusiveSet<u64>> = BTreeMap::new();
-    for rel in snap.files.keys() {
+    for rel in files.keys() {
         let Some((table, log)) = crate::dataset::layout::of_file(rel) else {
             continue;
         };
         if !logs.contains(&log) {
             continue;
         }
-        let path = snap.data.join(rel);
-        let indices = crate::dataset::data_file::stored_indices(&path, table)
-            .map_err(|message| Error::Input { path, message })?;
+        let indices = src.indices(rel, table).map_err(|message| Error::Input {
+            path: src.name(rel),
+            message,
+        })?;
         let set = out.entry(log).or_default();
         for x in indices.into_iter().filter_map(|i| u64::try_from(i).ok()) {
             set.insert(x..=x);
@@ -193,15 +244,34 @@ pub fn status(data: &Path) -> Result<Status> {
             message: "no dataset here (not a directory)".into(),
         });
     }
-    let mut snap = snapshot::open(data)?;
-    let (problems, damaged) = set_aside_damage(&mut snap);
-    let certs = per_log(&snap, "certs")?;
-    let rejects = per_log(&snap, "rejects")?;
-    let entries = snap.entries();
+    let snap = snapshot::open(data)?;
+    let mut st = compute(
+        &snap.manifest,
+        snap.files.clone(),
+        &snap.foreign,
+        &OnDisk(&snap.data),
+    )?;
+    st.data = data.display().to_string();
+    st.interrupted_run_pending = commit::pending(data);
+    Ok(st)
+}
+
+/// The status of the snapshot `manifest` names (`files`, and the `foreign`
+/// paths it names outside the data), read through `src`.
+pub(crate) fn compute(
+    manifest: &Manifest,
+    mut files: BTreeMap<String, Option<FileRecord>>,
+    foreign: &[String],
+    src: &dyn Files,
+) -> Result<Status> {
+    let (problems, damaged) = set_aside_damage(&mut files, foreign, manifest.generation, src);
+    let certs = per_log(&files, src, "certs")?;
+    let rejects = per_log(&files, src, "rejects")?;
+    let entries = &manifest.entries;
     let mut coverage = manifest::coverage(entries);
     if !damaged.is_empty() {
         coverage.retain(|log, _| !damaged.contains(log));
-        coverage.extend(stored_coverage(&snap, &damaged)?);
+        coverage.extend(stored_coverage(&files, src, &damaged)?);
     }
     let mut logs: BTreeMap<String, LogStatus> = BTreeMap::new();
     for name in certs
@@ -229,11 +299,10 @@ pub fn status(data: &Path) -> Result<Status> {
         }
         let mine_files =
             |rel: &&String| crate::dataset::layout::of_file(rel).is_some_and(|(_, l)| l == *name);
-        s.bytes_on_disk = snap
-            .files
+        s.bytes_on_disk = files
             .keys()
             .filter(mine_files)
-            .map(|rel| std::fs::metadata(snap.data.join(rel)).map_or(0, |m| m.len()))
+            .map(|rel| src.size(rel))
             .sum();
         let mine: Vec<_> = entries.iter().filter(|e| &e.log == name).collect();
         s.input_files = mine.len() as u64;
@@ -245,9 +314,9 @@ pub fn status(data: &Path) -> Result<Status> {
             .and_then(rfc3339_ms);
     }
     Ok(Status {
-        data: data.display().to_string(),
+        data: String::new(),
         logs: logs.into_values().collect(),
-        interrupted_run_pending: commit::pending(data),
+        interrupted_run_pending: false,
         problems,
     })
 }

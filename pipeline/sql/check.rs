@@ -13,6 +13,7 @@ use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use futures::{FutureExt, StreamExt};
 
+use crate::dataset::remote::{self, Location, StoreOptions};
 use crate::error::{Error, Result};
 use crate::sql::output::OutputFormat;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
@@ -412,6 +413,37 @@ pub fn store(data: &Path, batch: &RecordBatch, run: &str) -> Result<Vec<PathBuf>
     w.finish()
 }
 
+/// Stores the findings of run `run` in the dataset at `data`: on disk, or
+/// on object storage (written to a temporary directory, then uploaded).
+async fn store_run(
+    data: &Path,
+    store_options: &StoreOptions,
+    batch: &RecordBatch,
+    run: &str,
+) -> Result<Vec<PathBuf>> {
+    let remote = match remote::locate(data, store_options)? {
+        Location::Local(dir) => return store(&dir, batch, run),
+        Location::Remote(r) => r,
+    };
+    let tmp = std::env::temp_dir().join(format!("pipeline-findings-{}-{run}", std::process::id()));
+    let result = async {
+        let mut stored = Vec::new();
+        for file in store(&tmp, batch, run)? {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("part.parquet");
+            let rel = format!("findings/run={run}/{name}");
+            remote::upload(&remote, &rel, &file).await?;
+            stored.push(PathBuf::from(remote.url_of(&rel)));
+        }
+        Ok(stored)
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
 /// The most recent stored run, and its findings as (rule, cert_sha256).
 async fn previous_findings(
     ctx: &SessionContext,
@@ -480,11 +512,8 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     let mut report = run_rules(&ctx, opts).await?;
     let batch = findings_batch(&report.findings, now.timestamp_millis())?;
     if !opts.no_store {
-        report.stored = store(
-            &opts.data,
-            &batch,
-            &now.format("%Y%m%dT%H%M%S%.3fZ").to_string(),
-        )?;
+        let run = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        report.stored = store_run(&opts.data, &opts.session.store, &batch, &run).await?;
     }
     let batch = if opts.new {
         let (run, seen) = previous.unwrap_or_default();

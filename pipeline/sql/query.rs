@@ -109,14 +109,9 @@ pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
         session::read_only()
     };
     let open = || async {
-        let snapshot = crate::dataset::snapshot::open(&opts.data)?;
-        session::open_snapshot(
-            std::sync::Arc::new(snapshot),
-            &opts.session,
-            opts.allow_write,
-        )
-        .await
-        .map_err(Error::from)
+        session::open_dataset(&opts.data, &opts.session, opts.allow_write)
+            .await
+            .map_err(Error::from)
     };
     let (script, origin) = match (&opts.sql, &opts.file) {
         (Some(_), Some(_)) => {

@@ -20,7 +20,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::ct::log_list;
 use crate::dataset::manifest;
-use crate::dataset::snapshot::{self, Snapshot};
+use crate::dataset::remote::{self, Location, Remote, StoreOptions};
+use crate::dataset::snapshot::{self, Snapshot, DATA_TABLES};
 use crate::sql::memory_limit::{parse_memory_limit, MemoryLimit, DEFAULT_MEMORY_LIMIT};
 use crate::sql::script::ParamValue;
 use crate::sql::snapshot_store::SnapshotStore;
@@ -119,6 +120,9 @@ pub struct SessionOptions {
     /// `none`: no bound.
     #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
     pub memory_limit: MemoryLimit,
+    /// How to reach a dataset on object storage.
+    #[command(flatten)]
+    pub store: StoreOptions,
 }
 
 /// A session with the dataset at `data` registered and the UDFs loaded,
@@ -131,10 +135,25 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
 /// memory that joins, sorts and aggregations may hold bounded by
 /// `--memory-limit` when given: past it they spill to files in the
 /// OS's temporary directory (`TMPDIR`), and an operator that cannot spill
-/// fails with an error naming the limit.
+/// fails with an error naming the limit. `data` may be an object-store URL.
 pub async fn open_with(data: &Path, options: &SessionOptions) -> Result<SessionContext> {
-    let snapshot = snapshot::open(data).map_err(external)?;
-    open_snapshot(Arc::new(snapshot), options, false).await
+    open_dataset(data, options, false).await
+}
+
+/// A session over the dataset at `data` (a directory or an object-store
+/// URL); statements cannot write files unless `allow_write`.
+pub async fn open_dataset(
+    data: &Path,
+    options: &SessionOptions,
+    allow_write: bool,
+) -> Result<SessionContext> {
+    match remote::locate(data, &options.store).map_err(external)? {
+        Location::Local(dir) => {
+            let snapshot = snapshot::open(&dir).map_err(external)?;
+            open_snapshot(Arc::new(snapshot), options, allow_write).await
+        }
+        Location::Remote(r) => open_remote(r, options, allow_write).await,
+    }
 }
 
 fn external(e: crate::error::Error) -> DataFusionError {
@@ -151,6 +170,65 @@ pub async fn open_snapshot(
     snapshot: Arc<Snapshot>,
     options: &SessionOptions,
     allow_write: bool,
+) -> Result<SessionContext> {
+    let store = SnapshotStore::new(snapshot.clone(), allow_write).map_err(external)?;
+    let data = &snapshot.data;
+    let view = View {
+        root: data.display().to_string(),
+        store_url: ObjectStoreUrl::local_filesystem(),
+        store: Arc::new(store),
+        present: [
+            !snapshot.table_files("certs").is_empty(),
+            !snapshot.table_files("rejects").is_empty(),
+            has_parquet(&data.join("findings")),
+        ],
+    };
+    register(view, snapshot.entries(), options).await
+}
+
+/// A session over the snapshot its manifest names of a dataset on object
+/// storage (see [`crate::dataset::remote`]).
+async fn open_remote(
+    remote: Remote,
+    options: &SessionOptions,
+    allow_write: bool,
+) -> Result<SessionContext> {
+    let manifest = remote::read_manifest(&remote).await.map_err(external)?;
+    let (files, _) = snapshot::named_files(&manifest);
+    let tables = DATA_TABLES.iter().map(|t| remote.path(t)).collect();
+    let paths = files.keys().map(|f| remote.path(f)).collect();
+    let store = SnapshotStore::over(remote.store.clone(), tables, paths, allow_write, None);
+    let has = |table: &str| files.keys().any(|f| f.starts_with(&format!("{table}/")));
+    let findings = remote::has_parquet(&remote, "findings")
+        .await
+        .map_err(external)?;
+    let view = View {
+        root: remote.url.clone(),
+        store_url: ObjectStoreUrl::parse(&remote.store_url)?,
+        store: Arc::new(store),
+        present: [has("certs"), has("rejects"), findings],
+    };
+    register(view, &manifest.entries, options).await
+}
+
+/// What a session reads a dataset through.
+struct View {
+    /// The dataset's root: a directory or a URL, without a trailing `/`.
+    root: String,
+    /// The URL DataFusion finds `store` under.
+    store_url: ObjectStoreUrl,
+    /// The snapshot's view of the store.
+    store: Arc<SnapshotStore>,
+    /// Whether `certs`, `rejects` and `findings` have files.
+    present: [bool; 3],
+}
+
+/// Builds the session over `view`: the tables, the UDFs, `ct_logs` and
+/// `manifest` (from `entries`).
+async fn register(
+    view: View,
+    entries: &[crate::dataset::manifest::ManifestEntry],
+    options: &SessionOptions,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::from_env()?;
     if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
@@ -173,21 +251,14 @@ pub async fn open_snapshot(
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
     }
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-    let store = SnapshotStore::new(snapshot.clone(), allow_write).map_err(external)?;
-    ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
+    ctx.register_object_store(view.store_url.as_ref(), view.store.clone());
     udfs::register(&ctx);
-    let data = &snapshot.data;
-    for (table, partition) in TABLES {
-        let dir = data.join(table);
-        let present = match *table {
-            "findings" => has_parquet(&dir),
-            _ => !snapshot.table_files(table).is_empty(),
-        };
+    for ((table, partition), present) in TABLES.iter().zip(view.present) {
         if present {
             let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
                 .with_file_extension(".parquet")
                 .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
-            let url = format!("{}/", dir.display());
+            let url = format!("{}/{table}/", view.root);
             ctx.register_listing_table(*table, url, listing, None, None)
                 .await?;
         } else {
@@ -201,7 +272,7 @@ pub async fn open_snapshot(
         "ct_logs",
         Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
     )?;
-    let manifest = manifest::to_batch(snapshot.entries()).map_err(external)?;
+    let manifest = manifest::to_batch(entries).map_err(external)?;
     ctx.register_table(
         "manifest",
         Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),

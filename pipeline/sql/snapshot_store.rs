@@ -22,18 +22,20 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::dataset::snapshot::{Snapshot, DATA_TABLES};
 
-/// The local file system as a snapshot of one dataset shows it.
+/// A store (the local file system, or the object store a dataset is on) as
+/// a snapshot of one dataset shows it.
 #[derive(Debug)]
 pub struct SnapshotStore {
-    inner: Arc<LocalFileSystem>,
+    inner: Arc<dyn ObjectStore>,
     /// `DIR/certs`, `DIR/rejects` as object paths.
     tables: Vec<Path>,
     /// Every data file of the snapshot, as an object path.
     files: Arc<BTreeSet<Path>>,
     writable: bool,
     /// Held for as long as DataFusion may read: its reader lock keeps the
-    /// files it names from being deleted.
-    _snapshot: Arc<Snapshot>,
+    /// files it names from being deleted (on disk; object storage has no
+    /// locks, see [`crate::dataset::publish`]).
+    _snapshot: Option<Arc<Snapshot>>,
 }
 
 impl fmt::Display for SnapshotStore {
@@ -65,13 +67,31 @@ impl SnapshotStore {
             .keys()
             .map(|f| convert(&snapshot.data.join(f)))
             .collect::<crate::error::Result<_>>()?;
-        Ok(SnapshotStore {
-            inner: Arc::new(LocalFileSystem::new()),
+        Ok(Self::over(
+            Arc::new(LocalFileSystem::new()),
+            tables,
+            files,
+            writable,
+            Some(snapshot),
+        ))
+    }
+
+    /// A view of `inner` in which the listings of `tables` show exactly
+    /// `files`; `hold` is kept as long as the store lives.
+    pub fn over(
+        inner: Arc<dyn ObjectStore>,
+        tables: Vec<Path>,
+        files: BTreeSet<Path>,
+        writable: bool,
+        hold: Option<Arc<Snapshot>>,
+    ) -> Self {
+        SnapshotStore {
+            inner,
             tables,
             files: Arc::new(files),
             writable,
-            _snapshot: snapshot,
-        })
+            _snapshot: hold,
+        }
     }
 
     /// Whether `p` lies in a data table (and so must be a snapshot file to be seen).

@@ -8,6 +8,7 @@ mod cert_folders;
 mod fuzz;
 mod incremental;
 mod nightly_job;
+mod object_storage;
 mod real_certs;
 mod real_entries;
 mod robustness;
