@@ -164,10 +164,12 @@ pub async fn read_manifest(remote: &Remote) -> Result<Manifest> {
             .bytes()
             .await
             .map_err(|e| failed("reading", e.to_string()))?,
-        Err(object_store::Error::NotFound { .. }) => return Err(Error::Usage(format!(
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(Error::Usage(format!(
             "{}: no dataset there (no {MANIFEST_FILE}; `pipeline publish DIR URL` puts one there)",
             remote.url
-        ))),
+        )))
+        }
         Err(e) => return Err(failed("reading", e.to_string())),
     };
     manifest::parse(bytes, Path::new(&remote.url_of(MANIFEST_FILE)))

@@ -108,11 +108,8 @@ pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
     } else {
         session::read_only()
     };
-    let open = || async {
-        session::open_dataset(&opts.data, &opts.session, opts.allow_write)
-            .await
-            .map_err(Error::from)
-    };
+    let open =
+        || async { session::open_dataset(&opts.data, &opts.session, opts.allow_write).await };
     let (script, origin) = match (&opts.sql, &opts.file) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage("give SQL or -f FILE, not both".into()));

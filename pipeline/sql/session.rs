@@ -127,7 +127,7 @@ pub struct SessionOptions {
 
 /// A session with the dataset at `data` registered and the UDFs loaded,
 /// and the compiled-in log list as `ct_logs`.
-pub async fn open(data: &Path) -> Result<SessionContext> {
+pub async fn open(data: &Path) -> crate::error::Result<SessionContext> {
     open_with(data, &SessionOptions::default()).await
 }
 
@@ -136,7 +136,10 @@ pub async fn open(data: &Path) -> Result<SessionContext> {
 /// `--memory-limit` when given: past it they spill to files in the
 /// OS's temporary directory (`TMPDIR`), and an operator that cannot spill
 /// fails with an error naming the limit. `data` may be an object-store URL.
-pub async fn open_with(data: &Path, options: &SessionOptions) -> Result<SessionContext> {
+pub async fn open_with(
+    data: &Path,
+    options: &SessionOptions,
+) -> crate::error::Result<SessionContext> {
     open_dataset(data, options, false).await
 }
 
@@ -146,11 +149,11 @@ pub async fn open_dataset(
     data: &Path,
     options: &SessionOptions,
     allow_write: bool,
-) -> Result<SessionContext> {
-    match remote::locate(data, &options.store).map_err(external)? {
+) -> crate::error::Result<SessionContext> {
+    match remote::locate(data, &options.store)? {
         Location::Local(dir) => {
-            let snapshot = snapshot::open(&dir).map_err(external)?;
-            open_snapshot(Arc::new(snapshot), options, allow_write).await
+            let snapshot = snapshot::open(&dir)?;
+            Ok(open_snapshot(Arc::new(snapshot), options, allow_write).await?)
         }
         Location::Remote(r) => open_remote(r, options, allow_write).await,
     }
@@ -192,23 +195,21 @@ async fn open_remote(
     remote: Remote,
     options: &SessionOptions,
     allow_write: bool,
-) -> Result<SessionContext> {
-    let manifest = remote::read_manifest(&remote).await.map_err(external)?;
+) -> crate::error::Result<SessionContext> {
+    let manifest = remote::read_manifest(&remote).await?;
     let (files, _) = snapshot::named_files(&manifest);
     let tables = DATA_TABLES.iter().map(|t| remote.path(t)).collect();
     let paths = files.keys().map(|f| remote.path(f)).collect();
     let store = SnapshotStore::over(remote.store.clone(), tables, paths, allow_write, None);
     let has = |table: &str| files.keys().any(|f| f.starts_with(&format!("{table}/")));
-    let findings = remote::has_parquet(&remote, "findings")
-        .await
-        .map_err(external)?;
+    let findings = remote::has_parquet(&remote, "findings").await?;
     let view = View {
         root: remote.url.clone(),
         store_url: ObjectStoreUrl::parse(&remote.store_url)?,
         store: Arc::new(store),
         present: [has("certs"), has("rejects"), findings],
     };
-    register(view, &manifest.entries, options).await
+    Ok(register(view, &manifest.entries, options).await?)
 }
 
 /// What a session reads a dataset through.
