@@ -407,3 +407,65 @@ impl Files for Fetched {
             .count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(options: &[&str]) -> StoreOptions {
+        StoreOptions {
+            storage_options: options.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn data_values_name_a_directory_or_an_s3_prefix() {
+        let local = locate(Path::new("some/dir"), &opts(&[])).unwrap();
+        assert!(matches!(local, Location::Local(p) if p == Path::new("some/dir")));
+        let file = locate(Path::new("file:///srv/ct"), &opts(&[])).unwrap();
+        assert!(matches!(file, Location::Local(p) if p == Path::new("/srv/ct")));
+        let with = opts(&[
+            "region=eu-west-1",
+            "endpoint=http://127.0.0.1:9",
+            "allow_http=true",
+        ]);
+        let Location::Remote(r) = locate(Path::new("s3a://bucket/a/b/"), &with).unwrap() else {
+            panic!("not remote")
+        };
+        assert_eq!(r.url, "s3://bucket/a/b");
+        assert_eq!(r.store_url, "s3://bucket");
+        assert_eq!(
+            r.path("certs/log=x/p.parquet").as_ref(),
+            "a/b/certs/log=x/p.parquet"
+        );
+        assert_eq!(
+            r.url_of("manifest.parquet"),
+            "s3://bucket/a/b/manifest.parquet"
+        );
+        assert_eq!(format!("{r:?}"), "Remote(s3://bucket/a/b)");
+        let Location::Remote(top) = locate(Path::new("s3://bucket"), &with).unwrap() else {
+            panic!("not remote")
+        };
+        assert_eq!(top.path("manifest.parquet").as_ref(), "manifest.parquet");
+        assert_eq!(
+            relative(&r.prefix, &r.path("rejects/log=y/q.parquet")).as_deref(),
+            Some("rejects/log=y/q.parquet")
+        );
+        assert_eq!(relative(&r.prefix, &ObjectPath::from("other/x")), None);
+    }
+
+    #[test]
+    fn bad_urls_and_options_are_named_without_their_values() {
+        let err = |data: &str, options: &[&str]| {
+            locate(Path::new(data), &opts(options))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("gs://b/p", &[]).contains("gs:// is not supported"));
+        assert!(err("s3:///p", &[]).contains("no bucket"));
+        let e = err("s3://b/p", &["secret_access_key"]);
+        assert!(e.contains("expected KEY=VALUE"), "{e}");
+        let e = err("s3://b/p", &["not_a_key=hunter2"]);
+        assert!(e.contains("not_a_key") && !e.contains("hunter2"), "{e}");
+    }
+}

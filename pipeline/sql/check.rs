@@ -34,7 +34,7 @@ pub const FINDING_COLUMNS: &[&str] = &[
 /// What `pipeline check` was asked to do: its command-line arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckOptions {
-    /// The dataset directory.
+    /// The dataset directory, or s3://BUCKET/PREFIX (`pipeline publish`).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Run only this rule (repeatable).

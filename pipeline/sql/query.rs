@@ -17,7 +17,8 @@ use crate::sql::session::{self, SessionOptions};
 /// What `pipeline query` was asked to do: its command-line arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct QueryOptions {
-    /// The dataset directory (as written by `pipeline ingest --out`).
+    /// The dataset directory (as written by `pipeline ingest --out`), or
+    /// s3://BUCKET/PREFIX (as written by `pipeline publish`).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// SQL to run (statements separated by `;`). Without it: -f FILE, standard
