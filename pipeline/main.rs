@@ -84,8 +84,8 @@ fn command_name(command: &Command) -> &'static str {
 /// The dataset a reading command reads.
 fn dataset_read(command: &Command) -> Option<&std::path::Path> {
     match command {
-        Command::Query(a) => Some(&a.data),
-        Command::Check(a) => Some(&a.data),
+        Command::Query(a) => a.data.first().map(|d| d.as_path()),
+        Command::Check(a) => a.data.first().map(|d| d.as_path()),
         Command::Status(a) => Some(&a.dataset.data),
         Command::Compact(a) => Some(&a.options.data),
         _ => None,

@@ -35,8 +35,10 @@ pub const FINDING_COLUMNS: &[&str] = &[
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckOptions {
     /// The dataset directory, or s3://BUCKET/PREFIX (`pipeline publish`).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    /// Repeatable: several datasets checked as one; the findings are stored
+    /// in the first.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Vec<PathBuf>,
     /// Run only this rule (repeatable).
     #[arg(long = "rule", value_name = "ID")]
     pub rules: Vec<String>,
@@ -502,7 +504,7 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
-    let ctx = session::open_with(&opts.data, &opts.session).await?;
+    let ctx = session::open_datasets(&opts.data, &opts.session, false).await?;
     let now = chrono::Utc::now();
     let previous = if opts.new {
         previous_findings(&ctx).await?
@@ -513,7 +515,7 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     let batch = findings_batch(&report.findings, now.timestamp_millis())?;
     if !opts.no_store {
         let run = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        report.stored = store_run(&opts.data, &opts.session.store, &batch, &run).await?;
+        report.stored = store_run(&opts.data[0], &opts.session.store, &batch, &run).await?;
     }
     let batch = if opts.new {
         let (run, seen) = previous.unwrap_or_default();

@@ -18,9 +18,10 @@ use crate::sql::session::{self, SessionOptions};
 #[derive(Debug, Clone, clap::Args)]
 pub struct QueryOptions {
     /// The dataset directory (as written by `pipeline ingest --out`), or
-    /// s3://BUCKET/PREFIX (as written by `pipeline publish`).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    /// s3://BUCKET/PREFIX (as written by `pipeline publish`). Repeatable:
+    /// several datasets read as one (each table the union of theirs).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Vec<PathBuf>,
     /// SQL to run (statements separated by `;`). Without it: -f FILE, standard
     /// input, or an interactive prompt on a terminal.
     #[arg(value_name = "SQL")]
@@ -110,7 +111,7 @@ pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
         session::read_only()
     };
     let open =
-        || async { session::open_dataset(&opts.data, &opts.session, opts.allow_write).await };
+        || async { session::open_datasets(&opts.data, &opts.session, opts.allow_write).await };
     let (script, origin) = match (&opts.sql, &opts.file) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage("give SQL or -f FILE, not both".into()));

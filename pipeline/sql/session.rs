@@ -4,22 +4,28 @@
 //! helper UDFs. `query`, `check`
 //! and the tests all use it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::object_store::local::LocalFileSystem;
+use datafusion::object_store::path::Path as ObjectPath;
+use datafusion::object_store::ObjectStore;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::ct::log_list;
-use crate::dataset::manifest;
+use crate::dataset::manifest::{self, ManifestEntry};
 use crate::dataset::remote::{self, Location, Remote, StoreOptions};
 use crate::dataset::snapshot::{self, Snapshot, DATA_TABLES};
 use crate::sql::memory_limit::{parse_memory_limit, MemoryLimit, DEFAULT_MEMORY_LIMIT};
@@ -140,23 +146,25 @@ pub async fn open_with(
     data: &Path,
     options: &SessionOptions,
 ) -> crate::error::Result<SessionContext> {
-    open_dataset(data, options, false).await
+    open_datasets(&[data.to_path_buf()], options, false).await
 }
 
-/// A session over the dataset at `data` (a directory or an object-store
-/// URL); statements cannot write files unless `allow_write`.
-pub async fn open_dataset(
-    data: &Path,
+/// A session over the datasets at `data` (directories or object-store
+/// URLs) as one: each table is the union of theirs, `manifest` lists the
+/// inputs of all. Statements cannot write files unless `allow_write`.
+pub async fn open_datasets(
+    data: &[PathBuf],
     options: &SessionOptions,
     allow_write: bool,
 ) -> crate::error::Result<SessionContext> {
-    match remote::locate(data, &options.store)? {
-        Location::Local(dir) => {
-            let snapshot = snapshot::open(&dir)?;
-            Ok(open_snapshot(Arc::new(snapshot), options, allow_write).await?)
-        }
-        Location::Remote(r) => open_remote(r, options, allow_write).await,
+    let mut parts = Vec::with_capacity(data.len());
+    for d in data {
+        parts.push(match remote::locate(d, &options.store)? {
+            Location::Local(dir) => local_part(Arc::new(snapshot::open(&dir)?))?,
+            Location::Remote(r) => remote_part(r).await?,
+        });
     }
+    Ok(register(parts, options, allow_write).await?)
 }
 
 fn external(e: crate::error::Error) -> DataFusionError {
@@ -174,63 +182,166 @@ pub async fn open_snapshot(
     options: &SessionOptions,
     allow_write: bool,
 ) -> Result<SessionContext> {
-    let store = SnapshotStore::new(snapshot.clone(), allow_write).map_err(external)?;
+    register(
+        vec![local_part(snapshot).map_err(external)?],
+        options,
+        allow_write,
+    )
+    .await
+}
+
+/// One dataset of a session, as its snapshot shows it.
+#[derive(Clone)]
+struct Part {
+    /// The dataset's root: a directory or a URL, without a trailing `/`.
+    root: String,
+    /// The URL DataFusion finds its store under.
+    store_url: ObjectStoreUrl,
+    /// The store.
+    inner: Arc<dyn ObjectStore>,
+    /// Its data tables, as object paths.
+    tables: Vec<ObjectPath>,
+    /// The data files its manifest names, as object paths.
+    files: BTreeSet<ObjectPath>,
+    /// Whether `certs`, `rejects` and `findings` have files.
+    present: [bool; 3],
+    /// Its manifest's entries.
+    entries: Vec<ManifestEntry>,
+    /// The local snapshot held while the session lives.
+    hold: Option<Arc<Snapshot>>,
+}
+
+/// A dataset on disk.
+fn local_part(snapshot: Arc<Snapshot>) -> crate::error::Result<Part> {
     let data = &snapshot.data;
-    let view = View {
+    let object = |p: &Path| {
+        ObjectPath::from_absolute_path(p).map_err(|e| crate::error::Error::Input {
+            path: p.to_path_buf(),
+            message: format!("cannot be read as an object path: {e}"),
+        })
+    };
+    let tables = DATA_TABLES
+        .iter()
+        .map(|t| object(&data.join(t)))
+        .collect::<crate::error::Result<_>>()?;
+    let files = snapshot
+        .files
+        .keys()
+        .map(|f| object(&data.join(f)))
+        .collect::<crate::error::Result<_>>()?;
+    Ok(Part {
         root: data.display().to_string(),
         store_url: ObjectStoreUrl::local_filesystem(),
-        store: Arc::new(store),
+        inner: Arc::new(LocalFileSystem::new()),
+        tables,
+        files,
         present: [
             !snapshot.table_files("certs").is_empty(),
             !snapshot.table_files("rejects").is_empty(),
             has_parquet(&data.join("findings")),
         ],
-    };
-    register(view, snapshot.entries(), options).await
+        entries: snapshot.entries().to_vec(),
+        hold: Some(snapshot),
+    })
 }
 
-/// A session over the snapshot its manifest names of a dataset on object
-/// storage (see [`crate::dataset::remote`]).
-async fn open_remote(
-    remote: Remote,
-    options: &SessionOptions,
-    allow_write: bool,
-) -> crate::error::Result<SessionContext> {
+/// A dataset on object storage, as the manifest read from it names it
+/// (see [`crate::dataset::remote`]).
+async fn remote_part(remote: Remote) -> crate::error::Result<Part> {
     let manifest = remote::read_manifest(&remote).await?;
     let (files, _) = snapshot::named_files(&manifest);
-    let tables = DATA_TABLES.iter().map(|t| remote.path(t)).collect();
-    let paths = files.keys().map(|f| remote.path(f)).collect();
-    let store = SnapshotStore::over(remote.store.clone(), tables, paths, allow_write, None);
     let has = |table: &str| files.keys().any(|f| f.starts_with(&format!("{table}/")));
-    let findings = remote::has_parquet(&remote, "findings").await?;
-    let view = View {
+    let present = [
+        has("certs"),
+        has("rejects"),
+        remote::has_parquet(&remote, "findings").await?,
+    ];
+    Ok(Part {
         root: remote.url.clone(),
         store_url: ObjectStoreUrl::parse(&remote.store_url)?,
-        store: Arc::new(store),
-        present: [has("certs"), has("rejects"), findings],
-    };
-    Ok(register(view, &manifest.entries, options).await?)
+        inner: remote.store.clone(),
+        tables: DATA_TABLES.iter().map(|t| remote.path(t)).collect(),
+        files: files.keys().map(|f| remote.path(f)).collect(),
+        present,
+        entries: manifest.entries,
+        hold: None,
+    })
 }
 
-/// What a session reads a dataset through.
-struct View {
-    /// The dataset's root: a directory or a URL, without a trailing `/`.
-    root: String,
-    /// The URL DataFusion finds `store` under.
-    store_url: ObjectStoreUrl,
-    /// The snapshot's view of the store.
-    store: Arc<SnapshotStore>,
-    /// Whether `certs`, `rejects` and `findings` have files.
-    present: [bool; 3],
-}
-
-/// Builds the session over `view`: the tables, the UDFs, `ct_logs` and
-/// `manifest` (from `entries`).
+/// Builds the session over `parts`: one snapshot view per store, the
+/// tables (each the union of the parts' files), the UDFs, `ct_logs` and
+/// `manifest`.
 async fn register(
-    view: View,
-    entries: &[crate::dataset::manifest::ManifestEntry],
+    parts: Vec<Part>,
     options: &SessionOptions,
+    allow_write: bool,
 ) -> Result<SessionContext> {
+    let ctx = new_context(options)?;
+    udfs::register(&ctx);
+    // DataFusion finds one store per URL (the local file system, a
+    // bucket): the parts on one store share one snapshot view of it.
+    let mut stores: BTreeMap<String, Part> = BTreeMap::new();
+    for p in &parts {
+        let shared = stores
+            .entry(p.store_url.as_str().to_string())
+            .or_insert_with(|| Part {
+                tables: Vec::new(),
+                files: BTreeSet::new(),
+                entries: Vec::new(),
+                hold: None,
+                ..p.clone()
+            });
+        shared.tables.extend(p.tables.iter().cloned());
+        shared.files.extend(p.files.iter().cloned());
+    }
+    let holds: Vec<Arc<Snapshot>> = parts.iter().filter_map(|p| p.hold.clone()).collect();
+    for (url, shared) in stores {
+        let store = SnapshotStore::over(
+            shared.inner,
+            shared.tables,
+            shared.files,
+            allow_write,
+            holds.clone(),
+        );
+        ctx.register_object_store(ObjectStoreUrl::parse(&url)?.as_ref(), Arc::new(store));
+    }
+    for (i, (table, partition)) in TABLES.iter().enumerate() {
+        let urls: Vec<ListingTableUrl> = parts
+            .iter()
+            .filter(|p| p.present[i])
+            .map(|p| ListingTableUrl::parse(format!("{}/{table}/", p.root)))
+            .collect::<Result<_>>()?;
+        if urls.is_empty() {
+            let schema = stored_schema(table, partition);
+            ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
+            continue;
+        }
+        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(listing)
+            .infer_schema(&ctx.state())
+            .await?;
+        ctx.register_table(*table, Arc::new(ListingTable::try_new(config)?))?;
+    }
+    let list = log_list::load(options.log_list.as_deref()).map_err(external)?;
+    let batch = log_list::to_batch(&list).map_err(external)?;
+    ctx.register_table(
+        "ct_logs",
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
+    )?;
+    let entries: Vec<ManifestEntry> = parts.into_iter().flat_map(|p| p.entries).collect();
+    let manifest = manifest::to_batch(&entries).map_err(external)?;
+    ctx.register_table(
+        "manifest",
+        Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),
+    )?;
+    Ok(ctx)
+}
+
+/// A session with our settings and `options`' memory bound, no tables yet.
+fn new_context(options: &SessionOptions) -> Result<SessionContext> {
     let mut config = SessionConfig::from_env()?;
     if std::env::var_os(SKIP_PARTIAL_VAR).is_none() {
         // Grouping on (nearly) unique keys such as serials: once half the
@@ -251,34 +362,10 @@ async fn register(
         let top = NonZeroUsize::new(5).expect("5 is not zero");
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
-    ctx.register_object_store(view.store_url.as_ref(), view.store.clone());
-    udfs::register(&ctx);
-    for ((table, partition), present) in TABLES.iter().zip(view.present) {
-        if present {
-            let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
-                .with_file_extension(".parquet")
-                .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
-            let url = format!("{}/{table}/", view.root);
-            ctx.register_listing_table(*table, url, listing, None, None)
-                .await?;
-        } else {
-            let schema = stored_schema(table, partition);
-            ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        }
-    }
-    let list = log_list::load(options.log_list.as_deref()).map_err(external)?;
-    let batch = log_list::to_batch(&list).map_err(external)?;
-    ctx.register_table(
-        "ct_logs",
-        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
-    )?;
-    let manifest = manifest::to_batch(entries).map_err(external)?;
-    ctx.register_table(
-        "manifest",
-        Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),
-    )?;
-    Ok(ctx)
+    Ok(SessionContext::new_with_config_rt(
+        config,
+        runtime.build_arc()?,
+    ))
 }
 
 /// A table's schema with its partition column, for a table with no files yet.

@@ -12,7 +12,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::object_store::local::LocalFileSystem;
 use datafusion::object_store::path::Path;
 use datafusion::object_store::{
     self, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
@@ -20,7 +19,7 @@ use datafusion::object_store::{
 };
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
-use crate::dataset::snapshot::{Snapshot, DATA_TABLES};
+use crate::dataset::snapshot::Snapshot;
 
 /// A store (the local file system, or the object store a dataset is on) as
 /// a snapshot of one dataset shows it.
@@ -35,7 +34,7 @@ pub struct SnapshotStore {
     /// Held for as long as DataFusion may read: its reader lock keeps the
     /// files it names from being deleted (on disk; object storage has no
     /// locks, see [`crate::dataset::publish`]).
-    _snapshot: Option<Arc<Snapshot>>,
+    _snapshots: Vec<Arc<Snapshot>>,
 }
 
 impl fmt::Display for SnapshotStore {
@@ -44,53 +43,22 @@ impl fmt::Display for SnapshotStore {
     }
 }
 
-fn to_path(p: &std::path::Path) -> object_store::Result<Path> {
-    Ok(Path::from_absolute_path(p)?)
-}
-
 impl SnapshotStore {
-    /// A store showing `snapshot`'s data files; `writable` lets statements
-    /// write files (`query --allow-write`), else every write is refused.
-    pub fn new(snapshot: Arc<Snapshot>, writable: bool) -> crate::error::Result<Self> {
-        let convert = |p: &std::path::Path| {
-            to_path(p).map_err(|e| crate::error::Error::Input {
-                path: p.to_path_buf(),
-                message: format!("cannot be read as an object path: {e}"),
-            })
-        };
-        let tables = DATA_TABLES
-            .iter()
-            .map(|t| convert(&snapshot.data.join(t)))
-            .collect::<crate::error::Result<_>>()?;
-        let files = snapshot
-            .files
-            .keys()
-            .map(|f| convert(&snapshot.data.join(f)))
-            .collect::<crate::error::Result<_>>()?;
-        Ok(Self::over(
-            Arc::new(LocalFileSystem::new()),
-            tables,
-            files,
-            writable,
-            Some(snapshot),
-        ))
-    }
-
     /// A view of `inner` in which the listings of `tables` show exactly
-    /// `files`; `hold` is kept as long as the store lives.
+    /// `files`; `holds` are kept as long as the store lives.
     pub fn over(
         inner: Arc<dyn ObjectStore>,
         tables: Vec<Path>,
         files: BTreeSet<Path>,
         writable: bool,
-        hold: Option<Arc<Snapshot>>,
+        holds: Vec<Arc<Snapshot>>,
     ) -> Self {
         SnapshotStore {
             inner,
             tables,
             files: Arc::new(files),
             writable,
-            _snapshot: hold,
+            _snapshots: holds,
         }
     }
 

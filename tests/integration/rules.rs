@@ -21,7 +21,7 @@ fn queries_dir() -> PathBuf {
 
 pub fn check_options(data: &Path) -> CheckOptions {
     CheckOptions {
-        data: data.to_path_buf(),
+        data: vec![data.to_path_buf()],
         rules: Vec::new(),
         rules_dir: Some(queries_dir()),
         params: Vec::new(),

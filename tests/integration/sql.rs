@@ -375,3 +375,54 @@ fn check_runs_the_built_in_rules_from_any_directory() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("15 rules run"));
 }
+
+/// Several `--data` read as one: each machine ingests its own logs into
+/// its own dataset, and the queries and rules see them together.
+#[test]
+fn several_datasets_read_as_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, both) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("both"),
+    );
+    let wrapped = crate::fixtures::data_dir().join("wrapped");
+    crate::fixtures::run_ingest(&[wrapped.join("synthetic")], &a, None);
+    crate::fixtures::run_ingest(&[wrapped.join("real-certs")], &b, None);
+    crate::fixtures::run_ingest(
+        &[wrapped.join("synthetic"), wrapped.join("real-certs")],
+        &both,
+        None,
+    );
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (a, b, both) = (s(&a), s(&b), s(&both));
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    let rules = s(&rules);
+    let counts = "SELECT log, count(*) AS n, min(entry_index) AS lo, max(entry_index) AS hi, \
+         (SELECT count(*) FROM manifest) AS inputs FROM certs GROUP BY log ORDER BY log";
+    let query = |data: &[&str]| {
+        let mut args = vec!["query"];
+        args.extend(data.iter().flat_map(|d| ["--data", d]));
+        args.extend(["--format", "json", counts]);
+        String::from_utf8(crate::fixtures::pipeline_ok(&args, tmp.path()).stdout).unwrap()
+    };
+    let together = query(&[&a, &b]);
+    assert_eq!(together, query(&[&both]));
+    assert_eq!(together.lines().count(), 2, "{together}");
+    let check = |data: &[&str]| {
+        let mut args = vec!["check"];
+        args.extend(data.iter().flat_map(|d| ["--data", d]));
+        args.extend(["--rules", &rules, "--format", "json", "--no-store"]);
+        let out = crate::fixtures::pipeline_ok(&args, tmp.path());
+        let mut lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let findings = check(&[&a, &b]);
+    assert!(!findings.is_empty());
+    assert_eq!(findings, check(&[&both]));
+}
