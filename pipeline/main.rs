@@ -86,7 +86,7 @@ fn dataset_read(command: &Command) -> Option<&std::path::Path> {
     match command {
         Command::Query(a) => a.data.first().map(|d| d.as_path()),
         Command::Check(a) => a.data.first().map(|d| d.as_path()),
-        Command::Status(a) => Some(&a.dataset.data),
+        Command::Status(a) => a.data.first().map(|d| d.as_path()),
         Command::Compact(a) => Some(&a.options.data),
         _ => None,
     }

@@ -110,9 +110,14 @@ pub struct PublishArgs {
 /// Arguments of `pipeline status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The dataset and the output format.
-    #[command(flatten)]
-    pub dataset: DatasetArgs,
+    /// The dataset directory, or s3://BUCKET/PREFIX. Repeatable: several
+    /// datasets shown as one, with the entries two of them both hold
+    /// reported as overlaps.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub data: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
     /// How to reach a dataset on object storage (--data s3://BUCKET/PREFIX).
     #[command(flatten)]
     pub store: StoreOptions,
@@ -131,7 +136,7 @@ pub enum StatusFormat {
 /// to show what was found.
 #[derive(Debug, Args)]
 pub struct DatasetArgs {
-    /// The dataset directory (`status`: or s3://BUCKET/PREFIX).
+    /// The dataset directory.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Output format.

@@ -85,11 +85,19 @@ fn run_check(opts: &CheckOptions) -> anyhow::Result<ExitCode> {
 }
 
 fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let st = match remote::locate(&args.dataset.data, &args.store)? {
-        Location::Local(dir) => crate::dataset::status::status(&dir)?,
-        Location::Remote(r) => runtime()?.block_on(remote::status(&r))?,
+    let mut each = Vec::with_capacity(args.data.len());
+    for data in &args.data {
+        each.push(match remote::locate(data, &args.store)? {
+            Location::Local(dir) => crate::dataset::status::status(&dir)?,
+            Location::Remote(r) => runtime()?.block_on(remote::status(&r))?,
+        });
+    }
+    let st = if each.len() == 1 {
+        each.remove(0)
+    } else {
+        crate::dataset::status::merge(each)
     };
-    match args.dataset.format {
+    match args.format {
         StatusFormat::Json => println!("{}", serde_json::to_string(&st)?),
         StatusFormat::Table => render::status_table(&mut std::io::stdout(), &st)?,
     }

@@ -69,6 +69,131 @@ pub struct Status {
     /// files, paths the manifest names outside the data (`pipeline verify`
     /// checks everything).
     pub problems: Vec<String>,
+    /// With several datasets: the entries two of them both hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overlaps: Vec<Overlap>,
+}
+
+/// Entries of one log that two datasets both hold (`status` of several
+/// datasets); the keys are part of `status --format json`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Overlap {
+    /// The log.
+    pub log: String,
+    /// The two datasets.
+    pub datasets: Vec<String>,
+    /// Entries both hold.
+    pub entries: u64,
+    /// Their index ranges, `a-b,c-d`.
+    pub ranges: String,
+}
+
+/// Several datasets' statuses as one, as `query --data A --data B` reads
+/// them: per log, counts summed and index ranges united. A (log,
+/// entry_index) two datasets both hold is not counted twice silently: it
+/// is an [`Overlap`], and a problem line says so.
+pub fn merge(parts: Vec<Status>) -> Status {
+    let names: Vec<String> = parts.iter().map(|p| p.data.clone()).collect();
+    let mut out = Status {
+        data: names.join(", "),
+        ..Status::default()
+    };
+    let mut logs: BTreeMap<String, (LogStatus, RangeInclusiveSet<u64>)> = BTreeMap::new();
+    let mut held: BTreeMap<String, Vec<(String, RangeInclusiveSet<u64>)>> = BTreeMap::new();
+    for part in parts {
+        out.interrupted_run_pending |= part.interrupted_run_pending;
+        let name = part.data;
+        out.problems.extend(
+            part.problems
+                .iter()
+                .map(|q| format!("{}: {q}", crate::text::escape(&name))),
+        );
+        for l in part.logs {
+            let set = manifest::parse_ranges(&l.ranges).unwrap_or_default();
+            for (other, theirs) in held.get(&l.log).into_iter().flatten() {
+                let both = intersection(&set, theirs);
+                let entries: u64 = both.iter().map(|r| r.end() - r.start() + 1).sum();
+                if entries > 0 {
+                    out.overlaps.push(Overlap {
+                        log: l.log.clone(),
+                        datasets: vec![other.clone(), name.clone()],
+                        entries,
+                        ranges: format_ranges(&both),
+                    });
+                }
+            }
+            held.entry(l.log.clone())
+                .or_default()
+                .push((name.clone(), set.clone()));
+            let (sum, union) = logs.entry(l.log.clone()).or_insert_with(|| {
+                (
+                    LogStatus {
+                        log: l.log.clone(),
+                        ..LogStatus::default()
+                    },
+                    RangeInclusiveSet::new(),
+                )
+            });
+            add(sum, &l);
+            union.extend(set);
+        }
+    }
+    for o in &out.overlaps {
+        out.problems.push(format!(
+            "{} entries of log {} ({}) are in both {} and {}: counted once in ranges, twice in rows",
+            o.entries,
+            crate::text::escape(&o.log),
+            o.ranges,
+            crate::text::escape(&o.datasets[0]),
+            crate::text::escape(&o.datasets[1])
+        ));
+    }
+    out.logs = logs
+        .into_values()
+        .map(|(mut s, set)| {
+            s.first_index = None;
+            s.last_index = None;
+            s.ranges.clear();
+            s.gaps.clear();
+            s.missing = 0;
+            fill_ranges(&mut s, &set);
+            s
+        })
+        .collect();
+    out
+}
+
+/// Adds one dataset's status of a log to the sum of the others'.
+fn add(sum: &mut LogStatus, l: &LogStatus) {
+    sum.entries += l.entries;
+    sum.rows += l.rows;
+    sum.rejects += l.rejects;
+    sum.parse_errors += l.parse_errors;
+    sum.bytes_on_disk += l.bytes_on_disk;
+    sum.input_files += l.input_files;
+    sum.duplicates += l.duplicates;
+    sum.damaged |= l.damaged;
+    // RFC 3339 UTC texts of one format order as their times do.
+    sum.first_entry_time = [sum.first_entry_time.take(), l.first_entry_time.clone()]
+        .into_iter()
+        .flatten()
+        .min();
+    sum.last_entry_time = sum.last_entry_time.take().max(l.last_entry_time.clone());
+    sum.last_ingest = sum.last_ingest.take().max(l.last_ingest.clone());
+}
+
+/// The indices both sets hold.
+fn intersection(a: &RangeInclusiveSet<u64>, b: &RangeInclusiveSet<u64>) -> RangeInclusiveSet<u64> {
+    let mut out = RangeInclusiveSet::new();
+    for r in a.iter() {
+        for o in b.overlapping(r) {
+            let (lo, hi) = (*r.start().max(o.start()), *r.end().min(o.end()));
+            if lo <= hi {
+                out.insert(lo..=hi);
+            }
+        }
+    }
+    out
 }
 
 fn rfc3339_ms(ms: i64) -> Option<String> {
@@ -318,6 +443,7 @@ pub(crate) fn compute(
         logs: logs.into_values().collect(),
         interrupted_run_pending: false,
         problems,
+        overlaps: Vec::new(),
     })
 }
 

@@ -425,4 +425,40 @@ fn several_datasets_read_as_one() {
     let findings = check(&[&a, &b]);
     assert!(!findings.is_empty());
     assert_eq!(findings, check(&[&both]));
+
+    // status: the union, and what two datasets both hold is an overlap.
+    let status = |data: &[&str]| {
+        let mut args = vec!["status"];
+        args.extend(data.iter().flat_map(|d| ["--data", d]));
+        args.extend(["--format", "json"]);
+        let out = crate::fixtures::pipeline_ok(&args, tmp.path());
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (split, whole) = (status(&[&a, &b]), status(&[&both]));
+    // The same, but for when each was ingested.
+    let logs = |v: &serde_json::Value| {
+        let mut logs = v["logs"].clone();
+        for l in logs.as_array_mut().unwrap() {
+            l.as_object_mut().unwrap().remove("last_ingest");
+        }
+        logs
+    };
+    assert_eq!(logs(&split), logs(&whole));
+    assert!(split.get("overlaps").is_none(), "{split}");
+    let twice = status(&[&a, &both]);
+    let overlaps = twice["overlaps"].as_array().unwrap();
+    assert_eq!(overlaps.len(), 1, "{twice}");
+    let synthetic = whole["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["log"] == "synthetic")
+        .unwrap();
+    assert_eq!(overlaps[0]["log"], "synthetic");
+    assert_eq!(overlaps[0]["entries"], synthetic["entries"]);
+    assert_eq!(overlaps[0]["ranges"], synthetic["ranges"]);
+    assert!(twice["problems"][0]
+        .as_str()
+        .unwrap()
+        .contains("are in both"));
 }
