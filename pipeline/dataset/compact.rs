@@ -121,6 +121,7 @@ fn footer_rows(files: &[PathBuf]) -> Result<u64> {
 /// Compacts the dataset; returns what was merged.
 pub async fn compact(opts: &CompactOptions, reporter: &dyn Reporter) -> Result<Vec<Compacted>> {
     let data = &opts.data;
+    crate::dataset::remote::local_only(data, "compact")?;
     if !data.is_dir() {
         return Err(Error::Input {
             path: data.clone(),

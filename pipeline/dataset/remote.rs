@@ -105,6 +105,21 @@ pub fn locate(data: &Path, opts: &StoreOptions) -> Result<Location> {
     }
 }
 
+/// Refuses a URL where `command` needs a dataset directory on this
+/// machine (ingest, compact and verify write or inspect files in place):
+/// without this, `--out s3://b/p` would quietly make a local folder `s3:`.
+pub fn local_only(data: &Path, command: &str) -> Result<()> {
+    match data.to_str() {
+        Some(text) if text.contains("://") && !text.starts_with("file://") => {
+            Err(Error::Usage(format!(
+                "{command} works on a dataset directory on this machine, and {text} is a URL: \
+                 use a directory, then `pipeline publish DIR URL`"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The S3 store of `url` (`rest` is what follows `s3://`).
 fn s3(url: &str, rest: &str, opts: &StoreOptions) -> Result<Remote> {
     let rest = rest.trim_end_matches('/');
@@ -462,6 +477,11 @@ mod tests {
                 .to_string()
         };
         assert!(err("gs://b/p", &[]).contains("gs:// is not supported"));
+        let e = local_only(Path::new("s3://b/p"), "ingest")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pipeline publish DIR URL"), "{e}");
+        assert!(local_only(Path::new("data"), "ingest").is_ok());
         assert!(err("s3:///p", &[]).contains("no bucket"));
         let e = err("s3://b/p", &["secret_access_key"]);
         assert!(e.contains("expected KEY=VALUE"), "{e}");

@@ -49,6 +49,7 @@ fn log_of(rel: &str) -> String {
 
 /// Checks the dataset at `data`.
 pub fn verify(data: &Path) -> Result<Verification> {
+    crate::dataset::remote::local_only(data, "verify")?;
     if !data.is_dir() {
         return Err(Error::Input {
             path: data.to_path_buf(),

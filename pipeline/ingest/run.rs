@@ -125,6 +125,7 @@ pub fn ingest(opts: &IngestOptions, reporter: &dyn Reporter) -> Result<IngestSum
     if opts.inputs.is_empty() {
         return Err(Error::Usage("no input files or directories given".into()));
     }
+    crate::dataset::remote::local_only(&opts.out, "ingest")?;
     check_log_name(opts, reporter)?;
     let discovery = discover(
         &opts.inputs,

@@ -461,4 +461,19 @@ fn several_datasets_read_as_one() {
         .as_str()
         .unwrap()
         .contains("are in both"));
+
+    // Writers want a directory: a URL is refused, not made into a folder `s3:`.
+    let synthetic_dir = wrapped.join("synthetic");
+    let out = crate::fixtures::run(
+        &[
+            "ingest",
+            "--out",
+            "s3://bucket/p",
+            synthetic_dir.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pipeline publish DIR URL"));
+    assert!(!tmp.path().join("s3:").exists());
 }
