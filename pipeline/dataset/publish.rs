@@ -22,7 +22,7 @@ use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use crate::dataset::manifest::{self, MANIFEST_FILE};
-use crate::dataset::remote::{self, failed, Location, Remote, StoreOptions};
+use crate::dataset::remote::{self, failed, Location, StoreOptions};
 use crate::dataset::snapshot;
 use crate::error::{Error, Result};
 
@@ -78,10 +78,10 @@ pub async fn publish(opts: &PublishOptions) -> Result<Published> {
     let manifest_bytes =
         std::fs::read(&local_manifest).map_err(|e| Error::io(&local_manifest, e))?;
     let stored = remote::list_data_files(&remote).await?;
-    let replaced = match remote::read_manifest(&remote).await {
-        Ok(m) => Some(m),
-        Err(Error::Usage(_)) => None,
-        Err(e) => return Err(e),
+    let replaced_bytes = remote::manifest_bytes(&remote).await?;
+    let replaced = match &replaced_bytes {
+        Some(bytes) => Some(remote::parse_manifest(&remote, bytes.clone())?),
+        None => None,
     };
     let mut done = Published {
         url: remote.url.clone(),
@@ -102,10 +102,7 @@ pub async fn publish(opts: &PublishOptions) -> Result<Published> {
         done.bytes_uploaded += size;
     }
     crate::dataset::commit::crash_point("publish_before_manifest");
-    let same = match &replaced {
-        Some(_) => fetch(&remote, MANIFEST_FILE).await? == manifest_bytes,
-        None => false,
-    };
+    let same = replaced_bytes.as_deref() == Some(manifest_bytes.as_slice());
     if !same {
         let len = manifest_bytes.len() as u64;
         remote::put(&remote, MANIFEST_FILE, manifest_bytes).await?;
@@ -117,18 +114,12 @@ pub async fn publish(opts: &PublishOptions) -> Result<Published> {
         .as_ref()
         .map(|m| snapshot::named_files(m).0.into_keys().collect())
         .unwrap_or_default();
-    let doomed: Vec<&str> = stored
+    let (kept, doomed): (Vec<&str>, Vec<&str>) = stored
         .keys()
         .map(String::as_str)
         .filter(|rel| !live.contains(rel))
-        .filter(|rel| {
-            let keep = old.contains(*rel);
-            if keep {
-                done.files_kept_for_readers += 1;
-            }
-            !keep
-        })
-        .collect();
+        .partition(|rel| old.contains(*rel));
+    done.files_kept_for_readers = kept.len() as u64;
     for rel in doomed {
         remote
             .store
@@ -138,18 +129,4 @@ pub async fn publish(opts: &PublishOptions) -> Result<Published> {
         done.files_deleted += 1;
     }
     Ok(done)
-}
-
-/// The content of `rel` in the store.
-async fn fetch(remote: &Remote, rel: &str) -> Result<Vec<u8>> {
-    let got = remote
-        .store
-        .get(&remote.path(rel))
-        .await
-        .map_err(|e| failed(remote, rel, "reading", e))?;
-    let bytes = got
-        .bytes()
-        .await
-        .map_err(|e| failed(remote, rel, "reading", e))?;
-    Ok(bytes.to_vec())
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::StreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
@@ -168,25 +169,28 @@ fn key_only(option: &str) -> &str {
 /// (unlike on disk, where an empty directory is a dataset yet to be ingested:
 /// a mistyped URL must not read as an empty dataset).
 pub async fn read_manifest(remote: &Remote) -> Result<Manifest> {
-    let path = remote.path(MANIFEST_FILE);
-    let failed = |operation, message: String| Error::Remote {
-        url: remote.url_of(MANIFEST_FILE),
-        operation,
-        message,
-    };
-    let bytes = match remote.store.get(&path).await {
-        Ok(got) => got
-            .bytes()
-            .await
-            .map_err(|e| failed("reading", e.to_string()))?,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(Error::Usage(format!(
+    match manifest_bytes(remote).await? {
+        Some(bytes) => parse_manifest(remote, bytes),
+        None => Err(Error::Usage(format!(
             "{}: no dataset there (no {MANIFEST_FILE}; `pipeline publish DIR URL` puts one there)",
             remote.url
-        )))
-        }
-        Err(e) => return Err(failed("reading", e.to_string())),
+        ))),
+    }
+}
+
+/// The bytes of the dataset's `manifest.parquet`, `None` when it has none.
+pub async fn manifest_bytes(remote: &Remote) -> Result<Option<Bytes>> {
+    let read = match remote.store.get(&remote.path(MANIFEST_FILE)).await {
+        Ok(got) => got.bytes().await,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => Err(e),
     };
+    read.map(Some)
+        .map_err(|e| failed(remote, MANIFEST_FILE, "reading", e))
+}
+
+/// Parses manifest bytes fetched from `remote`.
+pub fn parse_manifest(remote: &Remote, bytes: Bytes) -> Result<Manifest> {
     manifest::parse(bytes, Path::new(&remote.url_of(MANIFEST_FILE)))
 }
 
