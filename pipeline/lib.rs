@@ -18,10 +18,12 @@
 //! - [`dataset`] owns every change to a dataset, through one commit, and
 //!   every read of it, through a manifest snapshot;
 //! - [`sql`] is the only code that uses DataFusion: session, UDFs, rules,
-//!   `check` and `query`;
+//!   `check` and `query`, and (in `sql::cluster`) the Ballista scheduler,
+//!   executor and client that run them on a cluster;
 //! - [`cli`] defines the flags and renders what the library returns;
 //! - [`synth`] writes realistic dumps with planted anomalies and their ground truth.
 
+pub mod build_info;
 pub mod cli;
 pub mod ct;
 pub mod dataset;

@@ -40,27 +40,31 @@ fn main() -> ExitCode {
     // kept 10 s for the next one.
     tune_allocator(match cli.command {
         Command::Query(_) | Command::Check(_) => 10_000,
+        #[cfg(feature = "cluster")]
+        Command::Executor(_) => 10_000,
         _ => 1000,
     });
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let name = command_name(&cli.command);
+    let data = dataset_read(&cli.command).map(std::path::Path::to_path_buf);
+    let result = catch_unwind(AssertUnwindSafe(move || {
         if std::env::var_os("PIPELINE_CRASH_AT").is_some_and(|p| p == "panic") {
             panic!("PIPELINE_CRASH_AT=panic");
         }
-        pipeline::cli::run::dispatch(&cli.command)
+        pipeline::cli::run::dispatch(cli.command)
     }));
     let message = match result {
         Ok(Ok(code)) => return code,
         Ok(Err(e)) => format!("{e:#}"),
         Err(_) => format!(
             "internal error in `pipeline {}`: {}",
-            command_name(&cli.command),
+            name,
             panic_message::take().unwrap_or_else(|| "a panic".into())
         ),
     };
     eprintln!("error: {}", text::escape_lines(&message));
     // A reader that failed on a data file names the damaged file.
-    if let Some(data) = dataset_read(&cli.command) {
-        for problem in pipeline::dataset::verify::damaged_files(data) {
+    if let Some(data) = data {
+        for problem in pipeline::dataset::verify::damaged_files(&data) {
             eprintln!("error: damaged data file: {problem}");
         }
     }
@@ -78,6 +82,10 @@ fn command_name(command: &Command) -> &'static str {
         Command::Compact(_) => "compact",
         Command::Publish(_) => "publish",
         Command::Verify(_) => "verify",
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(_) => "scheduler",
+        #[cfg(feature = "cluster")]
+        Command::Executor(_) => "executor",
     }
 }
 

@@ -24,7 +24,7 @@ use crate::synth::SynthOptions;
 /// Turns bulk Certificate Transparency dumps into a Parquet dataset and hunts
 /// certificate mis-issuance with SQL.
 #[derive(Debug, Parser)]
-#[command(name = "pipeline", version, about)]
+#[command(name = "pipeline", version = crate::build_info::VERSION, about)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -58,6 +58,17 @@ pub enum Command {
     /// file present with its recorded size, rows and a readable footer, no
     /// entry stored twice, no stray files, no interrupted commit pending.
     Verify(DatasetArgs),
+    /// Run a Ballista scheduler with this build's SQL functions: `query`
+    /// and `check --cluster HOST:PORT` run on it (flags as Ballista's own
+    /// scheduler; binds 127.0.0.1 unless --bind-host says otherwise).
+    #[cfg(feature = "cluster")]
+    Scheduler(crate::sql::cluster::scheduler::SchedulerOptions),
+    /// Run a Ballista executor with this build's SQL functions, working for
+    /// the scheduler at --scheduler-host/--scheduler-port (flags as
+    /// Ballista's own executor; binds 127.0.0.1 unless --bind-host says
+    /// otherwise).
+    #[cfg(feature = "cluster")]
+    Executor(crate::sql::cluster::executor::ExecutorOptions),
 }
 
 /// Arguments of `pipeline ingest`.

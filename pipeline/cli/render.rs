@@ -127,6 +127,9 @@ pub fn check_notes(report: &CheckReport, timings: bool) {
     for e in &report.broken {
         eprintln!("error: rule {}", text::escape_lines(&e.to_string()));
     }
+    if !report.broken.is_empty() {
+        eprintln!("note: the findings of this run were not stored (a rule failed)");
+    }
     if timings {
         for (rule, seconds) in &report.rule_seconds {
             eprintln!("timing: {rule} {seconds:.3} s");

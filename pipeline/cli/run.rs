@@ -22,17 +22,30 @@ use crate::sql::query::{self, QueryOptions};
 use crate::synth;
 
 /// Runs the subcommand.
-pub fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
+pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Ingest(args) => run_ingest(args),
-        Command::Query(args) => run_query(args),
-        Command::Check(args) => run_check(args),
-        Command::Synth(args) => run_synth(args),
-        Command::Status(args) => run_status(args),
-        Command::Compact(args) => run_compact(args),
-        Command::Publish(args) => run_publish(args),
-        Command::Verify(args) => run_verify(args),
+        Command::Ingest(args) => run_ingest(&args),
+        Command::Query(args) => run_query(&args),
+        Command::Check(args) => run_check(&args),
+        Command::Synth(args) => run_synth(&args),
+        Command::Status(args) => run_status(&args),
+        Command::Compact(args) => run_compact(&args),
+        Command::Publish(args) => run_publish(&args),
+        Command::Verify(args) => run_verify(&args),
+        #[cfg(feature = "cluster")]
+        Command::Scheduler(opts) => serve(crate::sql::cluster::scheduler::run(opts)),
+        #[cfg(feature = "cluster")]
+        Command::Executor(opts) => serve(crate::sql::cluster::executor::run(opts)),
     }
+}
+
+/// Runs a scheduler or executor until it stops.
+#[cfg(feature = "cluster")]
+fn serve(
+    process: impl std::future::Future<Output = crate::error::Result<()>>,
+) -> anyhow::Result<ExitCode> {
+    crate::sql::cluster::runtime()?.block_on(process)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {

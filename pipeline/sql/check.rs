@@ -55,7 +55,8 @@ pub struct CheckOptions {
     /// Write the findings to a file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Do not store the findings under DIR/findings.
+    /// Do not store the findings under DIR/findings (a run in which a rule
+    /// failed is never stored).
     #[arg(long)]
     pub no_store: bool,
     /// Print each rule's run time (seconds) to stderr.
@@ -513,7 +514,10 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     };
     let mut report = run_rules(&ctx, opts).await?;
     let batch = findings_batch(&report.findings, now.timestamp_millis())?;
-    if !opts.no_store {
+    // A run in which a rule failed (a broken file, a lost executor) is not
+    // stored: its findings are partial, and `--new` would later call the
+    // missing rule's findings new.
+    if !opts.no_store && report.broken.is_empty() {
         let run = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         report.stored = store_run(&opts.data[0], &opts.session.store, &batch, &run).await?;
     }

@@ -1,9 +1,12 @@
 //! The SQL side: a DataFusion session over a dataset snapshot, the UDFs,
 //! the rules of `queries/`, `pipeline check` and `pipeline query`, and the
-//! output formats. The only code that uses DataFusion.
+//! output formats, and running them on a Ballista cluster. The only code
+//! that uses DataFusion.
 
 pub(crate) mod builtin_rules;
 pub mod check;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod memory_limit;
 pub mod output;
 pub(crate) mod query;

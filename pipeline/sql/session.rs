@@ -129,6 +129,11 @@ pub struct SessionOptions {
     /// How to reach a dataset on object storage.
     #[command(flatten)]
     pub store: StoreOptions,
+    /// Run on the Ballista cluster whose scheduler is at HOST:PORT (see
+    /// `pipeline scheduler`); `standalone`: on an in-process one. Planned
+    /// here, over the same snapshot; the same answers as without it.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// A session with the dataset at `data` registered and the UDFs loaded,
@@ -192,27 +197,27 @@ pub async fn open_snapshot(
 
 /// One dataset of a session, as its snapshot shows it.
 #[derive(Clone)]
-struct Part {
+pub(crate) struct Part {
     /// The dataset's root: a directory or a URL, without a trailing `/`.
-    root: String,
+    pub(crate) root: String,
     /// The URL DataFusion finds its store under.
-    store_url: ObjectStoreUrl,
+    pub(crate) store_url: ObjectStoreUrl,
     /// The store.
-    inner: Arc<dyn ObjectStore>,
+    pub(crate) inner: Arc<dyn ObjectStore>,
     /// Its data tables, as object paths.
-    tables: Vec<ObjectPath>,
+    pub(crate) tables: Vec<ObjectPath>,
     /// The data files its manifest names, as object paths.
-    files: BTreeSet<ObjectPath>,
+    pub(crate) files: BTreeSet<ObjectPath>,
     /// Whether `certs`, `rejects` and `findings` have files.
-    present: [bool; 3],
+    pub(crate) present: [bool; 3],
     /// Its manifest's entries.
-    entries: Vec<ManifestEntry>,
+    pub(crate) entries: Vec<ManifestEntry>,
     /// The local snapshot held while the session lives.
-    hold: Option<Arc<Snapshot>>,
+    pub(crate) hold: Option<Arc<Snapshot>>,
 }
 
 /// A dataset on disk.
-fn local_part(snapshot: Arc<Snapshot>) -> crate::error::Result<Part> {
+pub(crate) fn local_part(snapshot: Arc<Snapshot>) -> crate::error::Result<Part> {
     let data = &snapshot.data;
     let object = |p: &Path| {
         ObjectPath::from_absolute_path(p).map_err(|e| crate::error::Error::Input {
@@ -247,7 +252,7 @@ fn local_part(snapshot: Arc<Snapshot>) -> crate::error::Result<Part> {
 
 /// A dataset on object storage, as the manifest read from it names it
 /// (see [`crate::dataset::remote`]).
-async fn remote_part(remote: Remote) -> crate::error::Result<Part> {
+pub(crate) async fn remote_part(remote: Remote) -> crate::error::Result<Part> {
     let manifest = remote::read_manifest(&remote).await?;
     let (files, _) = snapshot::named_files(&manifest);
     let has = |table: &str| files.keys().any(|f| f.starts_with(&format!("{table}/")));
@@ -337,7 +342,26 @@ async fn register(
         "manifest",
         Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),
     )?;
-    Ok(ctx)
+    match &options.cluster {
+        None => Ok(ctx),
+        Some(cluster) => on_cluster(ctx, cluster).await,
+    }
+}
+
+/// `ctx` made to run on the cluster at `cluster`.
+#[cfg(feature = "cluster")]
+async fn on_cluster(ctx: SessionContext, cluster: &str) -> Result<SessionContext> {
+    crate::sql::cluster::client::connect(ctx, cluster).await
+}
+
+/// Without cluster support, `--cluster` is refused.
+#[cfg(not(feature = "cluster"))]
+async fn on_cluster(_ctx: SessionContext, _cluster: &str) -> Result<SessionContext> {
+    Err(DataFusionError::Configuration(
+        "--cluster: this pipeline was built without cluster support \
+         (build it with the default features)"
+            .into(),
+    ))
 }
 
 /// A session with our settings and `options`' memory bound, no tables yet.

@@ -5,6 +5,8 @@ mod fixtures;
 
 mod accounting;
 mod cert_folders;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod fuzz;
 mod incremental;
 mod nightly_job;

@@ -132,4 +132,37 @@ fn help_and_readme_name_the_same_flags() {
             .collect();
         assert_eq!(readme_flags(&readme, cmd), listed, "pipeline {cmd}");
     }
+    // The cluster's processes take Ballista's own flags (its documentation
+    // applies); the README names the ones a user needs, and each exists.
+    #[cfg(feature = "cluster")]
+    for cmd in ["scheduler", "executor"] {
+        assert!(top.contains(&format!("  {cmd} ")), "--help lacks {cmd}");
+        let help = crate::fixtures::run(&[cmd, "--help"], dir.path());
+        let help = String::from_utf8_lossy(&help.stdout);
+        let mut flags = vec![
+            "--bind-host",
+            "--bind-port",
+            "--external-host",
+            "--storage-option",
+        ];
+        if cmd == "executor" {
+            flags.extend([
+                "--scheduler-host",
+                "--scheduler-port",
+                "--bind-grpc-port",
+                "--bind-health-port",
+                "--vcores",
+                "--work-dir",
+                "--memory-pool-size",
+            ]);
+        }
+        for flag in flags {
+            assert!(help.contains(flag), "pipeline {cmd} --help lacks {flag}");
+            assert!(readme.contains(flag), "README lacks {flag}");
+        }
+        assert!(
+            help.contains("[default: 127.0.0.1]"),
+            "{cmd} binds loopback by default:\n{help}"
+        );
+    }
 }
