@@ -36,7 +36,7 @@ use crate::error::{Error, Result};
 
 /// How to reach object storage: the settings the `AWS_*` environment
 /// variables cannot give (`--storage-option`, repeatable).
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Clone, Default, clap::Args)]
 pub struct StoreOptions {
     /// An object-store setting, e.g. endpoint=http://127.0.0.1:9000 or
     /// allow_http=true (repeatable). Keys are object_store's S3 keys
@@ -44,6 +44,16 @@ pub struct StoreOptions {
     /// environment variables give the rest.
     #[arg(long = "storage-option", value_name = "KEY=VALUE")]
     pub storage_options: Vec<String>,
+}
+
+impl fmt::Debug for StoreOptions {
+    /// The keys alone: values may be secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<&str> = self.storage_options.iter().map(|o| key_only(o)).collect();
+        f.debug_struct("StoreOptions")
+            .field("storage_option_keys", &keys)
+            .finish()
+    }
 }
 
 /// Where a dataset is.
@@ -435,6 +445,20 @@ mod tests {
         StoreOptions {
             storage_options: options.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn storage_option_values_never_show_in_debug_output() {
+        let o = opts(&[
+            "secret_access_key=hunter2-very-secret",
+            "endpoint=http://127.0.0.1:9",
+        ]);
+        let shown = format!("{o:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("secret_access_key") && shown.contains("endpoint"),
+            "{shown}"
+        );
     }
 
     #[test]
