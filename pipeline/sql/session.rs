@@ -321,7 +321,11 @@ async fn register(
             ctx.register_table(*table, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
             continue;
         }
-        let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        // The session's Parquet options: on a cluster, strings are read
+        // as plain Utf8 (see `new_context`).
+        let format =
+            ParquetFormat::default().with_options(ctx.state().default_table_options().parquet);
+        let listing = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![(partition.to_string(), DataType::Utf8)]);
         let config = ListingTableConfig::new_with_multi_paths(urls)
@@ -375,6 +379,21 @@ fn new_context(options: &SessionOptions) -> Result<SessionContext> {
             .options_mut()
             .execution
             .skip_partial_aggregation_probe_ratio_threshold = 0.5;
+    }
+    if options.cluster.is_some() {
+        // Ballista ships batches between processes as Arrow IPC over Flight,
+        // which sizes a batch by its buffers' allocations: a string view
+        // column read from IPC counts the whole message once per data
+        // buffer, so a batch of aggregate states (lists of views) is split
+        // into one-row messages that each repeat every data buffer. On 10M
+        // entries that made `duplicate_serial` stream gigabytes and an
+        // executor run out of memory. Plain Utf8 and Binary are sized and
+        // sliced exactly.
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
     }
     // target_partitions stays DataFusion's default, one per core, so that
     // DATAFUSION_EXECUTION_TARGET_PARTITIONS can change it.
