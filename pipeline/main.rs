@@ -54,6 +54,9 @@ fn main() -> ExitCode {
     }));
     let message = match result {
         Ok(Ok(code)) => return code,
+        // The reader went away (`pipeline query ... | head`): done, as for
+        // other Unix tools.
+        Ok(Err(e)) if is_broken_pipe(&e) => return ExitCode::SUCCESS,
         Ok(Err(e)) => format!("{e:#}"),
         Err(_) => format!(
             "internal error in `pipeline {}`: {}",
@@ -69,6 +72,20 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(2)
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has closed it.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let io =
+            c.downcast_ref::<std::io::Error>().or_else(|| match c
+                .downcast_ref::<datafusion::arrow::error::ArrowError>(
+            ) {
+                Some(datafusion::arrow::error::ArrowError::IoError(_, io)) => Some(io),
+                _ => None,
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The subcommand's name, for messages.

@@ -105,6 +105,17 @@ pub(crate) fn named_files(m: &Manifest) -> (BTreeMap<String, Option<FileRecord>>
 /// manifest, held against retirement of its files until dropped.
 pub fn open(data: &Path) -> Result<Snapshot> {
     let data = fs::canonicalize(data).map_err(|e| Error::io(data, e))?;
+    if !is_dataset(&data) {
+        // Reading it as an empty dataset would answer "0 rows" to a typo.
+        return Err(Error::Input {
+            path: data,
+            message: format!(
+                "is not a dataset: it has no {}, certs/ or rejects/ \
+                 (`pipeline ingest DUMP... --out DIR` makes one)",
+                manifest::MANIFEST_FILE
+            ),
+        });
+    }
     loop {
         let manifest = manifest::read_manifest(&data)?;
         let hold = hold(&data, manifest.generation)?;
@@ -122,6 +133,16 @@ pub fn open(data: &Path) -> Result<Snapshot> {
             _hold: hold,
         });
     }
+}
+
+/// Whether `data` holds a dataset: a manifest, or the tables of a first
+/// ingest that has not committed one yet.
+fn is_dataset(data: &Path) -> bool {
+    manifest::manifest_path(data).exists()
+        || DATA_TABLES
+            .iter()
+            .chain(["findings"].iter())
+            .any(|t| data.join(t).is_dir())
 }
 
 /// A snapshot for a writer that holds the dataset's lock (nothing can

@@ -163,8 +163,43 @@ pub fn hex_binary_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError
 
 /// Where results go: `--out FILE` or standard output, named in errors.
 pub struct Output {
-    w: Box<dyn Write + Send>,
+    w: PipeWatch<Box<dyn Write + Send>>,
     name: PathBuf,
+}
+
+/// A writer that remembers whether its reader went away (a broken pipe):
+/// Arrow's CSV writer reports that only as text.
+struct PipeWatch<W> {
+    inner: W,
+    broken: bool,
+}
+
+impl<W: Write> Write for PipeWatch<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
+}
+
+impl<W> PipeWatch<W> {
+    fn new(inner: W) -> Self {
+        PipeWatch {
+            inner,
+            broken: false,
+        }
+    }
+
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            self.broken |= e.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        r
+    }
 }
 
 impl Output {
@@ -172,9 +207,9 @@ impl Output {
     pub fn open(path: Option<&Path>) -> crate::error::Result<Self> {
         Ok(match path {
             Some(p) => Output {
-                w: Box::new(BufWriter::new(
+                w: PipeWatch::new(Box::new(BufWriter::new(
                     std::fs::File::create(p).map_err(|e| Error::io(p, e))?,
-                )),
+                ))),
                 name: p.to_path_buf(),
             },
             None => Output::stdout(),
@@ -184,7 +219,7 @@ impl Output {
     /// Standard output.
     pub fn stdout() -> Self {
         Output {
-            w: Box::new(BufWriter::new(std::io::stdout())),
+            w: PipeWatch::new(Box::new(BufWriter::new(std::io::stdout()))),
             name: PathBuf::from("<stdout>"),
         }
     }
@@ -195,8 +230,13 @@ impl Output {
         format: OutputFormat,
         batches: &[RecordBatch],
     ) -> crate::error::Result<()> {
-        write_batches(&mut *self.w, format, batches)
-            .map_err(|e| Error::arrow(format!("writing {}", self.name.display()), e))
+        let written = write_batches(&mut self.w, format, batches);
+        if self.w.broken {
+            // Said as an I/O error, whatever the writer made of it.
+            let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+            return Err(Error::io(&self.name, e));
+        }
+        written.map_err(|e| Error::arrow(format!("writing {}", self.name.display()), e))
     }
 
     /// Flushes what is buffered.
@@ -238,6 +278,9 @@ fn write_batches(
                 .map(escape_text_columns)
                 .collect::<Result<Vec<_>, _>>()?;
             writeln!(w, "{}", arrow::util::pretty::pretty_format_batches(&safe)?)?;
+            if safe.iter().all(|b| b.num_rows() == 0) {
+                writeln!(w, "0 rows")?;
+            }
         }
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);

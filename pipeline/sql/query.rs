@@ -3,7 +3,9 @@
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
@@ -84,7 +86,12 @@ pub async fn run_script(
                 e => e,
             })
             .map_err(sql_error)?;
-        let batches = df.collect().await.map_err(sql_error)?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let mut batches = df.collect().await.map_err(sql_error)?;
+        if batches.is_empty() && !schema.fields().is_empty() {
+            // No rows still has columns: they are printed, with "0 rows".
+            batches.push(RecordBatch::new_empty(schema));
+        }
         if timings {
             reporter.note(
                 Level::Info,
