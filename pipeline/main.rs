@@ -74,18 +74,12 @@ fn main() -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Whether `e` comes from writing to a pipe whose reader has closed it.
+/// Whether `e` comes from writing to a pipe whose reader has closed it
+/// (`Output` says so as an I/O error, whatever the writer made of it).
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        let io =
-            c.downcast_ref::<std::io::Error>().or_else(|| match c
-                .downcast_ref::<datafusion::arrow::error::ArrowError>(
-            ) {
-                Some(datafusion::arrow::error::ArrowError::IoError(_, io)) => Some(io),
-                _ => None,
-            });
-        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// The subcommand's name, for messages.
