@@ -75,6 +75,21 @@ pub fn is_public_suffix(name: &str) -> bool {
         .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes())
 }
 
+/// The Public Suffix List section of `name`'s public suffix (already
+/// normalised): `icann` (delegated by ICANN's registries: `co.uk`) or
+/// `private` (a company's own domain for its users: `github.io`); `None`
+/// when the suffix is not listed.
+pub fn public_suffix_section(name: &str) -> Option<&'static str> {
+    let s = psl::List.suffix(name.as_bytes())?;
+    if !s.is_known() {
+        return None;
+    }
+    match s.typ()? {
+        psl::Type::Icann => Some("icann"),
+        psl::Type::Private => Some("private"),
+    }
+}
+
 /// `name` without its first label (`*.a.b` → `a.b`, `x.a.b` → `a.b`); `None` for one label.
 pub fn parent_domain(name: &str) -> Option<&str> {
     let n = name.strip_suffix('.').unwrap_or(name);

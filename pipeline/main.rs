@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     // hash tables of hundreds of MB one after another, so freed memory is
     // kept 10 s for the next one.
     tune_allocator(match cli.command {
-        Command::Query(_) | Command::Check(_) => 10_000,
+        Command::Query(_) | Command::Check(_) | Command::Show(_) => 10_000,
         #[cfg(feature = "cluster")]
         Command::Executor(_) => 10_000,
         _ => 1000,
@@ -88,6 +88,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Ingest(_) => "ingest",
         Command::Query(_) => "query",
         Command::Check(_) => "check",
+        Command::Show(_) => "show",
+        Command::Prune(_) => "prune",
         Command::Synth(_) => "synth",
         Command::Status(_) => "status",
         Command::Compact(_) => "compact",
@@ -106,6 +108,7 @@ fn dataset_read(command: &Command) -> Option<&std::path::Path> {
         Command::Query(a) => a.data.first().map(|d| d.as_path()),
         Command::Check(a) => a.data.first().map(|d| d.as_path()),
         Command::Status(a) => a.data.first().map(|d| d.as_path()),
+        Command::Show(a) => a.options.data.first().map(|d| d.as_path()),
         Command::Compact(a) => Some(&a.options.data),
         _ => None,
     }

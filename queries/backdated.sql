@@ -10,7 +10,7 @@ WITH evidence AS (
   FROM certs
   WHERE NOT coalesce(is_ca, false) AND not_before IS NOT NULL
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'first evidence ' || CAST(first_seen AS VARCHAR) || ' is '
          || CAST((CAST(first_seen AS BIGINT) - CAST(not_before AS BIGINT)) / 3600000 AS VARCHAR)
          || ' hours after not_before' AS detail

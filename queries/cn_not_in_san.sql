@@ -2,7 +2,7 @@
 -- severity: error
 -- source: CA/Browser Forum Baseline Requirements 7.1.4.3 (a subject commonName must be one of the SAN values)
 -- description: A subject CN that is not exactly one of the certificate's SAN dNSNames or iPAddresses.
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'CN ' || subject_cn || ' is not among the SANs' AS detail
 FROM certs
 WHERE NOT coalesce(is_ca, false)

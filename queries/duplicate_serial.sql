@@ -47,7 +47,7 @@ pairs AS (
   GROUP BY issuer_dn, serial, tbs_sha256
   HAVING count(other) > 0
 )
-SELECT e['log'] AS log, e['entry_index'] AS entry_index, hex(e['cert_sha256']) AS cert_sha256,
+SELECT e['log'] AS log, e['entry_index'] AS entry_index, e['cert_sha256'] AS cert_sha256,
        e['issuer_cn'] AS issuer_cn, e['not_before'] AS not_before,
        'serial ' || serial || ' is also used by ' || CAST(others AS VARCHAR)
          || ' other certificate(s) of this issuer, e.g. tbs_sha256 ' || example AS detail

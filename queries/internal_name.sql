@@ -29,7 +29,7 @@ bad AS (
         WHERE any_reserved_ip(san_ip))
   WHERE is_reserved_ip(ip)
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        string_agg(DISTINCT why, '; ') AS detail
 FROM bad
 GROUP BY log, entry_index, cert_sha256, issuer_cn, not_before

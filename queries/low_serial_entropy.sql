@@ -3,7 +3,7 @@
 -- source: CA/Browser Forum Baseline Requirements 7.1 (ballot 164: at least 64 bits of CSPRNG output in serials from 2016-09-30)
 -- description: A serial shorter than 64 bits (fewer than 8 content octets once a leading 00 sign octet is dropped) in a certificate whose not_before is on or after 2016-09-30.
 -- param: since = 2016-09-30T00:00:00Z | the serial entropy requirement applies from this date
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'serial ' || serial || ' has ' || CAST(length(serial) * 4 AS VARCHAR) || ' bits as encoded' AS detail
 FROM certs
 WHERE NOT coalesce(is_ca, false)

@@ -4,7 +4,7 @@
 -- description: Final certificates (entry_type x509) of matching issuers with not_before on or after `since`, no embedded SCT, and no precert with the same tbs_sha256 anywhere in the dataset.
 -- param: issuer_pattern = %WoSign% | SQL LIKE pattern matched against issuer_dn
 -- param: since = 2016-07-05T00:00:00Z | when the issuer promised to log everything
-SELECT c.log, c.entry_index, hex(c.cert_sha256) AS cert_sha256, c.issuer_cn, c.not_before,
+SELECT c.log, c.entry_index, c.cert_sha256, c.issuer_cn, c.not_before,
        'no embedded SCT and no precert logged for ' || coalesce(c.subject_cn, hex(c.tbs_sha256)) AS detail
 FROM certs c
 WHERE c.entry_type = 'x509'

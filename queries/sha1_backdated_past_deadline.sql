@@ -11,7 +11,7 @@ WITH evidence AS (
   WHERE NOT coalesce(is_ca, false)
     AND signature_oid IN ('1.2.840.113549.1.1.5', '1.3.14.3.2.29', '1.2.840.10040.4.3', '1.2.840.10045.4.1')
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        signature_algorithm || ' with not_before ' || CAST(not_before AS VARCHAR)
          || ' but first seen ' || CAST(first_seen AS VARCHAR) AS detail
 FROM evidence

@@ -9,7 +9,7 @@ WITH names AS (
   WHERE NOT coalesce(is_ca, false) AND not_before >= TIMESTAMP '${since}'
     AND any_contains(san_dns, '_')
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'underscore in ' || string_agg(name, ', ') AS detail
 FROM names
 WHERE strpos(name, '_') > 0

@@ -29,7 +29,7 @@ pairs AS (
              AND registrable_domain(name) <> parent_norm
              AND registrable_domain(name) LIKE '%.' || parent_norm))
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        string_agg(parent || ' is the parent of ' || child, '; ') AS detail
 FROM pairs
 GROUP BY log, entry_index, cert_sha256, issuer_cn, not_before

@@ -25,7 +25,7 @@ WITH capped AS (
   FROM certs
   WHERE NOT coalesce(is_ca, false) AND not_before IS NOT NULL AND not_after IS NOT NULL
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'validity of ' || CAST((CAST(not_after AS BIGINT) - CAST(not_before AS BIGINT) + 1000) / 86400000 AS VARCHAR)
          || ' days exceeds the cap of ' || cap AS detail
 FROM capped

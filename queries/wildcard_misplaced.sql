@@ -7,7 +7,7 @@ WITH names AS (
   FROM certs
   WHERE NOT coalesce(is_ca, false) AND any_contains(san_dns, '*')
 )
-SELECT log, entry_index, hex(cert_sha256) AS cert_sha256, issuer_cn, not_before,
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'misplaced wildcard in ' || string_agg(name, ', ') AS detail
 FROM names
 WHERE strpos(name, '*') > 0

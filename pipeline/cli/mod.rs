@@ -42,6 +42,13 @@ pub enum Command {
     Query(QueryOptions),
     /// Run the mis-issuance rules (queries/*.sql) and report findings.
     Check(CheckOptions),
+    /// Everything the dataset holds about one certificate, by SHA-256 (of
+    /// the certificate or precertificate) or --serial: every entry, log
+    /// names, stored findings, a crt.sh link, the PEM when kept.
+    Show(ShowArgs),
+    /// Remove old stored runs of `check`, keeping the newest N and what
+    /// `check --new` compares with.
+    Prune(PruneArgs),
     /// Generate a realistic CT dump with planted anomalies and its ground truth.
     Synth(SynthArgs),
     /// Show what a dataset covers per log: entries, index ranges and gaps,
@@ -81,6 +88,25 @@ pub struct IngestArgs {
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
     /// Print the run summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pipeline show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// What to look up, and where.
+    #[command(flatten)]
+    pub options: crate::sql::show::ShowOptions,
+}
+
+/// Arguments of `pipeline prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Which runs to keep.
+    #[command(flatten)]
+    pub options: crate::sql::baseline::PruneOptions,
+    /// Print the runs kept and removed as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }

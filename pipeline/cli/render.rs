@@ -11,7 +11,8 @@ use crate::dataset::publish::Published;
 use crate::dataset::status::{LogStatus, Status};
 use crate::dataset::verify::Verification;
 use crate::ingest::IngestSummary;
-use crate::sql::check::CheckReport;
+use crate::sql::check::{CheckReport, RuleInfo};
+use crate::sql::rules::Severity;
 use crate::synth::SynthSummary;
 use crate::text;
 
@@ -61,21 +62,42 @@ pub fn ingest_summary(s: &IngestSummary, out: &Path) {
     );
     if s.unreadable > 0 {
         eprintln!(
-            "warning: {} input files or file tails could not be read (kind = 'io' in {}/rejects)",
+            "warning: {} input files or file tails could not be read (kind = 'io' in {}/rejects):",
             s.unreadable,
             text::path(out)
         );
+        for f in &s.unreadable_files {
+            eprintln!(
+                "  {}: {}",
+                text::escape(&f.file),
+                text::escape_lines(&f.reason)
+            );
+        }
     }
 }
 
-/// The per-rule, per-issuer summary of a check as a text table.
+/// One issuer's line in the check summary.
+#[derive(Debug, Default)]
+struct IssuerLine<'a> {
+    errors: usize,
+    warnings: usize,
+    notices: usize,
+    rules: BTreeMap<&'a str, usize>,
+}
+
+/// The per-issuer summary of a check as a text table: issuers named by CN,
+/// else organisation, else DN; most error findings first, then the
+/// highest rate of findings per 10,000 certificates.
 pub fn check_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result<()> {
-    let mut groups: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    let mut issuers: BTreeMap<&str, IssuerLine> = BTreeMap::new();
     for f in &report.findings {
-        let issuer = f.issuer_cn.as_deref().unwrap_or("");
-        *groups
-            .entry((f.rule.as_str(), f.severity.as_str(), issuer))
-            .or_default() += 1;
+        let line = issuers.entry(f.issuer_name()).or_default();
+        match f.severity {
+            Severity::Error => line.errors += 1,
+            Severity::Warning => line.warnings += 1,
+            Severity::Notice => line.notices += 1,
+        }
+        *line.rules.entry(f.rule.as_str()).or_default() += 1;
     }
     writeln!(
         w,
@@ -88,36 +110,99 @@ pub fn check_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result
             format!(", {} rules broken", report.broken.len())
         }
     )?;
-    if groups.is_empty() {
+    if issuers.is_empty() {
         return Ok(());
     }
+    let rate = |name: &str, line: &IssuerLine| {
+        let certs = report.issuer_certs.get(name).copied().unwrap_or(0);
+        let n = line.errors + line.warnings + line.notices;
+        (
+            certs,
+            if certs > 0 {
+                n as f64 * 1e4 / certs as f64
+            } else {
+                0.0
+            },
+        )
+    };
+    let mut rows: Vec<(&str, &IssuerLine, i64, f64)> = issuers
+        .iter()
+        .map(|(name, line)| {
+            let (certs, r) = rate(name, line);
+            (*name, line, certs, r)
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.1.errors
+            .cmp(&a.1.errors)
+            .then(b.3.total_cmp(&a.3))
+            .then(a.0.cmp(b.0))
+    });
     let esc = crate::text::escape;
-    let width = groups
-        .keys()
-        .map(|k| esc(k.0).chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let iwidth = groups
-        .keys()
-        .map(|k| esc(k.2).chars().count())
+    let shown = |name: &str| {
+        if name.is_empty() {
+            "(no issuer name)".to_owned()
+        } else {
+            esc(name).into_owned()
+        }
+    };
+    let iwidth = rows
+        .iter()
+        .map(|r| shown(r.0).chars().count())
         .max()
         .unwrap_or(6)
-        .max(6);
+        .clamp(6, 48);
     writeln!(
         w,
-        "{:width$}  {:8}  {:iwidth$}  {:>8}  {:>12}",
-        "rule", "severity", "issuer", "findings", "issuer_certs"
+        "{:iwidth$}  {:>6}  {:>8}  {:>7}  {:>12}  {:>10}  rules",
+        "issuer", "errors", "warnings", "notices", "certificates", "per_10k"
     )?;
-    for ((rule, severity, issuer), n) in &groups {
-        let total = report.issuer_certs.get(*issuer).copied().unwrap_or(0);
-        let (rule, issuer) = (esc(rule), esc(issuer));
+    for (name, line, certs, per) in rows {
+        let mut name = shown(name);
+        if name.chars().count() > iwidth {
+            name = name.chars().take(iwidth - 1).collect::<String>() + "…";
+        }
+        let rules: Vec<String> = line
+            .rules
+            .iter()
+            .map(|(r, n)| format!("{} {n}", esc(r)))
+            .collect();
         writeln!(
             w,
-            "{rule:width$}  {severity:8}  {issuer:iwidth$}  {n:>8}  {total:>12}"
+            "{name:iwidth$}  {:>6}  {:>8}  {:>7}  {certs:>12}  {per:>10.1}  {}",
+            line.errors,
+            line.warnings,
+            line.notices,
+            rules.join(", ")
         )?;
     }
     Ok(())
+}
+
+/// `check --list-rules` as text: one block per rule.
+pub fn rule_list(w: &mut dyn Write, rules: &[RuleInfo]) -> std::io::Result<()> {
+    for r in rules {
+        writeln!(w, "{}  [{}]", esc_owned(&r.id), r.severity)?;
+        writeln!(w, "  source: {}", esc_owned(&r.source))?;
+        writeln!(w, "  {}", esc_owned(&r.description))?;
+        for p in &r.params {
+            writeln!(
+                w,
+                "  param {} ({}, default {}): {}",
+                esc_owned(&p.name),
+                p.param_type,
+                esc_owned(&p.default),
+                esc_owned(&p.description)
+            )?;
+        }
+        writeln!(w, "  file: {}", esc_owned(&r.file))?;
+        writeln!(w)?;
+    }
+    writeln!(w, "{} rules", rules.len())
+}
+
+fn esc_owned(s: &str) -> String {
+    text::escape(s).into_owned()
 }
 
 /// What `pipeline check` says on stderr before its summary: rules that
@@ -135,14 +220,14 @@ pub fn check_notes(report: &CheckReport, timings: bool) {
             eprintln!("timing: {rule} {seconds:.3} s");
         }
     }
-    if let Some((run, known)) = &report.previous_run {
+    if let Some((compared, known)) = &report.previous_run {
         eprintln!(
             "{} new findings; {known} were already reported by {}",
             report.findings.len(),
-            if run.is_empty() {
+            if compared.is_empty() {
                 "no earlier run (every finding is new)".to_owned()
             } else {
-                format!("run {}", text::escape(run))
+                text::escape(compared).into_owned()
             }
         );
     }
@@ -331,5 +416,81 @@ pub fn synth_summary(s: &SynthSummary, out: &Path) {
         "ground truth: {}; ingest with: pipeline ingest {}/*/ --out DATASET",
         text::path(&out.join("ground_truth.jsonl")),
         text::path(out)
+    );
+}
+
+/// `pipeline show` as text: each entry as `column: value` lines, then the
+/// stored findings.
+pub fn shown(w: &mut dyn Write, s: &crate::sql::show::Shown) -> std::io::Result<()> {
+    let esc = |v: &str| text::escape(v).into_owned();
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(t) => esc(t),
+        serde_json::Value::Null => "NULL".to_owned(),
+        other => esc(&other.to_string()),
+    };
+    let n = s.entries.len();
+    writeln!(
+        w,
+        "{}: {n} entr{} in the dataset",
+        esc(&s.query),
+        if n == 1 { "y" } else { "ies" }
+    )?;
+    for (i, e) in s.entries.iter().enumerate() {
+        writeln!(w)?;
+        writeln!(w, "== entry {} of {n} ({})", i + 1, e.relation)?;
+        let width = e.columns.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+        for (name, v) in &e.columns {
+            if name == "der" {
+                continue;
+            }
+            writeln!(w, "{name:width$}  {}", value(v))?;
+            if name == "log" {
+                if let Some(d) = &e.log_description {
+                    writeln!(w, "{:width$}  {}", "", esc(d))?;
+                }
+            }
+        }
+        for (j, l) in e.sct_logs.iter().enumerate() {
+            writeln!(w, "{:width$}  {}", format!("sct_log[{j}]"), esc(l))?;
+        }
+        if let Some(link) = &e.crt_sh {
+            writeln!(w, "{:width$}  {link}", "crt.sh")?;
+        }
+        if let Some(pem) = &e.pem {
+            write!(w, "{pem}")?;
+        }
+    }
+    writeln!(w)?;
+    if s.findings.is_empty() {
+        return writeln!(
+            w,
+            "no stored findings (runs of `pipeline check --new` or `--store` are stored)"
+        );
+    }
+    writeln!(w, "== stored findings")?;
+    for f in &s.findings {
+        writeln!(
+            w,
+            "{} [{}] {}#{}: {} (runs {} .. {})",
+            esc(&f.rule),
+            esc(&f.severity),
+            esc(f.log.as_deref().unwrap_or("")),
+            f.entry_index.map_or(String::new(), |i| i.to_string()),
+            esc(f.detail.as_deref().unwrap_or("")),
+            esc(&f.first_run),
+            esc(&f.last_run)
+        )?;
+    }
+    Ok(())
+}
+
+/// What `pipeline prune` did, on stderr.
+pub fn pruned(p: &crate::sql::baseline::Pruned, dry_run: bool) {
+    let verb = if dry_run { "would remove" } else { "removed" };
+    eprintln!(
+        "{verb} {} stored runs, kept {} ({} of them because `check --new` compares with them)",
+        p.removed.len(),
+        p.kept.len(),
+        p.kept_as_baseline.len()
     );
 }

@@ -12,7 +12,8 @@ use super::progress::ProgressMode;
 use super::render;
 use super::report::StderrReporter;
 use super::{
-    Command, CompactArgs, DatasetArgs, IngestArgs, PublishArgs, StatusArgs, StatusFormat, SynthArgs,
+    Command, CompactArgs, DatasetArgs, IngestArgs, PruneArgs, PublishArgs, ShowArgs, StatusArgs,
+    StatusFormat, SynthArgs,
 };
 use crate::dataset::remote::{self, Location};
 use crate::ingest;
@@ -27,6 +28,8 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => run_ingest(&args),
         Command::Query(args) => run_query(&args),
         Command::Check(args) => run_check(&args),
+        Command::Show(args) => run_show(&args),
+        Command::Prune(args) => run_prune(&args),
         Command::Synth(args) => run_synth(&args),
         Command::Status(args) => run_status(&args),
         Command::Compact(args) => run_compact(&args),
@@ -72,7 +75,64 @@ fn run_query(opts: &QueryOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let opts = &args.options;
+    let shown = runtime()?.block_on(crate::sql::show::show(opts))?;
+    if shown.entries.is_empty() {
+        eprintln!(
+            "no certificate with {} {} in the dataset",
+            if opts.serial { "serial" } else { "SHA-256" },
+            crate::text::escape(&opts.key)
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let mut out = Output::stdout();
+    match opts.format {
+        crate::sql::show::ShowFormat::Json => {
+            out.write_text(&format!("{}\n", serde_json::to_string(&shown)?))?
+        }
+        crate::sql::show::ShowFormat::Table => {
+            let mut text = Vec::new();
+            render::shown(&mut text, &shown)?;
+            out.write_text(&String::from_utf8_lossy(&text))?;
+        }
+    }
+    out.finish()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_prune(args: &PruneArgs) -> anyhow::Result<ExitCode> {
+    let done = crate::sql::baseline::prune(&args.options).context("prune failed")?;
+    render::pruned(&done, args.options.dry_run);
+    if args.json {
+        println!("{}", serde_json::to_string(&done)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_check(opts: &CheckOptions) -> anyhow::Result<ExitCode> {
+    if opts.list_rules {
+        let (rules, broken) = check::list_rules(opts)?;
+        for e in &broken {
+            eprintln!("error: rule {}", crate::text::escape_lines(&e.to_string()));
+        }
+        let mut text = Vec::new();
+        if opts.format == OutputFormat::Json {
+            for r in &rules {
+                writeln!(text, "{}", serde_json::to_string(r)?)?;
+            }
+        } else {
+            render::rule_list(&mut text, &rules)?;
+        }
+        let mut out = Output::open(opts.out.as_deref())?;
+        out.write_text(&String::from_utf8_lossy(&text))?;
+        out.finish()?;
+        return Ok(if broken.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        });
+    }
     let (report, shown) = runtime()?.block_on(check::run(opts))?;
     render::check_notes(&report, opts.timings);
     // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.

@@ -213,20 +213,45 @@ pub fn to_batch(list: &LogList) -> Result<RecordBatch> {
         .map_err(|e| Error::arrow("building the ct_logs table", e))
 }
 
-/// Whether a dataset log name matches a listed log: its `log_name`, or the
-/// last path element of its URL (`argon2024`), compared case-insensitively.
+/// Whether `name` is a log's `log_name` in the list (what `ct_logs.log_name`
+/// joins `certs.log` on), ignoring case.
 pub fn knows(list: &LogList, name: &str) -> bool {
+    list.logs
+        .iter()
+        .any(|l| l.log_name.eq_ignore_ascii_case(name))
+}
+
+/// The `log_name`s a user probably meant by `name`: logs whose URL ends in
+/// it (`pilot` for `https://ct.googleapis.com/pilot/`), else whose name
+/// contains it; at most five.
+pub fn suggest<'a>(list: &'a LogList, name: &str) -> Vec<&'a str> {
     let name = name.to_ascii_lowercase();
-    list.logs.iter().any(|l| {
-        let last = l
-            .url
-            .trim_end_matches('/')
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let last_segment = |url: &str| {
+        url.trim_end_matches('/')
             .rsplit('/')
             .next()
             .unwrap_or("")
-            .to_ascii_lowercase();
-        l.log_name.eq_ignore_ascii_case(&name) || (!last.is_empty() && last == name)
-    })
+            .to_ascii_lowercase()
+    };
+    let by_url: Vec<&str> = list
+        .logs
+        .iter()
+        .filter(|l| last_segment(&l.url) == name)
+        .map(|l| l.log_name.as_str())
+        .collect();
+    let found = if by_url.is_empty() {
+        list.logs
+            .iter()
+            .filter(|l| l.log_name.to_ascii_lowercase().contains(&name))
+            .map(|l| l.log_name.as_str())
+            .collect()
+    } else {
+        by_url
+    };
+    found.into_iter().take(5).collect()
 }
 
 #[cfg(test)]
@@ -251,9 +276,16 @@ mod tests {
         assert_eq!(argon.state.as_deref(), Some("rejected"));
         assert_eq!(argon.log_name, "ct.googleapis.com_logs_argon2020");
         assert!(list.logs.iter().any(|l| l.description == "WoSign log"));
-        assert!(knows(&list, "argon2020"));
+        assert!(!knows(&list, "argon2020"));
         assert!(knows(&list, "ct.googleapis.com_logs_argon2020"));
+        assert!(knows(&list, "CT.googleapis.com_logs_argon2020"));
         assert!(!knows(&list, "synth-1"));
+        assert_eq!(
+            suggest(&list, "argon2020"),
+            ["ct.googleapis.com_logs_argon2020"]
+        );
+        assert_eq!(suggest(&list, "pilot"), ["ct.googleapis.com_pilot"]);
+        assert!(suggest(&list, "synth-1").is_empty());
         let batch = to_batch(&list).unwrap();
         assert_eq!(batch.num_rows(), 181);
     }

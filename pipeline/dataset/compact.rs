@@ -73,9 +73,20 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef, table: &str) -> Result<Recor
         .fields()
         .iter()
         .map(|f| {
-            let col = batch.column_by_name(f.name()).ok_or_else(|| {
-                Error::Internal(format!("{}: column {} is missing", context(), f.name()))
-            })?;
+            let Some(col) = batch.column_by_name(f.name()) else {
+                // A column added since older files were written (nullable).
+                if f.is_nullable() {
+                    return Ok(arrow::array::new_null_array(
+                        f.data_type(),
+                        batch.num_rows(),
+                    ));
+                }
+                return Err(Error::Internal(format!(
+                    "{}: column {} is missing",
+                    context(),
+                    f.name()
+                )));
+            };
             cast(col, f.data_type()).map_err(|e| Error::arrow(context(), e))
         })
         .collect::<Result<Vec<ArrayRef>>>()?;

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, ListBuilder, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, ListBuilder, StringArray, StringBuilder,
     TimestampMillisecondArray,
 };
-use arrow::datatypes::Int64Type;
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -237,9 +237,23 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| format!("manifest column {name} is not int64"))
     };
-    let (path, sha, log, ranges, run) = (
+    // The input's SHA-256: 32 bytes (or none when it could not be read);
+    // manifests written before hashes were binary hold lowercase hex text.
+    let sha = col("sha256")?;
+    let sha_hex = |i: usize| -> String {
+        match sha.data_type() {
+            DataType::Binary => hex::encode(sha.as_binary::<i32>().value(i)),
+            _ => sha
+                .as_string_opt::<i32>()
+                .map(|a| a.value(i).to_ascii_lowercase())
+                .unwrap_or_default(),
+        }
+    };
+    if !matches!(sha.data_type(), DataType::Binary | DataType::Utf8) {
+        return Err("manifest column sha256 is neither binary nor a string".into());
+    }
+    let (path, log, ranges, run) = (
         text("path")?,
-        text("sha256")?,
         text("log")?,
         text("index_ranges")?,
         text("run_id")?,
@@ -273,7 +287,7 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
             path: path.value(i).to_owned(),
             size: size.value(i),
             mtime_ns: mtime.value(i),
-            sha256: sha.value(i).to_owned(),
+            sha256: sha_hex(i),
             log: log.value(i).to_owned(),
             first_index: opt(first, i),
             last_index: opt(last, i),
@@ -316,7 +330,10 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         strings(|e| &e.path),
         ints(|e| e.size),
         ints(|e| e.mtime_ns),
-        strings(|e| &e.sha256),
+        Arc::new(BinaryArray::from_iter_values(entries.iter().map(|e| {
+            // Written by this module: lowercase hex, or empty.
+            hex::decode(&e.sha256).unwrap_or_default()
+        }))),
         strings(|e| &e.log),
         opt_ints(|e| e.first_index),
         opt_ints(|e| e.last_index),

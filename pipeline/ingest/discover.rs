@@ -229,15 +229,20 @@ fn walk(dir: &Path, log: &str, found: &mut Vec<Found>, disc: &mut Discovery) -> 
 }
 
 /// Reads the first bytes of the decompressed content to decide the layout.
-fn sniff_layout(path: &Path) -> Layout {
+fn sniff_layout(path: &Path) -> std::result::Result<Layout, String> {
     let mut head = Vec::new();
     let sniffed = compression::open(path, Arc::new(AtomicU64::new(0)))
         .and_then(|mut r| compression::read_up_to(&mut r, &mut head, 64 * 1024));
     match sniffed {
-        Ok(()) => get_entries::detect_layout(&head),
+        Ok(()) if get_entries::is_tree_head(&head) => Err(
+            "a signed tree head (a get-sth response), not log entries: refused \
+             (ingest reads get-entries responses)"
+                .into(),
+        ),
+        Ok(()) => Ok(get_entries::detect_layout(&head)),
         // Unreadable: the name decides; the reader reports the error.
-        Err(_) if page_range(&file_name(path)).is_some() => Layout::Page,
-        Err(_) => get_entries::detect_layout(&head),
+        Err(_) if page_range(&file_name(path)).is_some() => Ok(Layout::Page),
+        Err(_) => Ok(get_entries::detect_layout(&head)),
     }
 }
 
@@ -342,7 +347,10 @@ fn settle(f: Found, opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Opti
     let name = file_name(&path).into_owned();
     let layout = match layout {
         Some(l) => l,
-        None => layout_of(&path, &name, opts, &mut log, &mut issuers, disc)?,
+        None => match layout_of(&path, &name, opts, &mut log, &mut issuers, disc)? {
+            Some(l) => l,
+            None => return Ok(None),
+        },
     };
     validate_log_name(&log)?;
     let start_index = match layout {
@@ -364,7 +372,9 @@ fn settle(f: Found, opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Opti
 
 /// The layout of a file found outside a tile tree, by name and content; a
 /// tile archive or an Axeman CSV file also names its log (unless `--log`
-/// does) and, for an archive, its issuers and superseded tiles.
+/// does) and, for an archive, its issuers and superseded tiles. `None`: the
+/// file is refused (into `disc.refused`), as a JSON file that is a signed
+/// tree head rather than entries.
 fn layout_of(
     path: &Path,
     name: &str,
@@ -372,7 +382,7 @@ fn layout_of(
     log: &mut String,
     issuers: &mut Option<Arc<Issuers>>,
     disc: &mut Discovery,
-) -> Result<Layout> {
+) -> Result<Option<Layout>> {
     if is_zip_name(name) {
         let archive =
             ct_archive::open(path, Arc::new(AtomicU64::new(0))).map_err(|e| Error::Input {
@@ -391,11 +401,11 @@ fn layout_of(
                 .map(|m| PathBuf::from(format!("{}!{m}", path.display()))),
         );
         *issuers = Some(Arc::new(archive.issuers));
-        return Ok(Layout::Zip);
+        return Ok(Some(Layout::Zip));
     }
     let base = base_name(name);
     if cert_files::is_cert_name(base) {
-        return Ok(Layout::Certs);
+        return Ok(Some(Layout::Certs));
     }
     if let Some(&format) = format::BY_NAME.iter().find(|f| (f.is_name)(base)) {
         if opts.log.is_none() {
@@ -403,9 +413,15 @@ fn layout_of(
                 *log = stated;
             }
         }
-        return Ok(Layout::Records(format));
+        return Ok(Some(Layout::Records(format)));
     }
-    Ok(sniff_layout(path))
+    match sniff_layout(path) {
+        Ok(layout) => Ok(Some(layout)),
+        Err(why) => {
+            disc.refused.push((path.to_path_buf(), why));
+            Ok(None)
+        }
+    }
 }
 
 /// Numbers the certificates of each log's certificate files: in path order,

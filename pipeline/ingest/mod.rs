@@ -19,4 +19,4 @@ pub use discover::{
     discover, page_range, validate_log_name, DiscoverOptions, Discovery, InputFile, Layout,
 };
 pub use read::{Chunk, ChunkReader, PageEnd, TextRecords};
-pub use run::{ingest, IngestOptions, IngestSummary};
+pub use run::{ingest, IngestOptions, IngestSummary, UnreadableFile};

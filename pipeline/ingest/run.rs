@@ -105,6 +105,8 @@ pub struct IngestSummary {
     pub parse_errors: u64,
     /// Rejects for files or file tails that could not be read at all.
     pub unreadable: u64,
+    /// The inputs those came from, each with the first reason.
+    pub unreadable_files: Vec<UnreadableFile>,
     /// Distinct chain fingerprints of tile entries whose issuer certificate
     /// the log's `issuer/` lacks (each reported once on stderr).
     pub missing_issuers: u64,
@@ -116,6 +118,15 @@ pub struct IngestSummary {
     pub entries_per_second: f64,
     /// Parquet files written.
     pub output_files: Vec<PathBuf>,
+}
+
+/// An input (or its tail) that could not be read.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct UnreadableFile {
+    /// The input file.
+    pub file: String,
+    /// What went wrong first.
+    pub reason: String,
 }
 
 /// Ingests dumps into the dataset at `opts.out`; notes and progress go to
@@ -223,6 +234,14 @@ fn read_and_commit(
     summary.rejects = written.rejects;
     summary.parse_errors = written.parse_errors;
     summary.unreadable = written.unreadable;
+    summary.unreadable_files = written
+        .unreadable_files
+        .iter()
+        .map(|(file, reason)| UnreadableFile {
+            file: file.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
     summary.missing_issuers = written.missing_issuers.len() as u64;
     summary.input_bytes = written.input_bytes;
     Ok(())
@@ -236,10 +255,19 @@ fn check_log_name(opts: &IngestOptions, reporter: &dyn Reporter) -> Result<()> {
     };
     let list = crate::ct::log_list::load(opts.log_list.as_deref())?;
     if !crate::ct::log_list::knows(&list, log) {
+        let suggested = crate::ct::log_list::suggest(&list, log);
+        let hint = if suggested.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; did you mean --log {}? (certs.log joins ct_logs.log_name only when they are equal)",
+                suggested.join(" or --log ")
+            )
+        };
         reporter.note(
             Level::Info,
             format!(
-                "note: --log {} is not a log of the CT log list (version {}); ct_logs will not name it",
+                "note: --log {} is not a log name of the CT log list (version {}); ct_logs will not name it{hint}",
                 text::escape(log),
                 list.version
             ),

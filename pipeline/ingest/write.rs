@@ -14,6 +14,7 @@ use crate::dataset::conflicts::Duplicate;
 use crate::dataset::layout;
 use crate::error::Result;
 use crate::ingest::decode::ChunkOutput;
+use crate::ingest::discover::Layout;
 use crate::ingest::reject::{RejectKind, RejectRecord};
 use crate::table::batch::{CertBatchBuilder, RejectBatchBuilder};
 use crate::table::schema::{cert_schema, reject_schema};
@@ -42,6 +43,8 @@ pub(crate) struct Written {
     pub rejects: u64,
     pub parse_errors: u64,
     pub unreadable: u64,
+    /// Each input with an unreadable stretch, and what went wrong first.
+    pub unreadable_files: BTreeMap<String, String>,
     pub duplicates: u64,
     pub input_bytes: u64,
     pub files: Vec<PathBuf>,
@@ -204,10 +207,19 @@ impl Sinks {
             unreadable: 0,
             dups: Vec::new(),
         };
+        for reject in output.rejects.iter().filter(|r| r.kind == RejectKind::Io) {
+            self.written
+                .unreadable_files
+                .entry(reject.source_file.to_string())
+                .or_insert_with(|| reject.reason.clone());
+        }
+        // Rows of certificate files say which file: their index is only
+        // their place among the folder's certificates.
+        let source = (output.file.layout == Layout::Certs).then(|| output.file.name.clone());
         let sink = self.sink(&log);
         for cert in &output.certs {
             if intake.keep_cert(cert) {
-                sink.certs.append(cert);
+                sink.certs.append(cert, source.as_deref());
                 if sink.certs.len() >= BATCH_ROWS {
                     sink.cert_files.write(&sink.certs.finish()?)?;
                 }

@@ -25,6 +25,10 @@ pub const RULES: &[(&str, &str)] = &[
         include_str!("../../queries/missing_sct_after_promise.sql"),
     ),
     (
+        "private_suffix_san.sql",
+        include_str!("../../queries/private_suffix_san.sql"),
+    ),
+    (
         "public_suffix_san.sql",
         include_str!("../../queries/public_suffix_san.sql"),
     ),

@@ -1,12 +1,13 @@
 //! `pipeline check`: run the rule files over a dataset, summarise findings per
 //! rule and issuer, print them, and store them as `DIR/findings/run=<UTC>/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, TimestampMillisecondArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
@@ -15,6 +16,9 @@ use futures::{FutureExt, StreamExt};
 
 use crate::dataset::remote::{self, Location, StoreOptions};
 use crate::error::{Error, Result};
+use crate::sql::baseline::{self, RuleRun};
+use crate::sql::evidence::{self, crt_sh_link, Evidence};
+use crate::sql::hex_literals::decode_hex;
 use crate::sql::output::OutputFormat;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
 use crate::sql::session::{self, SessionOptions};
@@ -37,33 +41,51 @@ pub struct CheckOptions {
     /// The dataset directory, or s3://BUCKET/PREFIX (`pipeline publish`).
     /// Repeatable: several datasets checked as one; the findings are stored
     /// in the first.
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, value_name = "DIR", required_unless_present = "list_rules")]
     pub data: Vec<PathBuf>,
     /// Run only this rule (repeatable).
     #[arg(long = "rule", value_name = "ID")]
     pub rules: Vec<String>,
-    /// The folder of rule files (every *.sql in it is a rule). Default:
-    /// ./queries if it exists, else the rules built into the binary.
+    /// A folder of rule files (every *.sql in it is a rule), instead of the
+    /// default rules: ./queries if it exists, else the rules built into the
+    /// binary. Repeatable.
     #[arg(long = "rules", value_name = "DIR")]
-    pub rules_dir: Option<PathBuf>,
-    /// Override a rule parameter, e.g. --param backdated.max_hours=72 (repeatable).
+    pub rules_dir: Vec<PathBuf>,
+    /// A folder of one's own rule files run beside the default (or
+    /// --rules) ones. Repeatable; a rule id may be defined only once.
+    #[arg(long = "add-rules", value_name = "DIR")]
+    pub add_rules: Vec<PathBuf>,
+    /// Override a rule parameter, e.g. --param backdated.max_hours=72
+    /// (repeatable). The value must be of the parameter's type (see
+    /// --list-rules).
     #[arg(long = "param", value_name = "RULE.NAME=VALUE")]
     pub params: Vec<String>,
+    /// List the rules (id, severity, source, parameters with their types and
+    /// defaults, description) and run nothing; with --format json, one JSON
+    /// object per rule.
+    #[arg(long)]
+    pub list_rules: bool,
     /// Output format of the findings (the summary goes to stderr for csv and json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// Write the findings to a file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Do not store the findings under DIR/findings (a run in which a rule
+    /// Store the findings under DIR/findings/run=<UTC>/ (table `findings`).
+    /// Runs with --new are stored unless --no-store; other runs only with
+    /// --store, so an ad-hoc check never moves the baseline of `--new`.
+    #[arg(long, conflicts_with = "no_store")]
+    pub store: bool,
+    /// Do not store the findings, even with --new (a run in which a rule
     /// failed is never stored).
     #[arg(long)]
     pub no_store: bool,
     /// Print each rule's run time (seconds) to stderr.
     #[arg(long)]
     pub timings: bool,
-    /// Report only findings absent from the previous stored run (same rule
-    /// and cert_sha256); all findings are still stored.
+    /// Report only new findings: for each rule, those the latest earlier
+    /// stored run that ran that rule with the same parameters did not
+    /// report (same rule and cert_sha256). Stores this run's findings.
     #[arg(long)]
     pub new: bool,
     /// How many rules run at once. Each rule already uses every core; two
@@ -74,6 +96,13 @@ pub struct CheckOptions {
     /// The SQL session: log list and memory.
     #[command(flatten)]
     pub session: SessionOptions,
+}
+
+impl CheckOptions {
+    /// Whether this run's findings are stored.
+    pub fn stores(&self) -> bool {
+        (self.store || self.new) && !self.no_store
+    }
 }
 
 /// One finding.
@@ -87,14 +116,35 @@ pub struct Finding {
     pub log: Option<String>,
     /// The entry's index.
     pub entry_index: Option<i64>,
-    /// Lowercase hex SHA-256 of the certificate.
-    pub cert_sha256: Option<String>,
+    /// SHA-256 of the certificate (32 bytes).
+    pub cert_sha256: Option<Vec<u8>>,
     /// The issuer's CN.
     pub issuer_cn: Option<String>,
     /// not_before, ms since the epoch.
     pub not_before_ms: Option<i64>,
     /// Why.
     pub detail: Option<String>,
+    /// The certificate's serial, subject, names and issuer.
+    pub evidence: Evidence,
+}
+
+impl Finding {
+    /// How the issuer is named: its CN, else its organisation, else its DN
+    /// (empty when none is known).
+    pub fn issuer_name(&self) -> &str {
+        fn nonempty(s: &Option<String>) -> Option<&str> {
+            s.as_deref().filter(|s| !s.is_empty())
+        }
+        nonempty(&self.issuer_cn)
+            .or_else(|| nonempty(&self.evidence.issuer_org))
+            .or_else(|| nonempty(&self.evidence.issuer_dn))
+            .unwrap_or("")
+    }
+
+    /// The crt.sh page of the certificate.
+    pub fn crt_sh(&self) -> Option<String> {
+        self.cert_sha256.as_deref().map(crt_sh_link)
+    }
 }
 
 /// The result of a check run.
@@ -104,15 +154,18 @@ pub struct CheckReport {
     pub findings: Vec<Finding>,
     /// Rules that ran.
     pub rules_run: Vec<String>,
+    /// Each rule as it ran (parameter values), with its defaults.
+    pub rule_runs: Vec<(RuleRun, BTreeMap<String, String>)>,
     /// Rules that could not run.
     pub broken: Vec<RuleError>,
-    /// Certificates per issuer_cn in the dataset.
+    /// Certificates per issuer (named as [`Finding::issuer_name`]) in the dataset.
     pub issuer_certs: BTreeMap<String, i64>,
     /// Where the findings were stored.
     pub stored: Vec<PathBuf>,
     /// Seconds each rule took (planning, execution and collecting its findings).
     pub rule_seconds: Vec<(String, f64)>,
-    /// With `--new`: the run compared against, and how many findings it already had.
+    /// With `--new`: what was compared with (the runs), and how many
+    /// findings they already had.
     pub previous_run: Option<(String, usize)>,
 }
 
@@ -162,6 +215,31 @@ fn strings(col: &ArrayRef) -> Result<StringArray> {
     Ok(text.as_string::<i32>().clone())
 }
 
+/// A rule's `cert_sha256` column as bytes: binary as it is in `certs`, or
+/// hex text (either case) as rules written before hashes were binary
+/// everywhere return it.
+fn hash_column(col: &ArrayRef) -> std::result::Result<Vec<Option<Vec<u8>>>, String> {
+    let binary = cast(col, &DataType::Binary).map_err(|e| e.to_string())?;
+    let binary = binary.as_binary::<i32>();
+    let text = matches!(
+        col.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    binary
+        .iter()
+        .map(|v| {
+            v.map(|bytes| {
+                if !text {
+                    return Ok(bytes.to_vec());
+                }
+                let t = String::from_utf8_lossy(bytes);
+                decode_hex(&t).ok_or_else(|| format!("cert_sha256 {t:?} is neither bytes nor hex"))
+            })
+            .transpose()
+        })
+        .collect()
+}
+
 /// Turns a rule's result batches into findings, checking the required columns.
 fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<Finding>, String> {
     let mut out = Vec::new();
@@ -177,7 +255,7 @@ fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<
         let get = |name: &str| column(batch, name).expect("checked above");
         let conv = |e: Error| e.to_string();
         let log = strings(get("log")).map_err(conv)?;
-        let sha = strings(get("cert_sha256")).map_err(conv)?;
+        let sha = hash_column(get("cert_sha256"))?;
         let issuer = strings(get("issuer_cn")).map_err(conv)?;
         let detail = strings(get("detail")).map_err(conv)?;
         let index = cast(get("entry_index"), &DataType::Int64).map_err(|e| e.to_string())?;
@@ -186,40 +264,152 @@ fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<
         let nb = cast(get("not_before"), &ts_type).map_err(|e| e.to_string())?;
         let nb: &TimestampMillisecondArray = nb.as_primitive();
         let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
-        for i in 0..batch.num_rows() {
+        for (i, sha) in sha.into_iter().enumerate() {
             out.push(Finding {
                 rule: rule.id.clone(),
                 severity: rule.severity,
                 log: opt(&log, i),
                 entry_index: (!index.is_null(i)).then(|| index.value(i)),
-                cert_sha256: opt(&sha, i),
+                cert_sha256: sha,
                 issuer_cn: opt(&issuer, i),
                 not_before_ms: (!nb.is_null(i)).then(|| nb.value(i)),
                 detail: opt(&detail, i),
+                evidence: Evidence::default(),
             });
         }
     }
     Ok(out)
 }
 
+/// The rules `opts` asks for: the folders of `--rules` (else ./queries if
+/// it exists, else the built-in rules) and of `--add-rules`, with the
+/// unusable files, and how to name where they came from.
+pub fn load_rules(opts: &CheckOptions) -> Result<(Vec<Rule>, Vec<RuleError>, String)> {
+    let local = Path::new("queries");
+    let mut dirs: Vec<Option<&Path>> = if !opts.rules_dir.is_empty() {
+        opts.rules_dir.iter().map(|d| Some(d.as_path())).collect()
+    } else if local.is_dir() {
+        vec![Some(local)]
+    } else {
+        vec![None]
+    };
+    dirs.extend(opts.add_rules.iter().map(|d| Some(d.as_path())));
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut broken = Vec::new();
+    let mut names = Vec::new();
+    for dir in dirs {
+        let (found, bad) = match dir {
+            Some(d) => {
+                if !d.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "rule folder {} is not a folder",
+                        crate::text::path(d)
+                    )));
+                }
+                rules::load_dir(d).map_err(|e| Error::io(d, e))?
+            }
+            None => rules::load_builtin(),
+        };
+        names.push(dir.map_or("the built-in rules".to_owned(), |d| {
+            crate::text::path(d).to_string()
+        }));
+        for rule in found {
+            if let Some(other) = rules.iter().find(|r| r.id == rule.id) {
+                return Err(Error::Usage(format!(
+                    "rule {} is defined twice: {} and {}",
+                    rule.id,
+                    other.path.display(),
+                    rule.path.display()
+                )));
+            }
+            rules.push(rule);
+        }
+        broken.extend(bad);
+    }
+    Ok((rules, broken, names.join(" and ")))
+}
+
+/// A rule as `check --list-rules` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleInfo {
+    /// The rule id.
+    pub id: String,
+    /// `error`, `warning` or `notice`.
+    pub severity: &'static str,
+    /// The requirement, policy or incident it comes from.
+    pub source: String,
+    /// What it finds.
+    pub description: String,
+    /// Its parameters.
+    pub params: Vec<ParamInfo>,
+    /// The file it was read from (`<built-in>/...` for the built-in rules).
+    pub file: String,
+}
+
+/// A rule parameter as `check --list-rules` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ParamInfo {
+    /// Its name (`--param RULE.NAME=VALUE`).
+    pub name: String,
+    /// `number`, `text` or `timestamp`.
+    #[serde(rename = "type")]
+    pub param_type: &'static str,
+    /// Its default value.
+    pub default: String,
+    /// What it means.
+    pub description: String,
+}
+
+/// The rules `opts` selects (`--rules`, `--add-rules`, `--rule`), as
+/// `--list-rules` shows them, and the rule files that cannot be used.
+pub fn list_rules(opts: &CheckOptions) -> Result<(Vec<RuleInfo>, Vec<RuleError>)> {
+    let (mut rules, mut broken, where_from) = load_rules(opts)?;
+    let unchecked = CheckOptions {
+        params: Vec::new(),
+        ..opts.clone()
+    };
+    select_rules(&unchecked, &mut rules, &mut broken, &where_from)?;
+    let infos = rules
+        .iter()
+        .map(|r| {
+            let types = r.param_types();
+            RuleInfo {
+                id: r.id.clone(),
+                severity: r.severity.as_str(),
+                source: r.source.clone(),
+                description: r.description.clone(),
+                params: r
+                    .params
+                    .iter()
+                    .map(|p| ParamInfo {
+                        name: p.name.clone(),
+                        param_type: types
+                            .iter()
+                            .find(|(n, _)| *n == p.name)
+                            .map_or("unused", |(_, t)| t.as_str()),
+                        default: p.default.clone(),
+                        description: p.description.clone(),
+                    })
+                    .collect(),
+                file: r.path.display().to_string(),
+            }
+        })
+        .collect();
+    Ok((infos, broken))
+}
+
 /// Runs the rules and gathers the report (nothing is printed or stored).
 pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<CheckReport> {
-    let local = Path::new("queries");
-    let dir = match &opts.rules_dir {
-        Some(d) => Some(d.as_path()),
-        None if local.is_dir() => Some(local),
-        None => None,
-    };
-    let (mut rules, broken) = match dir {
-        Some(d) => rules::load_dir(d).map_err(|e| Error::io(d, e))?,
-        None => rules::load_builtin(),
-    };
-    let where_from = dir.map_or("the built-in rules".to_owned(), |d| d.display().to_string());
+    let (mut rules, broken, where_from) = load_rules(opts)?;
     let mut report = CheckReport {
         broken,
         ..CheckReport::default()
     };
     let overrides = select_rules(opts, &mut rules, &mut report.broken, &where_from)?;
+    for rule in &rules {
+        let params = overrides.get(&rule.id).cloned().unwrap_or_default();
+        report.rule_runs.push(rule_run(rule, &params));
+    }
     // Rules run `jobs` at a time, each on its own task (a rule's plan then
     // keeps the cores busy while another one waits on a join or a final
     // aggregation); results come back in rule order.
@@ -250,8 +440,30 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
             Err(e) => report.broken.push(e),
         }
     }
+    evidence::attach(ctx, &mut report.findings).await?;
     report.issuer_certs = issuer_certs(ctx).await?;
     Ok(report)
+}
+
+/// `rule` as run with `overrides`: every parameter's value, and its defaults.
+fn rule_run(
+    rule: &Rule,
+    overrides: &BTreeMap<String, String>,
+) -> (RuleRun, BTreeMap<String, String>) {
+    let defaults: BTreeMap<String, String> = rule
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.default.clone()))
+        .collect();
+    let mut params = defaults.clone();
+    params.extend(overrides.clone());
+    (
+        RuleRun {
+            rule: rule.id.clone(),
+            params,
+        },
+        defaults,
+    )
 }
 
 /// Keeps the rules `--rule` names (all without it), and checks that every
@@ -270,7 +482,11 @@ fn select_rules(
                     .iter()
                     .any(|b| b.path.file_stem().is_some_and(|s| s == id.as_str()));
             if !known {
-                return Err(Error::Usage(format!("no rule {id:?} in {where_from}")));
+                let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+                return Err(Error::Usage(format!(
+                    "no rule {id:?} in {where_from}; the rules are: {} (see --list-rules)",
+                    ids.join(", ")
+                )));
             }
         }
         rules.retain(|r| opts.rules.contains(&r.id));
@@ -293,21 +509,54 @@ fn select_rules(
             .flat_map(|p| p.keys())
             .find(|k| !rule.params.iter().any(|p| &p.name == *k))
         {
+            let names: Vec<&str> = rule.params.iter().map(|p| p.name.as_str()).collect();
             return Err(Error::Usage(format!(
-                "rule {} has no parameter {bad:?}",
-                rule.id
+                "rule {} has no parameter {bad:?}; its parameters are: {}",
+                rule.id,
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
             )));
+        }
+        // A value of the wrong type is the command line's mistake, said
+        // before anything runs, not a broken rule.
+        if let Some(params) = params {
+            if let Err(e) = rule.render(params) {
+                let types = rule.param_types();
+                let (name, value) = params
+                    .iter()
+                    .find(|(n, v)| {
+                        let one = BTreeMap::from([((*n).clone(), (*v).clone())]);
+                        rule.render(&one).is_err()
+                    })
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .unwrap_or(("?", "?"));
+                let expected = types
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("a value of another type", |(_, t)| t.describe());
+                return Err(Error::Usage(format!(
+                    "--param {}.{name}={value:?}: expected {expected} ({})",
+                    rule.id, e.message
+                )));
+            }
         }
     }
     Ok(overrides)
 }
 
-/// Certificates per issuer CN in the dataset (what a rule's findings per
-/// issuer are compared with).
+/// Certificates per issuer in the dataset, named as
+/// [`Finding::issuer_name`] names them (what an issuer's findings are
+/// compared with).
 async fn issuer_certs(ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
     let counts = ctx
-        .sql("SELECT issuer_cn, count(*) AS n FROM certs GROUP BY issuer_cn")
+        .sql(
+            "SELECT coalesce(nullif(issuer_cn, ''), nullif(issuer_org, ''), issuer_dn) AS issuer, \
+               count(*) AS n FROM certs GROUP BY 1",
+        )
         .await?
         .collect()
         .await?;
@@ -318,7 +567,7 @@ async fn issuer_certs(ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
         let n: &Int64Array = n.as_primitive();
         for i in 0..b.num_rows() {
             let name = if names.is_null(i) { "" } else { names.value(i) };
-            out.insert(name.to_owned(), n.value(i));
+            *out.entry(name.to_owned()).or_default() += n.value(i);
         }
     }
     Ok(out)
@@ -380,12 +629,21 @@ fn first_code_line(sql: &str) -> usize {
 
 /// The findings as a record batch of [`finding_schema`].
 pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBatch> {
-    let s = |f: fn(&Finding) -> Option<&str>| -> ArrayRef {
+    fn text<'a>(findings: &'a [Finding], f: impl Fn(&'a Finding) -> Option<&'a str>) -> ArrayRef {
         Arc::new(findings.iter().map(f).collect::<StringArray>())
-    };
+    }
+    let s = |f: fn(&Finding) -> Option<&str>| text(findings, f);
     let ts = |v: Vec<Option<i64>>| -> ArrayRef {
         Arc::new(TimestampMillisecondArray::from(v).with_timezone(UTC))
     };
+    let mut names = ListBuilder::new(StringBuilder::new());
+    for f in findings {
+        for n in &f.evidence.san_first {
+            names.values().append_value(n);
+        }
+        names.append(f.evidence.san_count.is_some());
+    }
+    let links: Vec<Option<String>> = findings.iter().map(Finding::crt_sh).collect();
     let columns: Vec<ArrayRef> = vec![
         s(|f| Some(f.rule.as_str())),
         s(|f| Some(f.severity.as_str())),
@@ -396,20 +654,47 @@ pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBa
                 .map(|f| f.entry_index)
                 .collect::<Int64Array>(),
         ),
-        s(|f| f.cert_sha256.as_deref()),
+        Arc::new(
+            findings
+                .iter()
+                .map(|f| f.cert_sha256.as_deref())
+                .collect::<BinaryArray>(),
+        ),
         s(|f| f.issuer_cn.as_deref()),
         ts(findings.iter().map(|f| f.not_before_ms).collect()),
         s(|f| f.detail.as_deref()),
+        s(|f| f.evidence.serial.as_deref()),
+        s(|f| f.evidence.subject_dn.as_deref()),
+        Arc::new(
+            findings
+                .iter()
+                .map(|f| f.evidence.san_count)
+                .collect::<Int64Array>(),
+        ),
+        Arc::new(names.finish()),
+        s(|f| f.evidence.issuer_dn.as_deref()),
+        s(|f| f.evidence.issuer_org.as_deref()),
+        Arc::new(links.iter().map(Option::as_deref).collect::<StringArray>()),
         ts(vec![Some(run_time_ms); findings.len()]),
     ];
     RecordBatch::try_new(finding_schema(), columns)
         .map_err(|e| Error::arrow("building the findings batch", e))
 }
 
-/// Stores the findings as `DIR/findings/run=<UTC>/part-00000.parquet`.
-pub fn store(data: &Path, batch: &RecordBatch, run: &str) -> Result<Vec<PathBuf>> {
+/// Stores the findings as `DIR/findings/run=<UTC>/part-00000.parquet`,
+/// with the rules the run ran in the file's metadata (see
+/// [`crate::sql::baseline`]).
+pub fn store(
+    data: &Path,
+    batch: &RecordBatch,
+    run: &str,
+    rules_run: &[RuleRun],
+) -> Result<Vec<PathBuf>> {
     let dir = data.join("findings").join(format!("run={run}"));
     let mut w = PartitionWriter::new(dir, "part".into(), finding_schema());
+    let listed = serde_json::to_string(rules_run)
+        .map_err(|e| Error::Internal(format!("listing the rules run: {e}")))?;
+    w.add_metadata(baseline::RULES_KEY, &listed);
     // A run without findings is stored too (an empty file), so that the
     // next `check --new` compares with it and not with an older run.
     w.write_even_if_empty(batch)?;
@@ -423,15 +708,21 @@ async fn store_run(
     store_options: &StoreOptions,
     batch: &RecordBatch,
     run: &str,
+    rules_run: &[RuleRun],
 ) -> Result<Vec<PathBuf>> {
     let remote = match remote::locate(data, store_options)? {
-        Location::Local(dir) => return store(&dir, batch, run),
+        Location::Local(dir) => {
+            // Runs stored before hashes were binary get today's columns
+            // first, so that the table keeps one schema.
+            baseline::upgrade_local_runs(&dir)?;
+            return store(&dir, batch, run, rules_run);
+        }
         Location::Remote(r) => r,
     };
     let tmp = std::env::temp_dir().join(format!("pipeline-findings-{}-{run}", std::process::id()));
     let result = async {
         let mut stored = Vec::new();
-        for file in store(&tmp, batch, run)? {
+        for file in store(&tmp, batch, run, rules_run)? {
             let name = file
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -447,94 +738,112 @@ async fn store_run(
     result
 }
 
-/// The most recent stored run, and its findings as (rule, cert_sha256).
-async fn previous_findings(
+/// The findings of the given stored runs, as (run, rule, cert_sha256).
+async fn stored_keys(
     ctx: &SessionContext,
-) -> Result<Option<(String, std::collections::HashSet<(String, String)>)>> {
+    runs: &BTreeSet<&str>,
+) -> Result<HashSet<(String, String, Vec<u8>)>> {
+    let mut set = HashSet::new();
+    if runs.is_empty() {
+        return Ok(set);
+    }
+    let list: Vec<String> = runs
+        .iter()
+        .map(|r| format!("'{}'", r.replace('\'', "''")))
+        .collect();
     let batches = ctx
-        .sql(
-            "SELECT run, rule, cert_sha256 FROM findings \
-             WHERE run = (SELECT max(run) FROM findings)",
-        )
+        .sql(&format!(
+            "SELECT run, rule, cert_sha256 FROM findings WHERE run IN ({})",
+            list.join(", ")
+        ))
         .await?
         .collect()
         .await?;
-    let mut run = None;
-    let mut set = std::collections::HashSet::new();
     for b in &batches {
-        let text = |i: usize| {
-            cast(b.column(i), &DataType::Utf8)
-                .map_err(|e| Error::arrow("reading stored findings", e))
-        };
-        let (runs, rules, certs) = (text(0)?, text(1)?, text(2)?);
-        let (runs, rules, certs) = (
-            runs.as_string::<i32>(),
-            rules.as_string::<i32>(),
-            certs.as_string::<i32>(),
-        );
-        for i in 0..b.num_rows() {
-            run.get_or_insert_with(|| runs.value(i).to_owned());
-            set.insert((rules.value(i).to_owned(), certs.value(i).to_owned()));
+        let (runs, rules) = (strings(b.column(0))?, strings(b.column(1))?);
+        let hashes = hash_column(b.column(2)).map_err(Error::Internal)?;
+        for (i, h) in hashes.into_iter().enumerate() {
+            set.insert((
+                runs.value(i).to_owned(),
+                rules.value(i).to_owned(),
+                h.unwrap_or_default(),
+            ));
         }
     }
-    if run.is_none() {
-        // The latest run may have had no findings at all.
-        let batches = ctx
-            .sql("SELECT max(run) FROM findings")
-            .await?
-            .collect()
-            .await?;
-        run = batches
-            .iter()
-            .filter(|b| b.num_rows() > 0)
-            .filter_map(|b| {
-                let c = cast(b.column(0), &DataType::Utf8).ok()?;
-                let c = c.as_string::<i32>();
-                (!c.is_null(0)).then(|| c.value(0).to_owned())
-            })
-            .next();
-    }
-    Ok(run.map(|r| (r, set)))
+    Ok(set)
 }
 
-/// Runs `pipeline check`: runs the rules, stores the findings (unless
-/// `no_store`), and with `new` keeps only findings no earlier run reported.
-/// Returns the report and the findings batch to show; the caller renders
-/// both and maps the report to an exit status.
+/// With `--new`: keeps only the findings of each rule that its baseline
+/// run (see [`crate::sql::baseline`]) did not report. Returns what was
+/// compared with and how many findings were already known.
+async fn keep_new(
+    ctx: &SessionContext,
+    opts: &CheckOptions,
+    report: &mut CheckReport,
+) -> Result<(String, usize)> {
+    let runs = baseline::stored_runs(&opts.data[0], &opts.session.store).await?;
+    let chosen = baseline::baselines(&runs, &report.rule_runs);
+    let names: BTreeSet<&str> = chosen.values().map(|r| r.run.as_str()).collect();
+    let seen = stored_keys(ctx, &names).await?;
+    let before = report.findings.len();
+    report.findings.retain(|f| {
+        let Some(run) = chosen.get(&f.rule) else {
+            return true;
+        };
+        let key = (
+            run.run.clone(),
+            f.rule.clone(),
+            f.cert_sha256.clone().unwrap_or_default(),
+        );
+        !seen.contains(&key)
+    });
+    let compared = match names.len() {
+        0 => String::new(),
+        1 => format!("run {}", names.first().expect("one")),
+        n => format!(
+            "{n} runs (each rule's latest, up to {})",
+            names.last().expect("several")
+        ),
+    };
+    Ok((compared, before - report.findings.len()))
+}
+
+/// Runs `pipeline check`: runs the rules, stores the findings (see
+/// [`CheckOptions::stores`]), and with `new` keeps only findings the
+/// earlier runs did not report. Returns the report and the findings batch
+/// to show; the caller renders both and maps the report to an exit status.
 pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
+    if opts.data.is_empty() {
+        return Err(Error::Usage("check needs --data DIR".into()));
+    }
     let ctx = session::open_datasets(&opts.data, &opts.session, false).await?;
     let now = chrono::Utc::now();
-    let previous = if opts.new {
-        previous_findings(&ctx).await?
+    let mut report = run_rules(&ctx, opts).await?;
+    // Every finding is stored, new or not: the next run compares with all.
+    let all = findings_batch(&report.findings, now.timestamp_millis())?;
+    // The comparison is made before this run is stored.
+    let known = if opts.new {
+        Some(keep_new(&ctx, opts, &mut report).await?)
     } else {
         None
     };
-    let mut report = run_rules(&ctx, opts).await?;
-    let batch = findings_batch(&report.findings, now.timestamp_millis())?;
     // A run in which a rule failed (a broken file, a lost executor) is not
     // stored: its findings are partial, and `--new` would later call the
     // missing rule's findings new.
-    if !opts.no_store && report.broken.is_empty() {
+    if opts.stores() && report.broken.is_empty() {
         let run = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        report.stored = store_run(&opts.data[0], &opts.session.store, &batch, &run).await?;
+        let rules_run: Vec<RuleRun> = report.rule_runs.iter().map(|(r, _)| r.clone()).collect();
+        report.stored =
+            store_run(&opts.data[0], &opts.session.store, &all, &run, &rules_run).await?;
     }
-    let batch = if opts.new {
-        let (run, seen) = previous.unwrap_or_default();
-        let before = report.findings.len();
-        report.findings.retain(|f| {
-            let key = (f.rule.clone(), f.cert_sha256.clone().unwrap_or_default());
-            !seen.contains(&key)
-        });
-        report.previous_run = Some((run, before - report.findings.len()));
-        findings_batch(&report.findings, now.timestamp_millis())?
-    } else {
-        batch
-    };
+    report.previous_run = known;
+    let batch = findings_batch(&report.findings, now.timestamp_millis())?;
+    let last = batch.num_columns() - 1;
     let shown = batch
-        .project(&[0, 1, 2, 3, 4, 5, 6, 7])
+        .project(&(0..last).collect::<Vec<_>>())
         .map_err(|e| Error::arrow("choosing the findings columns to show", e))?;
     Ok((report, shown))
 }

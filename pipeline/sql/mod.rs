@@ -3,16 +3,20 @@
 //! output formats, and running them on a Ballista cluster. The only code
 //! that uses DataFusion.
 
+pub mod baseline;
 pub(crate) mod builtin_rules;
 pub mod check;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod evidence;
+pub(crate) mod hex_literals;
 pub mod memory_limit;
 pub mod output;
 pub(crate) mod query;
 pub(crate) mod rules;
 pub(crate) mod script;
 pub mod session;
+pub mod show;
 pub(crate) mod snapshot_store;
 pub(crate) mod sorted_read;
 pub(crate) mod udfs;

@@ -6,8 +6,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, ListArray, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -115,45 +115,113 @@ pub fn escape_text_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowErro
     })
 }
 
-/// A list column as text for CSV (which has no lists): each row a JSON
-/// array, strings quoted, so values stay exact and parse back.
-fn list_as_json(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
-    let DataType::List(_) = col.data_type() else {
+/// Whether CSV cannot hold a column of this type as it is.
+fn is_nested(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+            | DataType::Union(..)
+    )
+}
+
+/// A nested column (list, struct, map) as text for CSV, which has none:
+/// each value as the JSON the JSON format writes for it (`["a","b"]`,
+/// `{"k":1}`), so values stay exact and parse back.
+fn nested_as_json(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    if !is_nested(col.data_type()) {
         return Ok(col.clone());
-    };
-    let list = col.as_list::<i32>();
-    let options = arrow::util::display::FormatOptions::default();
-    let values = list.values();
-    let text = matches!(
-        values.data_type(),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-    );
-    let formatter = arrow::util::display::ArrayFormatter::try_new(values.as_ref(), &options)?;
+    }
+    let field = Field::new("v", col.data_type().clone(), true);
+    let one = RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![col.clone()])?;
+    let mut lines = Vec::new();
+    {
+        let mut w = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(&mut lines);
+        w.write(&one)?;
+        w.finish()?;
+    }
     let mut b = StringBuilder::new();
-    for row in 0..list.len() {
-        if list.is_null(row) {
+    for (row, line) in lines.split(|c| *c == b'\n').take(col.len()).enumerate() {
+        if col.is_null(row) {
             b.append_null();
             continue;
         }
-        let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
-        let mut cells = Vec::with_capacity((end - start) as usize);
-        for i in start as usize..end as usize {
-            cells.push(if values.is_null(i) {
-                "null".to_owned()
-            } else if text {
-                serde_json::Value::from(formatter.value(i).to_string()).to_string()
-            } else {
-                formatter.value(i).to_string()
-            });
-        }
-        b.append_value(format!("[{}]", cells.join(",")));
+        let v: serde_json::Value = serde_json::from_slice(line)
+            .map_err(|e| ArrowError::JsonError(format!("re-reading a JSON value: {e}")))?;
+        b.append_value(v.get("v").map(|v| v.to_string()).unwrap_or_default());
     }
     Ok(Arc::new(b.finish()))
 }
 
-/// The batch with its list columns as JSON text, for CSV.
-fn lists_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    map_columns(batch, list_as_json, str::to_owned)
+/// The batch with its nested columns as JSON text, for CSV.
+fn nested_as_json_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    map_columns(batch, nested_as_json, str::to_owned)
+}
+
+/// Seconds of a duration column, as a number (CSV and JSON): `None` for
+/// a column that is not a duration.
+fn duration_seconds(col: &ArrayRef) -> Option<ArrayRef> {
+    let DataType::Duration(unit) = col.data_type() else {
+        return None;
+    };
+    let per_second = match unit {
+        TimeUnit::Second => 1.0,
+        TimeUnit::Millisecond => 1e3,
+        TimeUnit::Microsecond => 1e6,
+        TimeUnit::Nanosecond => 1e9,
+    };
+    let as_i64 = arrow::compute::cast(col, &DataType::Int64).ok()?;
+    let values = as_i64.as_primitive::<arrow::datatypes::Int64Type>();
+    Some(Arc::new(
+        values
+            .iter()
+            .map(|v| v.map(|v| v as f64 / per_second))
+            .collect::<Float64Array>(),
+    ))
+}
+
+/// The batch with each duration column as seconds (a number), renamed
+/// `<name>_seconds` so the unit is in the header: CSV and JSON readers get
+/// a number they can compute with, not `PT65448000S`.
+fn durations_as_seconds(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Duration(_)))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        match duration_seconds(c) {
+            Some(seconds) => {
+                fields.push(Field::new(
+                    format!("{}_seconds", f.name()),
+                    DataType::Float64,
+                    f.is_nullable(),
+                ));
+                columns.push(seconds);
+            }
+            None => {
+                fields.push(f.as_ref().clone());
+                columns.push(c.clone());
+            }
+        }
+    }
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
 }
 
 /// The batch with every binary column (and list of binary) turned into hex text.
@@ -239,6 +307,13 @@ impl Output {
         written.map_err(|e| Error::arrow(format!("writing {}", self.name.display()), e))
     }
 
+    /// Writes text as it is (already made safe to print by the caller).
+    pub fn write_text(&mut self, text: &str) -> crate::error::Result<()> {
+        self.w
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io(&self.name, e))
+    }
+
     /// Flushes what is buffered.
     pub fn finish(mut self) -> crate::error::Result<()> {
         self.w.flush().map_err(|e| Error::io(&self.name, e))
@@ -277,7 +352,15 @@ fn write_batches(
                 .iter()
                 .map(escape_text_columns)
                 .collect::<Result<Vec<_>, _>>()?;
-            writeln!(w, "{}", arrow::util::pretty::pretty_format_batches(&safe)?)?;
+            // Durations read as `757 days 12 hours 0 mins 0 secs`, not ISO
+            // 8601's `PT65448000S`.
+            let options = arrow::util::display::FormatOptions::default()
+                .with_duration_format(arrow::util::display::DurationFormat::Pretty);
+            writeln!(
+                w,
+                "{}",
+                arrow::util::pretty::pretty_format_batches_with_options(&safe, &options)?
+            )?;
             if safe.iter().all(|b| b.num_rows() == 0) {
                 writeln!(w, "0 rows")?;
             }
@@ -285,13 +368,16 @@ fn write_batches(
         OutputFormat::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
             for b in &shown {
-                writer.write(&lists_as_json(b)?)?;
+                writer.write(&nested_as_json_text(&durations_as_seconds(b)?)?)?;
             }
         }
         OutputFormat::Json => {
-            let mut writer = arrow::json::LineDelimitedWriter::new(w);
+            // Every column is a key of every object, null or not.
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(w);
             for b in &shown {
-                writer.write(b)?;
+                writer.write(&durations_as_seconds(b)?)?;
             }
             writer.finish()?;
         }

@@ -155,6 +155,54 @@ pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
     out.finish()
 }
 
+/// What the prompt says when it opens.
+const BANNER: &str = "SQL over certs, rejects, findings, manifest, ct_logs. End statements with ';'. \\? help, \\d [TABLE] describes, \\df functions, \\q quits.";
+
+/// What `\?` (or `help`) at the prompt prints.
+const PROMPT_HELP: &str = "\
+Tables: certs (one row per log entry), rejects (entries that could not be framed),
+  findings (stored `check` runs), manifest (inputs ingested), ct_logs (the CT log list).
+Commands: \\d lists the tables; \\d TABLE shows its columns; \\df lists the helper
+  functions; \\? or help shows this; \\q quits. Statements end with ';'.
+Hashes are binary; compare them with hex text of either case:
+  SELECT * FROM certs WHERE cert_sha256 = '3111500C...';
+Look one certificate up from the shell: pipeline show --data DIR SHA256
+Examples:
+  SELECT issuer_cn, count(*) FROM certs GROUP BY 1 ORDER BY 2 DESC LIMIT 10;
+  SELECT l.description, count(*) FROM certs c JOIN ct_logs l ON l.log_name = c.log GROUP BY 1;";
+
+/// A backslash command typed at the prompt.
+#[derive(Debug, PartialEq, Eq)]
+enum PromptCommand {
+    /// `\q`.
+    Quit,
+    /// `\?`, `\h`, `help`.
+    Help,
+    /// A command that is a statement (`\d`, `\d TABLE`, `\df`).
+    Sql(String),
+    /// Anything else.
+    Unknown,
+}
+
+fn prompt_command(typed: &str) -> PromptCommand {
+    match typed.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["\\q"] => PromptCommand::Quit,
+        ["\\?"] | ["\\h"] | ["help"] => PromptCommand::Help,
+        ["\\d"] => PromptCommand::Sql("SHOW TABLES".to_owned()),
+        ["\\d", table] => PromptCommand::Sql(format!("DESCRIBE {table}")),
+        ["\\df"] => PromptCommand::Sql(format!(
+            "SELECT routine_name AS function, description FROM information_schema.routines \
+             WHERE routine_name IN ({}) ORDER BY 1",
+            crate::sql::udfs::names()
+                .iter()
+                .map(|n| format!("'{n}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => PromptCommand::Unknown,
+    }
+}
+
 fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pipeline_history"))
 }
@@ -174,10 +222,7 @@ where
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    reporter.note(
-        Level::Info,
-        "SQL over certs, rejects, findings. End statements with ';'. \\d [TABLE] describes, \\q quits.".into(),
-    );
+    reporter.note(Level::Info, BANNER.into());
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
@@ -194,17 +239,20 @@ where
             Err(_) => break,
         };
         let trimmed = line.trim();
-        if buffer.is_empty() && trimmed.starts_with('\\') {
+        if buffer.is_empty() && (trimmed.starts_with('\\') || trimmed == "help") {
             let _ = editor.add_history_entry(trimmed);
-            let sql = match trimmed.split_whitespace().collect::<Vec<_>>().as_slice() {
-                ["\\q"] => break,
-                ["\\d"] => "SHOW TABLES".to_owned(),
-                ["\\d", table] => format!("DESCRIBE {table}"),
-                _ => {
+            let sql = match prompt_command(trimmed) {
+                PromptCommand::Quit => break,
+                PromptCommand::Help => {
+                    reporter.note(Level::Info, PROMPT_HELP.into());
+                    continue;
+                }
+                PromptCommand::Sql(sql) => sql,
+                PromptCommand::Unknown => {
                     reporter.note(
                         Level::Error,
                         format!(
-                            "unknown command {}: \\d, \\d TABLE, \\q",
+                            "unknown command {}: \\? for help, \\d, \\d TABLE, \\df, \\q",
                             crate::text::escape(trimmed)
                         ),
                     );
@@ -265,5 +313,28 @@ fn report(result: Result<()>, reporter: &dyn Reporter) {
             Level::Error,
             format!("error: {}", crate::text::escape_lines(&with_causes(&e))),
         );
+    }
+}
+
+#[cfg(test)]
+mod prompt_tests {
+    use super::*;
+
+    #[test]
+    fn prompt_commands() {
+        assert_eq!(prompt_command("\\q"), PromptCommand::Quit);
+        assert_eq!(prompt_command("\\?"), PromptCommand::Help);
+        assert_eq!(prompt_command("help"), PromptCommand::Help);
+        assert_eq!(
+            prompt_command("\\d certs"),
+            PromptCommand::Sql("DESCRIBE certs".into())
+        );
+        let PromptCommand::Sql(sql) = prompt_command("\\df") else {
+            panic!("\\df is a statement");
+        };
+        assert!(sql.contains("'registrable_domain'"), "{sql}");
+        assert_eq!(prompt_command("\\x"), PromptCommand::Unknown);
+        assert!(BANNER.contains("manifest") && BANNER.contains("ct_logs"));
+        assert!(PROMPT_HELP.contains("ct_logs"));
     }
 }

@@ -61,6 +61,40 @@ pub struct Param {
     pub description: String,
 }
 
+/// The type of value a parameter takes, from where it stands in the SQL
+/// (see [`bind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// A bare `${p}`: an integer or a decimal number.
+    Number,
+    /// `'${p}'`: text.
+    Text,
+    /// `TIMESTAMP '${p}'`: an instant.
+    Timestamp,
+}
+
+impl ParamType {
+    /// Its name in `--list-rules`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::Number => "number",
+            ParamType::Text => "text",
+            ParamType::Timestamp => "timestamp",
+        }
+    }
+
+    /// What a value of this type looks like, for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamType::Number => "a number (72, 0.5)",
+            ParamType::Text => "text",
+            ParamType::Timestamp => {
+                "a timestamp (2016-01-01, or RFC 3339 such as 2016-01-01T00:00:00Z)"
+            }
+        }
+    }
+}
+
 /// A DataFusion setting a rule runs with (`-- set: key = value`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -204,6 +238,25 @@ impl Rule {
             sql: text.to_owned(),
             path: path.to_path_buf(),
         })
+    }
+
+    /// Each parameter's type, from binding the defaults (a parameter whose
+    /// default does not bind is left out: the rule is broken anyway).
+    pub fn param_types(&self) -> Vec<(String, ParamType)> {
+        let Ok((_, values)) = self.render(&BTreeMap::new()) else {
+            return Vec::new();
+        };
+        values
+            .into_iter()
+            .map(|(name, v)| {
+                let t = match v {
+                    ParamValue::Int(_) | ParamValue::Float(_) => ParamType::Number,
+                    ParamValue::Text(_) => ParamType::Text,
+                    ParamValue::Timestamp(_) => ParamType::Timestamp,
+                };
+                (name, t)
+            })
+            .collect()
     }
 
     /// The SQL with each parameter as a placeholder, and the typed values

@@ -283,6 +283,7 @@ async fn register(
 ) -> Result<SessionContext> {
     let ctx = new_context(options)?;
     udfs::register(&ctx);
+    crate::sql::hex_literals::register(&ctx);
     // DataFusion finds one store per URL (the local file system, a
     // bucket): the parts on one store share one snapshot view of it.
     let mut stores: BTreeMap<String, Part> = BTreeMap::new();

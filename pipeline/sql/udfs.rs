@@ -1,5 +1,6 @@
 //! SQL helper functions over DNS names and hashes, registered as DataFusion
-//! scalar UDFs: `registrable_domain`, `public_suffix`, `is_public_suffix`,
+//! scalar UDFs: `registrable_domain`, `public_suffix`,
+//! `public_suffix_section`, `is_public_suffix`,
 //! `parent_domain`, `tld_is_delegated`, `is_reserved_ip`; the list tests
 //! `any_unregistrable`, `any_undelegated_tld`, `any_reserved_ip`,
 //! `any_public_suffix`, `any_contains`; and `hex`, `prefix64`, `hash64`.
@@ -7,17 +8,19 @@
 //! The name logic itself is [`crate::dns`]'s; here it is applied a whole
 //! Arrow array at a time. All of them return NULL for NULL.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::dns::{
     is_public_suffix, is_reserved_ip, lowercase, normalize, parent_domain, public_suffix,
-    registrable_domain, tld_is_delegated, undelegated, unregistrable, TldMemo,
+    public_suffix_section, registrable_domain, tld_is_delegated, undelegated, unregistrable,
+    TldMemo,
 };
 use arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder, Int64Builder, StringBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, DocSection, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -26,6 +29,7 @@ use datafusion::prelude::SessionContext;
 enum NameFn {
     RegistrableDomain,
     PublicSuffix,
+    PublicSuffixSection,
     IsPublicSuffix,
     ParentDomain,
     TldIsDelegated,
@@ -37,6 +41,7 @@ impl NameFn {
         match self {
             NameFn::RegistrableDomain => "registrable_domain",
             NameFn::PublicSuffix => "public_suffix",
+            NameFn::PublicSuffixSection => "public_suffix_section",
             NameFn::IsPublicSuffix => "is_public_suffix",
             NameFn::ParentDomain => "parent_domain",
             NameFn::TldIsDelegated => "tld_is_delegated",
@@ -105,6 +110,10 @@ impl ScalarUDFImpl for NameUdf {
         &self.signature
     }
 
+    fn documentation(&self) -> Option<&Documentation> {
+        documentation(self.name())
+    }
+
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(if self.func.returns_bool() {
             DataType::Boolean
@@ -142,6 +151,9 @@ impl ScalarUDFImpl for NameUdf {
                     Some(n) if self.func == NameFn::RegistrableDomain => {
                         b.append_option(registrable_domain(&n))
                     }
+                    Some(n) if self.func == NameFn::PublicSuffixSection => {
+                        b.append_option(public_suffix_section(&n))
+                    }
                     Some(n) => b.append_option(public_suffix(&n)),
                     None => b.append_null(),
                 }
@@ -173,6 +185,10 @@ impl ScalarUDFImpl for HexUdf {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        documentation(self.name())
     }
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
@@ -230,6 +246,10 @@ impl ScalarUDFImpl for Int64Udf {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        documentation(self.name())
     }
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
@@ -323,6 +343,10 @@ impl ScalarUDFImpl for AnyUdf {
         &self.signature
     }
 
+    fn documentation(&self) -> Option<&Documentation> {
+        documentation(self.name())
+    }
+
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(DataType::Boolean)
     }
@@ -388,11 +412,55 @@ impl ScalarUDFImpl for AnyUdf {
     }
 }
 
+/// Each function's description and an example, as `SHOW FUNCTIONS` and
+/// `information_schema.routines` show them.
+const DOCS: &[(&str, &str, &str)] = &[
+    ("registrable_domain", "The registrable domain (public suffix plus one label) of a DNS name, by the Public Suffix List; NULL when there is none.", "registrable_domain('a.b.example.co.uk') = 'example.co.uk'"),
+    ("public_suffix", "The public suffix of a DNS name, by the Public Suffix List (ICANN and private sections).", "public_suffix('user.github.io') = 'github.io'"),
+    ("public_suffix_section", "The Public Suffix List section of a name's public suffix: 'icann' or 'private'; NULL when not listed.", "public_suffix_section('github.io') = 'private'"),
+    ("is_public_suffix", "Whether a DNS name (without a leading '*.') is itself a listed public suffix.", "is_public_suffix('co.uk') = true"),
+    ("parent_domain", "A DNS name without its first label; NULL for a single label.", "parent_domain('www.example.com') = 'example.com'"),
+    ("tld_is_delegated", "Whether a name's top-level domain is in the Public Suffix List's ICANN section.", "tld_is_delegated('host.local') = false"),
+    ("is_reserved_ip", "Whether an IP address (text) is in a reserved range (RFC 1918, loopback, link-local, documentation, ...).", "is_reserved_ip('10.0.0.1') = true"),
+    ("any_unregistrable", "Whether any name of a list has no registrable domain.", "any_unregistrable(san_dns)"),
+    ("any_undelegated_tld", "Whether any name of a list has a top-level domain outside the PSL's ICANN section.", "any_undelegated_tld(san_dns)"),
+    ("any_reserved_ip", "Whether any IP address of a list is reserved.", "any_reserved_ip(san_ip)"),
+    ("any_public_suffix", "Whether any name of a list (without '*.') is itself a public suffix.", "any_public_suffix(san_dns)"),
+    ("any_contains", "Whether any string of a list contains the given text.", "any_contains(san_dns, '_')"),
+    ("prefix64", "The first 8 bytes of a binary value as a big-endian BIGINT (NULL when shorter): a fast grouping key for hashes.", "prefix64(tbs_sha256)"),
+    ("hash64", "XXH64 (seed 0) of a string's or binary's bytes as a BIGINT: a short grouping or join key.", "hash64('abc') = 4952883123889572249"),
+    ("hex", "Lowercase hex of a binary (or string) value.", "hex(cert_sha256)"),
+];
+
+/// The names of this module's functions.
+pub fn names() -> Vec<&'static str> {
+    DOCS.iter().map(|(n, _, _)| *n).collect()
+}
+
+/// The documentation of the function `name`.
+fn documentation(name: &str) -> Option<&'static Documentation> {
+    static BUILT: OnceLock<Vec<(&'static str, Documentation)>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            DOCS.iter()
+                .map(|(n, description, example)| {
+                    let doc = Documentation::builder(DocSection::default(), *description, *example)
+                        .build();
+                    (*n, doc)
+                })
+                .collect()
+        })
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, d)| d)
+}
+
 /// Every UDF of this module.
 pub fn all() -> Vec<ScalarUDF> {
     let mut udfs: Vec<ScalarUDF> = [
         NameFn::RegistrableDomain,
         NameFn::PublicSuffix,
+        NameFn::PublicSuffixSection,
         NameFn::IsPublicSuffix,
         NameFn::ParentDomain,
         NameFn::TldIsDelegated,

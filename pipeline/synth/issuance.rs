@@ -475,6 +475,17 @@ pub fn plant(rng: &mut impl Rng, cas: &Authorities, rule: &'static str) -> Issua
         other => unreachable!("no plant for {other}"),
     }
     is.rules.insert(0, rule);
+    // A name at a suffix of the PSL's private section (github.io) is
+    // private_suffix_san's; one of the ICANN section (co.uk) public_suffix_san's.
+    let private = is.san_dns.iter().any(|n| {
+        let n = n.trim_start_matches("*.");
+        crate::dns::is_public_suffix(n) && crate::dns::public_suffix_section(n) == Some("private")
+    });
+    for r in is.rules.iter_mut() {
+        if *r == "public_suffix_san" && private {
+            *r = "private_suffix_san";
+        }
+    }
     is
 }
 

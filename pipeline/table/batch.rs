@@ -77,6 +77,7 @@ pub struct CertBatchBuilder {
     issuer_key_hash: BinaryBuilder,
     chain_sha256: ListBuilder<BinaryBuilder>,
     parse_error: StringBuilder,
+    source_file: StringBuilder,
     der: Option<BinaryBuilder>,
 }
 
@@ -120,6 +121,7 @@ impl CertBatchBuilder {
             issuer_key_hash: BinaryBuilder::new(),
             chain_sha256: binary_list(),
             parse_error: StringBuilder::new(),
+            source_file: StringBuilder::new(),
             der: keep_der.then(BinaryBuilder::new),
         }
     }
@@ -134,8 +136,9 @@ impl CertBatchBuilder {
         self.rows == 0
     }
 
-    /// Appends one record.
-    pub fn append(&mut self, r: &CertRecord) {
+    /// Appends one record; `source_file` names the file it was read from
+    /// (for certificate files, whose rows have no log index of their own).
+    pub fn append(&mut self, r: &CertRecord, source_file: Option<&str>) {
         self.rows += 1;
         self.entry_index.append_value(r.entry_index);
         self.entry_timestamp.append_value(r.entry_timestamp_ms);
@@ -174,6 +177,7 @@ impl CertBatchBuilder {
         self.issuer_key_hash.append_option(r.issuer_key_hash);
         append_digests(&mut self.chain_sha256, &r.chain_sha256);
         self.parse_error.append_option(r.parse_error.as_deref());
+        self.source_file.append_option(source_file);
         if let Some(der) = &mut self.der {
             der.append_value(r.der.as_deref().unwrap_or_default());
         }
@@ -216,6 +220,7 @@ impl CertBatchBuilder {
             Arc::new(self.issuer_key_hash.finish()),
             Arc::new(self.chain_sha256.finish()),
             Arc::new(self.parse_error.finish()),
+            Arc::new(self.source_file.finish()),
         ];
         if let Some(der) = &mut self.der {
             columns.push(Arc::new(der.finish()));

@@ -60,6 +60,7 @@ pub fn cert_schema(keep_der: bool) -> SchemaRef {
         Field::new("issuer_key_hash", DataType::Binary, true),
         list("chain_sha256", DataType::Binary),
         Field::new("parse_error", DataType::Utf8, true),
+        Field::new("source_file", DataType::Utf8, true),
     ];
     if keep_der {
         fields.push(Field::new("der", DataType::Binary, false));
@@ -84,15 +85,23 @@ pub fn reject_schema() -> SchemaRef {
 /// The schema of `findings` files (the `run` partition column is in the path).
 pub fn finding_schema() -> SchemaRef {
     let ts = timestamp_type();
+    let names = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     Arc::new(Schema::new(vec![
         Field::new("rule", DataType::Utf8, false),
         Field::new("severity", DataType::Utf8, false),
         Field::new("log", DataType::Utf8, true),
         Field::new("entry_index", DataType::Int64, true),
-        Field::new("cert_sha256", DataType::Utf8, true),
+        Field::new("cert_sha256", DataType::Binary, true),
         Field::new("issuer_cn", DataType::Utf8, true),
         Field::new("not_before", ts.clone(), true),
         Field::new("detail", DataType::Utf8, true),
+        Field::new("serial", DataType::Utf8, true),
+        Field::new("subject_dn", DataType::Utf8, true),
+        Field::new("san_count", DataType::Int64, true),
+        Field::new("san_first", names, true),
+        Field::new("issuer_dn", DataType::Utf8, true),
+        Field::new("issuer_org", DataType::Utf8, true),
+        Field::new("crt_sh", DataType::Utf8, true),
         Field::new("run_time", ts, false),
     ]))
 }
@@ -105,7 +114,7 @@ pub fn manifest_schema() -> SchemaRef {
         Field::new("path", DataType::Utf8, false),
         Field::new("size", DataType::Int64, false),
         Field::new("mtime_ns", DataType::Int64, false),
-        Field::new("sha256", DataType::Utf8, false),
+        Field::new("sha256", DataType::Binary, false),
         Field::new("log", DataType::Utf8, false),
         Field::new("first_index", DataType::Int64, true),
         Field::new("last_index", DataType::Int64, true),

@@ -80,6 +80,7 @@ pub struct PartitionWriter {
     seq: u32,
     current: Option<OpenFile>,
     written: Vec<PathBuf>,
+    metadata: Vec<KeyValue>,
 }
 
 impl PartitionWriter {
@@ -92,7 +93,14 @@ impl PartitionWriter {
             seq: 0,
             current: None,
             written: Vec::new(),
+            metadata: Vec::new(),
         }
+    }
+
+    /// Adds a key-value pair to the metadata of every file this writer writes.
+    pub fn add_metadata(&mut self, key: &str, value: &str) {
+        self.metadata
+            .push(KeyValue::new(key.to_owned(), value.to_owned()));
     }
 
     fn open(&mut self) -> Result<&mut OpenFile> {
@@ -150,8 +158,14 @@ impl PartitionWriter {
             return Ok(());
         };
         let OpenFile {
-            tmp, path, writer, ..
+            tmp,
+            path,
+            mut writer,
+            ..
         } = f;
+        for kv in &self.metadata {
+            writer.append_key_value_metadata(kv.clone());
+        }
         let buf = writer
             .into_inner()
             .map_err(|source| Error::parquet("writing", &tmp, source));

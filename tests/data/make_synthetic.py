@@ -202,12 +202,12 @@ def main():
 
     # The WoSign github bug: x.github.io yields github.io.
     add("github_parent", x509_entry(make("x.github.io", ["x.github.io", "github.io"], nb=sep21), sep21),
-        ["unvalidated_parent_domain", "public_suffix_san"])
+        ["unvalidated_parent_domain", "private_suffix_san"])
     # www. and its parent: the same registrable domain, no finding.
     add("www_parent", x509_entry(make("www.example.org", ["www.example.org", "example.org"], nb=sep21), sep21), [],
-        ["unvalidated_parent_domain", "public_suffix_san"])
+        ["unvalidated_parent_domain", "public_suffix_san", "private_suffix_san"])
     # A wildcard under a private suffix.
-    add("blogspot_wildcard", x509_entry(make("*.blogspot.com", ["*.blogspot.com"], nb=sep21), sep21), ["public_suffix_san"])
+    add("blogspot_wildcard", x509_entry(make("*.blogspot.com", ["*.blogspot.com"], nb=sep21), sep21), ["private_suffix_san"])
     # Misplaced wildcards and an underscore.
     add("wildcard_inner", x509_entry(make("a.example.net", ["a.example.net", "f*.example.net"], nb=sep21), sep21), ["wildcard_misplaced"])
     add("underscore", x509_entry(make("u.example.net", ["u.example.net", "_dmarc.example.net"], nb=sep21), sep21), ["underscore_in_dnsname"])

@@ -78,6 +78,14 @@ def is_public_suffix(name):
     return bool(n) and listed(n) and "!" + n not in RULES
 
 
+def section(name):
+    """The PSL section ("icann" or "private") of a name that is a public suffix."""
+    n = norm(name)
+    labels = n.split(".")
+    in_private = n in PRIVATE or ".".join(["*"] + labels[1:]) in PRIVATE
+    return "private" if in_private else "icann"
+
+
 def registrable(name):
     n = norm(name)
     s = suffix(n)
@@ -159,7 +167,9 @@ def main():
             lambda e: subscriber(e) and e["signature_oid"] in SHA1 and e["not_before"] < ms("2016-01-01T00:00:00Z")
             and first_seen(e) is not None and first_seen(e) >= ms("2016-01-01T00:00:00Z")),
         "public_suffix_san": (["is_ca", "san_dns"], lambda e: subscriber(e)
-                              and any(is_public_suffix(n) for n in e["san_dns"])),
+                              and any(is_public_suffix(n) and section(n) == "icann" for n in e["san_dns"])),
+        "private_suffix_san": (["is_ca", "san_dns"], lambda e: subscriber(e)
+                               and any(is_public_suffix(n) and section(n) == "private" for n in e["san_dns"])),
         "unvalidated_parent_domain": (["is_ca", "san_dns"], lambda e: subscriber(e) and any(
             parent(c) is not None and norm(p) == parent(c)
             and (is_public_suffix(p) or (registrable(c) is not None and registrable(c) != norm(p)

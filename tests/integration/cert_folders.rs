@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use crate::fixtures::{data_dir, json_lines, pipeline_ok, read_table, rows};
 
@@ -23,6 +24,8 @@ fn by_cert(rows: Vec<Map<String, Value>>) -> BTreeMap<String, Map<String, Value>
             for c in LOG_ONLY {
                 r.remove(*c);
             }
+            // Where a file's row came from; a log entry has its log and index.
+            r.remove("source_file");
             (r["cert_sha256"].as_str().unwrap().to_owned(), r)
         })
         .collect()
@@ -62,6 +65,19 @@ fn a_folder_of_pem_and_der_files_gives_the_rows_of_the_same_certificates_logged(
         .filter(|r| r["entry_type"] == "precert")
         .count();
     assert!(precerts >= 5, "{precerts}");
+    // Each row names the file it was read from: a certificate in that file
+    // has the row's SHA-256.
+    for r in &stored {
+        let file = std::path::PathBuf::from(r["source_file"].as_str().unwrap());
+        assert!(file.starts_with(&x509), "{file:?}");
+        let sha = r["cert_sha256"].as_str().unwrap();
+        assert!(
+            file_certificates(&file)
+                .iter()
+                .any(|der| hex::encode(sha2::Sha256::digest(der)) == sha),
+            "{file:?} holds no certificate {sha}"
+        );
+    }
     // No log timestamp: notBefore stands in.
     for r in &stored {
         if !r["not_before"].is_null() {
@@ -82,13 +98,42 @@ fn a_folder_of_pem_and_der_files_gives_the_rows_of_the_same_certificates_logged(
         ],
         dir,
     );
-    let logged = by_cert(rows(&read_table(&dir.join("logged"), "certs", "x509")));
+    let logged_rows = rows(&read_table(&dir.join("logged"), "certs", "x509"));
+    assert!(logged_rows.iter().all(|r| r["source_file"].is_null()));
+    let logged = by_cert(logged_rows);
     let files = by_cert(stored);
     let common: Vec<&String> = files.keys().filter(|k| logged.contains_key(*k)).collect();
     assert!(common.len() >= 185, "{} certificates in both", common.len());
     for k in common {
         assert_eq!(files[k], logged[k], "certificate {k}");
     }
+}
+
+/// The DER certificates of a PEM or DER file.
+fn file_certificates(path: &std::path::Path) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let bytes = std::fs::read(path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    if !text.contains("-----BEGIN") {
+        return vec![bytes];
+    }
+    let mut out = Vec::new();
+    let mut body: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN") {
+            body = Some(String::new());
+        } else if line.starts_with("-----END") {
+            if let Some(b) = body.take() {
+                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b) {
+                    out.push(der);
+                }
+            }
+        } else if let Some(b) = &mut body {
+            b.push_str(line);
+        }
+    }
+    out
 }
 
 /// The certificate of each entry of a get-entries page: the x509 entry's

@@ -304,7 +304,11 @@ fn a_check_on_a_scheduler_and_two_executors_equals_the_local_one_and_survives_lo
     let before = stored_runs(&data);
     let rules = rules();
     let mut check = Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(check_args(&data, &rules, &["--cluster", &cluster]))
+        .args(check_args(
+            &data,
+            &rules,
+            &["--cluster", &cluster, "--store"],
+        ))
         .current_dir(dir)
         // Files, not pipes: thousands of findings would fill a pipe no one
         // reads until the process exits.

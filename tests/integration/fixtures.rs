@@ -16,6 +16,26 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pipeline::ingest::{ingest, IngestOptions, IngestSummary};
 use pipeline::report::Silent;
 
+/// The keys of a finding in `check --format json`, and the CSV header, in
+/// order: a contract scripts depend on.
+pub const FINDING_KEYS: &[&str] = &[
+    "rule",
+    "severity",
+    "log",
+    "entry_index",
+    "cert_sha256",
+    "issuer_cn",
+    "not_before",
+    "detail",
+    "serial",
+    "subject_dn",
+    "san_count",
+    "san_first",
+    "issuer_dn",
+    "issuer_org",
+    "crt_sh",
+];
+
 /// The repository's test data directory.
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")

@@ -173,7 +173,7 @@ fn nightly_runs_read_only_new_files_and_store_each_entry_once() {
         "data",
         "SELECT count(*) AS files, count(DISTINCT path) AS paths, sum(rows) AS rows,
                 sum(rejects) AS rejects, sum(duplicates) AS dups,
-                sum(CASE WHEN length(sha256) = 64 THEN 1 ELSE 0 END) AS hashed
+                sum(CASE WHEN length(hex(sha256)) = 64 THEN 1 ELSE 0 END) AS hashed
          FROM manifest",
     );
     assert_eq!(m[0]["files"].as_u64(), Some(files.len() as u64));

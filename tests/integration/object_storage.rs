@@ -186,7 +186,9 @@ fn a_published_dataset_reads_on_s3_as_it_reads_on_disk() {
     // Findings stored on object storage come back through the findings table.
     ok(
         &moto,
-        &["check", "--data", url, "--rules", rules, "--format", "json"],
+        &[
+            "check", "--data", url, "--rules", rules, "--format", "json", "--store",
+        ],
     );
     let stored = ok(
         &moto,

@@ -676,11 +676,13 @@ fn non_utf8_file_names_are_read() {
 }
 
 /// Runs `pipeline` to the end and returns its output with its peak RSS in
-/// bytes (from the kernel's accounting of that one child).
-// The child is reaped by wait4, which clippy does not see.
-#[allow(unsafe_code, clippy::zombie_processes)]
+/// bytes: the highest `VmHWM` of its own address space, read from
+/// /proc while it runs. (`wait4`'s `ru_maxrss` is not that: a child spawned
+/// with vfork and exec is charged its parent's high-water mark, and the test
+/// process itself holds hundreds of MB.)
 fn run_measured(args: &[&str], cwd: &Path) -> (Output, u64) {
     use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let mut child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
         .args(args)
         .current_dir(cwd)
@@ -688,6 +690,26 @@ fn run_measured(args: &[&str], cwd: &Path) -> (Output, u64) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let watching = done.clone();
+    let watcher = std::thread::spawn(move || {
+        let mut peak = 0u64;
+        while !watching.load(Ordering::Relaxed) {
+            let Ok(text) = fs::read_to_string(&status_file) else {
+                break;
+            };
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak = peak.max(kb * 1024);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        peak
+    });
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr_pipe = child.stderr.take().unwrap();
@@ -698,20 +720,20 @@ fn run_measured(args: &[&str], cwd: &Path) -> (Output, u64) {
     });
     stdout.read_to_end(&mut out).unwrap();
     err.extend(reader.join().unwrap());
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to fill; the pid
-    // is our own child, waited for once.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    use std::os::unix::process::ExitStatusExt;
-    let output = Output {
-        status: std::process::ExitStatus::from_raw(status),
-        stdout: out,
-        stderr: err,
-    };
-    (output, usage.ru_maxrss as u64 * 1024)
+    // The child has closed its output: it is exiting or gone; its last
+    // VmHWM was read while its memory was still mapped.
+    let status = child.wait().unwrap();
+    done.store(true, Ordering::Relaxed);
+    let peak = watcher.join().unwrap();
+    assert!(peak > 0, "no VmHWM read");
+    (
+        Output {
+            status,
+            stdout: out,
+            stderr: err,
+        },
+        peak,
+    )
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::fs;
 
 use arrow::datatypes::{DataType, SchemaRef};
-use pipeline::table::schema::{cert_schema, ct_logs_schema, manifest_schema, reject_schema};
+use pipeline::table::schema::{
+    cert_schema, ct_logs_schema, finding_schema, manifest_schema, reject_schema,
+};
 
 use crate::fixtures::data_dir;
 
@@ -66,6 +68,11 @@ fn rejects_schema_is_documented() {
 }
 
 #[test]
+fn findings_schema_is_documented() {
+    assert_eq!(documented("findings.md"), actual(finding_schema()));
+}
+
+#[test]
 fn manifest_schema_is_documented() {
     assert_eq!(documented("manifest.md"), actual(manifest_schema()));
 }
@@ -112,7 +119,8 @@ fn help_and_readme_name_the_same_flags() {
     let readme = fs::read_to_string(data_dir().join("../../README.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let commands = [
-        "ingest", "query", "check", "synth", "status", "compact", "publish", "verify",
+        "ingest", "query", "check", "show", "prune", "synth", "status", "compact", "publish",
+        "verify",
     ];
     let top = crate::fixtures::run(&["--help"], dir.path());
     let top = String::from_utf8_lossy(&top.stdout);
@@ -165,4 +173,38 @@ fn help_and_readme_name_the_same_flags() {
             "{cmd} binds loopback by default:\n{help}"
         );
     }
+}
+
+/// The README's example ingest summary is what ingesting the bundled sample
+/// (as `scripts/demo` does) prints.
+#[test]
+fn readme_ingest_summary_is_the_sample_s() {
+    let readme = fs::read_to_string(data_dir().join("../../README.md")).unwrap();
+    let shown = readme
+        .lines()
+        .find(|l| l.starts_with("ingested 6 files"))
+        .expect("README shows the sample's ingest summary");
+    let counts = |line: &str| -> String {
+        let after = line.split_once(": ").map_or("", |(_, a)| a);
+        after.split(';').next().unwrap_or("").to_owned()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sample = data_dir().join("../../sample");
+    let mut args: Vec<String> = vec!["ingest".into()];
+    for log in [
+        "pilot",
+        "icarus",
+        "ctgo-test",
+        "scrape",
+        "rocketeer",
+        "real-certs",
+    ] {
+        args.push(sample.join(log).display().to_string());
+    }
+    args.extend(["--out".into(), "ds".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = crate::fixtures::pipeline_ok(&args, dir.path());
+    let said = String::from_utf8_lossy(&out.stderr);
+    let line = said.lines().find(|l| l.starts_with("ingested ")).unwrap();
+    assert_eq!(counts(line), counts(shown), "{said}");
 }

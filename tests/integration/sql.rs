@@ -215,6 +215,7 @@ fn check_reports_json_keys_exit_status_and_stores_findings() {
             &rules_dir(),
             "--format",
             "json",
+            "--store",
         ],
         tmp.path(),
     );
@@ -227,23 +228,17 @@ fn check_reports_json_keys_exit_status_and_stores_findings() {
         .keys()
         .map(String::as_str)
         .collect();
-    let mut want = vec![
-        "rule",
-        "severity",
-        "log",
-        "entry_index",
-        "cert_sha256",
-        "issuer_cn",
-        "not_before",
-        "detail",
-    ];
+    let mut want = crate::fixtures::FINDING_KEYS.to_vec();
     want.sort();
     let mut keys_sorted = keys.clone();
     keys_sorted.sort();
     assert_eq!(keys_sorted, want);
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("15 rules run"), "{summary}");
-    assert!(summary.contains("issuer_certs"), "{summary}");
+    assert!(summary.contains("16 rules run"), "{summary}");
+    assert!(
+        summary.contains("certificates     per_10k  rules"),
+        "{summary}"
+    );
 
     // The stored findings are a table.
     let q = pipeline(
@@ -373,7 +368,7 @@ fn check_runs_the_built_in_rules_from_any_directory() {
         tmp.path(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("15 rules run"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("16 rules run"));
 }
 
 /// Several `--data` read as one: each machine ingests its own logs into

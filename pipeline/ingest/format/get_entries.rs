@@ -55,6 +55,19 @@ pub fn detect_layout(head: &[u8]) -> Layout {
     }
 }
 
+/// Whether the start of a JSON file is a signed tree head (a `get-sth`
+/// response: `tree_size` and `sha256_root_hash`, no entries) rather than
+/// entries.
+pub fn is_tree_head(head: &[u8]) -> bool {
+    let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(head) else {
+        return false;
+    };
+    o.contains_key("tree_size")
+        && o.contains_key("sha256_root_hash")
+        && !o.contains_key("entries")
+        && !o.contains_key("leaf_input")
+}
+
 /// Parses one JSON line.
 pub fn parse_line(line: &[u8]) -> Result<JsonEntry<'_>, serde_json::Error> {
     serde_json::from_slice(line)
@@ -423,6 +436,10 @@ mod tests {
             Layout::Records(&JSON_LINES)
         );
         assert_eq!(detect_layout(b""), Layout::Records(&JSON_LINES));
+        let sth = br#"{"tree_size":1005,"timestamp":1,"sha256_root_hash":"AA==","tree_head_signature":"BB=="}"#;
+        assert!(is_tree_head(sth));
+        assert!(!is_tree_head(br#"{"entries":[]}"#));
+        assert!(!is_tree_head(br#"{"leaf_input":"AA=="}"#));
     }
 
     #[test]
