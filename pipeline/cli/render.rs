@@ -219,6 +219,9 @@ pub fn check_notes(report: &CheckReport, timings: bool) {
         for (rule, seconds) in &report.rule_seconds {
             eprintln!("timing: {rule} {seconds:.3} s");
         }
+        for (step, seconds) in &report.after_rules_seconds {
+            eprintln!("timing: ({step}) {seconds:.3} s");
+        }
     }
     if let Some((compared, known)) = &report.previous_run {
         eprintln!(

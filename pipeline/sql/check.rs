@@ -164,6 +164,9 @@ pub struct CheckReport {
     pub stored: Vec<PathBuf>,
     /// Seconds each rule took (planning, execution and collecting its findings).
     pub rule_seconds: Vec<(String, f64)>,
+    /// Seconds spent looking the findings' certificates up, and counting
+    /// each issuer's certificates, after the rules.
+    pub after_rules_seconds: Vec<(&'static str, f64)>,
     /// With `--new`: what was compared with (the runs), and how many
     /// findings they already had.
     pub previous_run: Option<(String, usize)>,
@@ -440,8 +443,14 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
             Err(e) => report.broken.push(e),
         }
     }
+    let started = std::time::Instant::now();
     evidence::attach(ctx, &mut report.findings).await?;
+    let looked_up = std::time::Instant::now();
     report.issuer_certs = issuer_certs(ctx).await?;
+    report.after_rules_seconds = vec![
+        ("evidence", (looked_up - started).as_secs_f64()),
+        ("issuer counts", looked_up.elapsed().as_secs_f64()),
+    ];
     Ok(report)
 }
 

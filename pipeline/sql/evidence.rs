@@ -77,7 +77,17 @@ pub async fn attach(ctx: &SessionContext, findings: &mut [Finding]) -> Result<()
            c.issuer_dn, c.issuer_org \
          FROM {KEYS_TABLE} k JOIN certs c ON c.log = k.log AND c.entry_index = k.entry_index"
     );
-    let result = async { ctx.sql(&sql).await?.collect().await }.await;
+    // The join hands the wanted (log, entry_index) keys to the Parquet scan,
+    // which then decodes names and DNs only for those rows.
+    let mut state = ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .execution
+        .parquet
+        .pushdown_filters = true;
+    let own = SessionContext::new_with_state(state);
+    let result = async { own.sql(&sql).await?.collect().await }.await;
     ctx.deregister_table(KEYS_TABLE)?;
     let batches = result?;
     for b in &batches {
