@@ -278,6 +278,23 @@ fn show_prints_every_entry_of_a_certificate_with_its_pem_and_findings() {
     ] {
         assert!(matched["columns"].get(column).is_some(), "{column}");
     }
+    // The logs that signed a certificate's SCTs are named from the log list
+    // (github.com's certificate of 2016, with SCTs of Pilot, DigiCert and Skydiver).
+    let github = "3111500C4A66012CDAE333EC3FCA1C9DDE45C954440E7EE413716BFF3663C074";
+    let out = crate::fixtures::pipeline_ok(
+        &["show", "--data", &data, "--format", "json", github],
+        tmp.path(),
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown["entries"][0]["sct_logs"],
+        serde_json::json!([
+            "Google 'Pilot' log (Google, https://ct.googleapis.com/pilot/)",
+            "DigiCert Log Server (DigiCert, https://ct1.digicert-ct.com/log/)",
+            "Google 'Skydiver' log (Google, https://ct.googleapis.com/skydiver/)"
+        ])
+    );
+    assert_eq!(shown["entries"][0]["columns"]["subject_cn"], "github.com");
     // The text form, by serial.
     let out =
         crate::fixtures::pipeline_ok(&["show", "--data", &data, "--serial", serial], tmp.path());
