@@ -139,7 +139,10 @@ pub fn local_runs(dir: &Path) -> Result<Vec<StoredRun>> {
         let Some(run_name) = run.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if !run_name.starts_with("run=") || !run.path().is_dir() {
+        // A symbolic link is not a run (it may lead out of the dataset,
+        // and runs are rewritten and removed in place): left alone.
+        let is_dir = run.file_type().is_ok_and(|t| t.is_dir());
+        if !run_name.starts_with("run=") || !is_dir {
             continue;
         }
         let rd = std::fs::read_dir(run.path()).map_err(|e| Error::io(run.path(), e))?;
@@ -149,7 +152,7 @@ pub fn local_runs(dir: &Path) -> Result<Vec<StoredRun>> {
                 continue;
             };
             let rel = format!("findings/{run_name}/{name}");
-            if run_of(&rel).is_none() {
+            if run_of(&rel).is_none() || !file.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
             let path = file.path();

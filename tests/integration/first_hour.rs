@@ -749,3 +749,57 @@ fn findings_stored_with_hex_hashes_are_upgraded_by_the_next_stored_run() {
         "{out:?}"
     );
 }
+
+#[test]
+fn prune_never_follows_a_link_out_of_the_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = real_dataset(tmp.path(), &[]);
+    crate::fixtures::pipeline_ok(
+        &[
+            "check",
+            "--data",
+            &data,
+            "--store",
+            "--rule",
+            "san_missing",
+            "--format",
+            "json",
+            "--out",
+            "/dev/null",
+        ],
+        tmp.path(),
+    );
+    // A run folder that is a link to a folder outside, holding a file.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("part-00000.parquet"), b"precious").unwrap();
+    let findings = std::path::Path::new(&data).join("findings");
+    std::os::unix::fs::symlink(&outside, findings.join("run=20000101T000000.000Z")).unwrap();
+    let out = crate::fixtures::pipeline_ok(
+        &["prune", "--data", &data, "--keep", "0", "--json"],
+        tmp.path(),
+    );
+    let pruned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pruned["kept"].as_array().unwrap().len(), 1, "{pruned}");
+    assert!(outside.exists());
+    // A run that stores (and upgrades older runs) does not write there either.
+    run(
+        &[
+            "check",
+            "--data",
+            &data,
+            "--new",
+            "--rule",
+            "san_missing",
+            "--format",
+            "json",
+            "--out",
+            "/dev/null",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        std::fs::read(outside.join("part-00000.parquet")).unwrap(),
+        b"precious"
+    );
+}
