@@ -674,6 +674,22 @@ fn smaller_stumbles() {
     );
 }
 
+/// `check --rule san_missing` of `data` (`mode` `--new` or
+/// `--store`), findings discarded.
+fn san_missing_run(cwd: &std::path::Path, data: &str, mode: &str) -> std::process::Output {
+    let rule = [
+        "--rule",
+        "san_missing",
+        "--format",
+        "json",
+        "--out",
+        "/dev/null",
+    ];
+    let mut all = vec!["check", "--data", data, mode];
+    all.extend(rule);
+    run(&all, cwd)
+}
+
 #[test]
 fn findings_stored_with_hex_hashes_are_upgraded_by_the_next_stored_run() {
     use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
@@ -723,21 +739,8 @@ fn findings_stored_with_hex_hashes_are_upgraded_by_the_next_stored_run() {
     w.write(&batch).unwrap();
     w.close().unwrap();
     // The old run is read (no hash is "new" by accident) and then upgraded.
-    crate::fixtures::pipeline_ok(
-        &[
-            "check",
-            "--data",
-            &data,
-            "--new",
-            "--rule",
-            "san_missing",
-            "--format",
-            "json",
-            "--out",
-            "/dev/null",
-        ],
-        tmp.path(),
-    );
+    let out = san_missing_run(tmp.path(), &data, "--new");
+    assert!(out.status.success(), "{out:?}");
     let out = q(&format!(
         "SELECT rule, entry_index, arrow_typeof(cert_sha256) LIKE 'Binary%' FROM findings \
          WHERE cert_sha256 = '{}' AND run = '20200101T000000.000Z'",
@@ -754,21 +757,9 @@ fn findings_stored_with_hex_hashes_are_upgraded_by_the_next_stored_run() {
 fn prune_never_follows_a_link_out_of_the_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let data = real_dataset(tmp.path(), &[]);
-    crate::fixtures::pipeline_ok(
-        &[
-            "check",
-            "--data",
-            &data,
-            "--store",
-            "--rule",
-            "san_missing",
-            "--format",
-            "json",
-            "--out",
-            "/dev/null",
-        ],
-        tmp.path(),
-    );
+    assert!(san_missing_run(tmp.path(), &data, "--store")
+        .status
+        .success());
     // A run folder that is a link to a folder outside, holding a file.
     let outside = tmp.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
@@ -783,21 +774,7 @@ fn prune_never_follows_a_link_out_of_the_dataset() {
     assert_eq!(pruned["kept"].as_array().unwrap().len(), 1, "{pruned}");
     assert!(outside.exists());
     // A run that stores (and upgrades older runs) does not write there either.
-    run(
-        &[
-            "check",
-            "--data",
-            &data,
-            "--new",
-            "--rule",
-            "san_missing",
-            "--format",
-            "json",
-            "--out",
-            "/dev/null",
-        ],
-        tmp.path(),
-    );
+    san_missing_run(tmp.path(), &data, "--new");
     assert_eq!(
         std::fs::read(outside.join("part-00000.parquet")).unwrap(),
         b"precious"
