@@ -21,6 +21,7 @@ use crate::sql::evidence::{self, crt_sh_link, Evidence};
 use crate::sql::hex_literals::decode_hex;
 use crate::sql::output::OutputFormat;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
+use crate::sql::script;
 use crate::sql::session::{self, SessionOptions};
 use crate::table::schema::{finding_schema, timestamp_type, UTC};
 use crate::table::writer::PartitionWriter;
@@ -531,24 +532,16 @@ fn select_rules(
         }
         // A value of the wrong type is the command line's mistake, said
         // before anything runs, not a broken rule.
-        if let Some(params) = params {
-            if let Err(e) = rule.render(params) {
-                let types = rule.param_types();
-                let (name, value) = params
-                    .iter()
-                    .find(|(n, v)| {
-                        let one = BTreeMap::from([((*n).clone(), (*v).clone())]);
-                        rule.render(&one).is_err()
-                    })
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .unwrap_or(("?", "?"));
-                let expected = types
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or("a value of another type", |(_, t)| t.describe());
+        let types = rule.param_types();
+        for (name, value) in params.into_iter().flatten() {
+            let Some((_, kind)) = types.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            if let Err(why) = script::typed_value(*kind, name, value) {
                 return Err(Error::Usage(format!(
-                    "--param {}.{name}={value:?}: expected {expected} ({})",
-                    rule.id, e.message
+                    "--param {}.{name}={value:?}: expected {} ({why})",
+                    rule.id,
+                    kind.describe()
                 )));
             }
         }
@@ -831,14 +824,15 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     let ctx = session::open_datasets(&opts.data, &opts.session, false).await?;
     let now = chrono::Utc::now();
     let mut report = run_rules(&ctx, opts).await?;
-    // Every finding is stored, new or not: the next run compares with all.
-    let all = findings_batch(&report.findings, now.timestamp_millis())?;
-    // The comparison is made before this run is stored.
+    let mut batch = findings_batch(&report.findings, now.timestamp_millis())?;
+    // The comparison is made before this run is stored, against the runs
+    // before it.
     let known = if opts.new {
         Some(keep_new(&ctx, opts, &mut report).await?)
     } else {
         None
     };
+    // Every finding is stored, new or not: the next run compares with all.
     // A run in which a rule failed (a broken file, a lost executor) is not
     // stored: its findings are partial, and `--new` would later call the
     // missing rule's findings new.
@@ -846,10 +840,15 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
         let run = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let rules_run: Vec<RuleRun> = report.rule_runs.iter().map(|(r, _)| r.clone()).collect();
         report.stored =
-            store_run(&opts.data[0], &opts.session.store, &all, &run, &rules_run).await?;
+            store_run(&opts.data[0], &opts.session.store, &batch, &run, &rules_run).await?;
+    }
+    if let Some((_, already)) = &known {
+        if *already > 0 {
+            // Only the new findings are shown.
+            batch = findings_batch(&report.findings, now.timestamp_millis())?;
+        }
     }
     report.previous_run = known;
-    let batch = findings_batch(&report.findings, now.timestamp_millis())?;
     let last = batch.num_columns() - 1;
     let shown = batch
         .project(&(0..last).collect::<Vec<_>>())

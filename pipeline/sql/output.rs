@@ -147,15 +147,18 @@ fn nested_as_json(col: &ArrayRef) -> Result<ArrayRef, ArrowError> {
         w.write(&one)?;
         w.finish()?;
     }
+    // Each line is `{"v":VALUE}`: the cell is VALUE.
     let mut b = StringBuilder::new();
     for (row, line) in lines.split(|c| *c == b'\n').take(col.len()).enumerate() {
+        let value = line
+            .strip_prefix(b"{\"v\":")
+            .and_then(|l| l.strip_suffix(b"}"))
+            .ok_or_else(|| ArrowError::JsonError("unexpected JSON line".into()))?;
         if col.is_null(row) {
             b.append_null();
-            continue;
+        } else {
+            b.append_value(String::from_utf8_lossy(value));
         }
-        let v: serde_json::Value = serde_json::from_slice(line)
-            .map_err(|e| ArrowError::JsonError(format!("re-reading a JSON value: {e}")))?;
-        b.append_value(v.get("v").map(|v| v.to_string()).unwrap_or_default());
     }
     Ok(Arc::new(b.finish()))
 }

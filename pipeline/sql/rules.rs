@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::sql::script::{bind, BindError, ParamValue};
+use crate::sql::script::{bind, BindError, ParamType, ParamValue};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,40 +59,6 @@ pub struct Param {
     pub default: String,
     /// What it means.
     pub description: String,
-}
-
-/// The type of value a parameter takes, from where it stands in the SQL
-/// (see [`bind`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamType {
-    /// A bare `${p}`: an integer or a decimal number.
-    Number,
-    /// `'${p}'`: text.
-    Text,
-    /// `TIMESTAMP '${p}'`: an instant.
-    Timestamp,
-}
-
-impl ParamType {
-    /// Its name in `--list-rules`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParamType::Number => "number",
-            ParamType::Text => "text",
-            ParamType::Timestamp => "timestamp",
-        }
-    }
-
-    /// What a value of this type looks like, for error messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            ParamType::Number => "a number (72, 0.5)",
-            ParamType::Text => "text",
-            ParamType::Timestamp => {
-                "a timestamp (2016-01-01, or RFC 3339 such as 2016-01-01T00:00:00Z)"
-            }
-        }
-    }
 }
 
 /// A DataFusion setting a rule runs with (`-- set: key = value`).

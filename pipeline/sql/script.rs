@@ -121,6 +121,63 @@ fn parse_instant(v: &str) -> Option<i64> {
         .map(|t| t.and_utc().timestamp_millis())
 }
 
+/// The type of value a parameter takes, from where it stands in the SQL:
+/// a bare `${p}` a number, `'${p}'` text, `TIMESTAMP '${p}'` an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    /// A bare `${p}`: an integer or a decimal number.
+    Number,
+    /// `'${p}'`: text.
+    Text,
+    /// `TIMESTAMP '${p}'`: an instant.
+    Timestamp,
+}
+
+impl ParamType {
+    /// Its name in `--list-rules`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::Number => "number",
+            ParamType::Text => "text",
+            ParamType::Timestamp => "timestamp",
+        }
+    }
+
+    /// What a value of this type looks like, for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamType::Number => "a number (72, 0.5)",
+            ParamType::Text => "text",
+            ParamType::Timestamp => {
+                "a timestamp (2016-01-01, or RFC 3339 such as 2016-01-01T00:00:00Z)"
+            }
+        }
+    }
+}
+
+/// The value `v` of parameter `name` as a value of `kind`, or why it is not one.
+pub fn typed_value(kind: ParamType, name: &str, v: &str) -> Result<ParamValue, String> {
+    match kind {
+        ParamType::Timestamp => parse_instant(v.trim())
+            .map(ParamValue::Timestamp)
+            .ok_or_else(|| {
+                format!(
+                    "parameter {name} = {v:?} is not a timestamp (2016-01-01 or 2016-01-01T00:00:00Z)"
+                )
+            }),
+        ParamType::Text => Ok(ParamValue::Text(v.to_owned())),
+        ParamType::Number => {
+            if let Ok(i) = v.trim().parse::<i64>() {
+                Ok(ParamValue::Int(i))
+            } else if let Some(f) = v.trim().parse::<f64>().ok().filter(|f| f.is_finite()) {
+                Ok(ParamValue::Float(f))
+            } else {
+                Err(format!("parameter {name} = {v:?} is not a number"))
+            }
+        }
+    }
+}
+
 /// Replaces each `${name}` of a rule with the placeholder `$name` and
 /// returns the values to bind, typed by where the parameter stands:
 /// `TIMESTAMP '${p}'` binds an instant, `'${p}'` text, a bare `${p}` a
@@ -167,21 +224,14 @@ pub fn bind(
         match value(&name) {
             None => missing.push(name.clone()),
             Some(v) => {
-                let typed = if timestamp {
-                    ParamValue::Timestamp(parse_instant(v.trim()).ok_or_else(|| {
-                        BindError::Invalid(format!("parameter {name} = {v:?} is not a timestamp (2016-01-01 or 2016-01-01T00:00:00Z)"))
-                    })?)
+                let kind = if timestamp {
+                    ParamType::Timestamp
                 } else if quoted {
-                    ParamValue::Text(v)
-                } else if let Ok(i) = v.trim().parse::<i64>() {
-                    ParamValue::Int(i)
-                } else if let Some(f) = v.trim().parse::<f64>().ok().filter(|f| f.is_finite()) {
-                    ParamValue::Float(f)
+                    ParamType::Text
                 } else {
-                    return Err(BindError::Invalid(format!(
-                        "parameter {name} = {v:?} is not a number"
-                    )));
+                    ParamType::Number
                 };
+                let typed = typed_value(kind, &name, &v).map_err(BindError::Invalid)?;
                 if let Some((_, old)) = bound.iter().find(|(n, _)| *n == name) {
                     if *old != typed {
                         return Err(BindError::Invalid(format!(

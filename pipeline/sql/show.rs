@@ -352,31 +352,36 @@ async fn findings_of(ctx: &SessionContext, entries: &[ShownEntry]) -> Result<Vec
         .collect();
     hashes.sort();
     hashes.dedup();
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let places: Vec<String> = (1..=hashes.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT rule, severity, log, entry_index, detail, min(run) AS first_run, max(run) AS last_run \
+         FROM findings WHERE cert_sha256 IN ({}) \
+         GROUP BY rule, severity, log, entry_index, detail ORDER BY rule, log, entry_index",
+        places.join(", ")
+    );
+    let params = hashes
+        .into_iter()
+        .map(|h| ScalarValue::Binary(Some(h)))
+        .collect();
+    let batches = collect(ctx, &sql, params).await?;
     let mut out = Vec::new();
-    for h in hashes {
-        let batches = collect(
-            ctx,
-            "SELECT rule, severity, log, entry_index, detail, min(run) AS first_run, max(run) AS last_run \
-             FROM findings WHERE cert_sha256 = $1 \
-             GROUP BY rule, severity, log, entry_index, detail ORDER BY rule, log, entry_index",
-            vec![ScalarValue::Binary(Some(h))],
-        )
-        .await?;
-        for row in rows(&batches)? {
-            let s = |n: &str| text_of(&row, n).map(str::to_owned);
-            out.push(ShownFinding {
-                rule: s("rule").unwrap_or_default(),
-                severity: s("severity").unwrap_or_default(),
-                log: s("log"),
-                entry_index: row
-                    .iter()
-                    .find(|(n, _)| n == "entry_index")
-                    .and_then(|(_, v)| v.as_i64()),
-                detail: s("detail"),
-                first_run: s("first_run").unwrap_or_default(),
-                last_run: s("last_run").unwrap_or_default(),
-            });
-        }
+    for row in rows(&batches)? {
+        let s = |n: &str| text_of(&row, n).map(str::to_owned);
+        out.push(ShownFinding {
+            rule: s("rule").unwrap_or_default(),
+            severity: s("severity").unwrap_or_default(),
+            log: s("log"),
+            entry_index: row
+                .iter()
+                .find(|(n, _)| n == "entry_index")
+                .and_then(|(_, v)| v.as_i64()),
+            detail: s("detail"),
+            first_run: s("first_run").unwrap_or_default(),
+            last_run: s("last_run").unwrap_or_default(),
+        });
     }
     Ok(out)
 }

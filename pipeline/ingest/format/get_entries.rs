@@ -59,6 +59,10 @@ pub fn detect_layout(head: &[u8]) -> Layout {
 /// response: `tree_size` and `sha256_root_hash`, no entries) rather than
 /// entries.
 pub fn is_tree_head(head: &[u8]) -> bool {
+    // Pages and lines are not parsed whole just to learn they are not one.
+    if !head.windows(11).any(|w| w == b"\"tree_size\"") {
+        return false;
+    }
     let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(head) else {
         return false;
     };
