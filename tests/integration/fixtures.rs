@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pipeline::ingest::{ingest, IngestOptions, IngestSummary};
-use pipeline::report::Silent;
+use pipeline::notes::Silent;
 
 /// The keys of a finding in `check --format json`, and the CSV header, in
 /// order: a contract scripts depend on.
