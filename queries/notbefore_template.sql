@@ -12,27 +12,33 @@ WITH subscriber AS (
   WHERE NOT coalesce(is_ca, false) AND not_before IS NOT NULL AND issuer_dn IS NOT NULL
 ),
 -- not_before values held by at least min_certs entries of any issuer: one
--- pass over an integer column, so that only these rows are grouped by issuer.
+-- pass over an integer column, so that only these rows are ranked by issuer.
 shared AS (
-  SELECT not_before FROM subscriber
-  GROUP BY not_before
-  HAVING count(*) >= ${min_certs}
+  SELECT not_before FROM subscriber GROUP BY not_before HAVING count(*) >= ${min_certs}
 ),
-templates AS (
-  SELECT s.issuer_dn, s.not_before,
-         count(DISTINCT s.tbs_sha256) AS certs,
-         min(s.first_seen) AS first_evidence, max(s.first_seen) AS last_evidence
+-- Certificates (distinct tbs_sha256) numbered within each (issuer, not_before);
+-- window functions over the few rows left, not a join back to a grouping.
+ranked AS (
+  SELECT s.*,
+         dense_rank() OVER (PARTITION BY s.issuer_dn, s.not_before
+                            ORDER BY encode(s.tbs_sha256, 'hex')) AS cert_rank
   FROM subscriber s JOIN shared ON s.not_before = shared.not_before
-  GROUP BY s.issuer_dn, s.not_before
-  HAVING count(DISTINCT s.tbs_sha256) >= ${min_certs}
-     AND CAST(max(s.first_seen) AS BIGINT) - CAST(min(s.first_seen) AS BIGINT)
-         >= ${min_span_days} * 86400000
+),
+grouped AS (
+  SELECT *,
+         max(cert_rank) OVER w AS certs,
+         min(first_seen) OVER w AS first_evidence,
+         max(first_seen) OVER w AS last_evidence
+  FROM ranked
+  WINDOW w AS (PARTITION BY issuer_dn, not_before)
 )
-SELECT s.log, s.entry_index, s.cert_sha256, s.issuer_cn, s.not_before,
-       'not_before shared by ' || CAST(t.certs AS VARCHAR)
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
+       'not_before shared by ' || CAST(certs AS VARCHAR)
          || ' certificates of this issuer whose earliest evidence spans '
-         || CAST((CAST(t.last_evidence AS BIGINT) - CAST(t.first_evidence AS BIGINT)) / 86400000 AS VARCHAR)
-         || ' days (' || CAST(t.first_evidence AS VARCHAR) || ' to ' || CAST(t.last_evidence AS VARCHAR)
+         || CAST((CAST(last_evidence AS BIGINT) - CAST(first_evidence AS BIGINT)) / 86400000 AS VARCHAR)
+         || ' days (' || CAST(first_evidence AS VARCHAR) || ' to ' || CAST(last_evidence AS VARCHAR)
          || '); this one: '
-         || coalesce(CAST(s.first_seen AS VARCHAR), 'no evidence') AS detail
-FROM subscriber s JOIN templates t ON s.issuer_dn = t.issuer_dn AND s.not_before = t.not_before
+         || coalesce(CAST(first_seen AS VARCHAR), 'no evidence') AS detail
+FROM grouped
+WHERE certs >= ${min_certs}
+  AND CAST(last_evidence AS BIGINT) - CAST(first_evidence AS BIGINT) >= ${min_span_days} * 86400000

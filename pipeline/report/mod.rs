@@ -105,7 +105,8 @@ pub async fn run(opts: &ReportOptions) -> Result<ReportSummary> {
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it and a
-/// rename: a reader sees the old report or the new one, never a part.
+/// rename: a reader sees the old report or the new one, never a part. A
+/// missing folder is made.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<u64> {
     use std::io::Write;
     let dir = match path.parent() {
@@ -123,6 +124,7 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<u64> {
         name.to_string_lossy(),
         std::process::id()
     ));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())

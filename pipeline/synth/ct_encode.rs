@@ -284,6 +284,29 @@ fn final_entry_ms(logging: Logging, evidence_ms: u64, rng: &mut impl Rng) -> u64
     .max(evidence_ms)
 }
 
+/// The host of the OCSP responder named by what `infra`'s systems make.
+fn ocsp_host(infra: &Ca) -> String {
+    format!("ocsp.{}", infra.def.host)
+}
+
+/// The host of the CRL named by what `infra`'s systems make (ACME CAs
+/// name none).
+fn crl_host(infra: &Ca) -> Option<String> {
+    (!infra.def.acme).then(|| format!("crl.{}", infra.def.host))
+}
+
+/// The OCSP and CRL URL hosts of `is`'s certificate, as `url_hosts(ocsp_urls,
+/// crl_urls)` gives them from its row.
+pub fn url_hosts(is: &Issuance, cas: &Authorities) -> Vec<String> {
+    if is.without_urls {
+        return Vec::new();
+    }
+    let infra = &cas.all[is.infra.unwrap_or(is.ca)];
+    std::iter::once(ocsp_host(infra))
+        .chain(crl_host(infra))
+        .collect()
+}
+
 /// The extensions of an end-entity certificate of `ca` (without SCTs or
 /// poison): key identifiers, usages, policies, AIA, CRL DP, SAN. The AIA
 /// and CRL URLs are those of `infra` (the issuer's own, unless the
@@ -309,24 +332,23 @@ fn extensions(is: &Issuance, ca: &Ca, infra: &Ca, ski: &[u8; 32]) -> Vec<Vec<u8>
                 &[2, 23, 140, 1, 2, 1]
             }),
         ),
-        der::extension(
+    ];
+    if !is.without_urls {
+        exts.push(der::extension(
             ext_oid::AIA,
             false,
             &der::authority_info_access(
-                &format!("http://ocsp.{}", infra.def.host),
+                &format!("http://{}", ocsp_host(infra)),
                 &format!("http://crt.{}/{}.der", infra.def.host, infra.def.id),
             ),
-        ),
-    ];
-    if !infra.def.acme {
-        exts.push(der::extension(
-            ext_oid::CRL_DP,
-            false,
-            &der::crl_distribution_point(&format!(
-                "http://crl.{}/{}.crl",
-                infra.def.host, infra.def.id
-            )),
         ));
+        if let Some(crl) = crl_host(infra) {
+            exts.push(der::extension(
+                ext_oid::CRL_DP,
+                false,
+                &der::crl_distribution_point(&format!("http://{crl}/{}.crl", infra.def.id)),
+            ));
+        }
     }
     if is.has_san {
         exts.push(der::extension(

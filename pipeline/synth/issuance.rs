@@ -65,6 +65,9 @@ pub struct Issuance {
     /// The CA whose OCSP, caIssuers and CRL URLs it names, when not its
     /// issuer's own (index in [`Authorities::all`]).
     pub infra: Option<usize>,
+    /// Whether the certificate names no OCSP, caIssuers or CRL URL (no AIA
+    /// or CRL distribution point extension).
+    pub without_urls: bool,
 }
 
 /// Anomalies planted at a known rate, each triggering the listed rules.
@@ -294,6 +297,7 @@ fn base(rng: &mut impl Rng, cas: &Authorities, want: &Want<'_>) -> Issuance {
         decoy: None,
         broken: false,
         infra: None,
+        without_urls: false,
     }
 }
 

@@ -37,7 +37,7 @@ use authorities::Authorities;
 use ct_encode::{Encoder, EntryText};
 use issuance::{Issuance, Logging};
 use keys::KeyPool;
-use scenarios::{MonthKey, MonthStats, Scenarios};
+use scenarios::{HostStats, MonthKey, MonthStats, Scenarios};
 
 /// How pages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -218,6 +218,11 @@ struct TruthLine {
     /// `issuer_backdating_profile`'s when that month is a profile.
     #[serde(skip)]
     late_in: Option<MonthKey>,
+    /// The organisation and OCSP/CRL hosts of an entry made with another
+    /// CA's systems: `foreign_issuance_infrastructure`'s when the dump's
+    /// counts say so.
+    #[serde(skip)]
+    foreign: Option<(&'static str, Vec<String>)>,
 }
 
 #[derive(Default)]
@@ -229,7 +234,13 @@ struct PageReport {
     /// Entries with evidence of issuance, per CA month (truncated pages,
     /// whose entries may be lost, hold none that could matter: see `draw`).
     months: HashMap<MonthKey, MonthStats>,
+    /// Entries per (organisation, OCSP/CRL host) (truncated pages' entries
+    /// name no URL: see `draw`).
+    hosts: HostStats,
 }
+
+/// The rule whose ground truth depends on the whole dump's URL hosts.
+const FOREIGN: &str = "foreign_issuance_infrastructure";
 
 /// Chance per entry of a malformed entry, and of an unparseable certificate.
 const MALFORMED_RATE: f64 = 1.0 / 20_000.0;
@@ -362,16 +373,24 @@ pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
     };
     let mut truth = Vec::new();
     let mut months: HashMap<MonthKey, MonthStats> = HashMap::new();
+    let mut hosts = HostStats::default();
     for r in reports {
         summary.bytes += r.bytes;
         summary.precert_entries += r.precerts;
         summary.truncated_files.extend(r.truncated);
         truth.extend(r.truth);
         scenarios::merge_months(&mut months, &r.months);
+        hosts.merge(&r.hosts);
     }
     for t in &mut truth {
         if t.late_in.is_some_and(|k| months[&k].is_profile()) {
             t.rules.push("issuer_backdating_profile");
+        }
+        if let Some((org, names)) = &t.foreign {
+            t.rules.retain(|r| *r != FOREIGN);
+            if hosts.is_foreign(org, names) {
+                t.rules.push(FOREIGN);
+            }
         }
     }
     truth.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
@@ -662,7 +681,19 @@ impl<'c, 'a> Fill<'c, 'a> {
                 late_in = Some(key);
             }
         }
-        self.truth_at(slot, is, entry_type, late_in);
+        let mut foreign = None;
+        if !is.broken {
+            let hosts = ct_encode::url_hosts(is, self.ctx.cas);
+            let org = self.ctx.cas.all[is.ca]
+                .def
+                .org()
+                .expect("issuing CAs have an O");
+            self.report.hosts.add(org, &hosts);
+            if is.infra.is_some_and(|i| i != is.ca) {
+                foreign = Some((org, hosts));
+            }
+        }
+        self.truth_at(slot, is, entry_type, late_in, foreign);
         self.slots[slot] = Some(Slot::Entry(text));
     }
 
@@ -703,6 +734,7 @@ impl<'c, 'a> Fill<'c, 'a> {
             reject_has_index: Some(has_index),
             parse_error: false,
             late_in: None,
+            foreign: None,
         });
         self.slots[i] = Some(Slot::Malformed(kind, text));
     }
@@ -712,8 +744,8 @@ impl<'c, 'a> Fill<'c, 'a> {
     /// truncated page holds background only, and only entries without
     /// evidence of issuance except WoSign's after its promise to log (a
     /// month of WoSign's has no late entry, so is never a backdating
-    /// profile): whether its entries are lost or not, no CA month that
-    /// could be a profile counts them.
+    /// profile), naming no OCSP or CRL URL: whether its entries are lost or
+    /// not, no CA month that could be a profile and no host count holds them.
     fn draw(&mut self) -> Issuance {
         let opts = self.ctx.opts;
         let plant_total = opts.plant_rate * issuance::PLANTS.len() as f64;
@@ -723,6 +755,7 @@ impl<'c, 'a> Fill<'c, 'a> {
         let months = plant_total + decoy_total;
         if self.clean {
             let mut is = issuance::background(&mut self.rng, cas);
+            is.without_urls = true;
             let c = &cas.all[is.ca];
             if !(c.def.wosign && is.logging != Logging::FinalWithoutScts) {
                 is.logging = Logging::FinalWithoutScts;
@@ -767,8 +800,9 @@ impl<'c, 'a> Fill<'c, 'a> {
         is: &Issuance,
         entry_type: &'static str,
         late_in: Option<MonthKey>,
+        foreign: Option<(&'static str, Vec<String>)>,
     ) {
-        if is.rules.is_empty() && is.decoy.is_none() && !is.broken {
+        if is.rules.is_empty() && is.decoy.is_none() && !is.broken && foreign.is_none() {
             return;
         }
         self.report.truth.push(TruthLine {
@@ -781,6 +815,7 @@ impl<'c, 'a> Fill<'c, 'a> {
             reject_has_index: None,
             parse_error: is.broken,
             late_in,
+            foreign,
         });
     }
 }

@@ -13,6 +13,11 @@
 //! issued in it, so the generator counts, per CA and month, the entries
 //! with evidence of issuance it writes, and decides after all pages are
 //! written (see [`MonthStats`]).
+//!
+//! Likewise whether a certificate made with another organisation's systems
+//! is `foreign_issuance_infrastructure`'s depends on how many entries of
+//! each organisation name each OCSP and CRL host in the whole dump (see
+//! [`HostStats`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -119,6 +124,69 @@ impl MonthStats {
         self.entries >= MIN_ENTRIES
             && self.late * 100 > self.entries
             && self.prompt * 2 >= self.entries
+    }
+}
+
+/// `foreign_issuance_infrastructure`'s defaults
+/// (queries/foreign_issuance_infrastructure.sql): entries of the owning
+/// organisation that must name a host.
+pub const OWNER_MIN_ENTRIES: u64 = 20;
+/// The most a certificate's own organisation may name a foreign host, as a
+/// percentage of its most-named host's entries.
+pub const MAX_OWN_PERCENT: u64 = 1;
+
+/// Entries naming each (issuer organisation, OCSP or CRL URL host), counted
+/// as the rule counts them: each subscriber entry once per distinct host.
+#[derive(Debug, Clone, Default)]
+pub struct HostStats {
+    counts: HashMap<(&'static str, String), u64>,
+}
+
+impl HostStats {
+    /// Adds an entry of organisation `org` naming `hosts` (distinct).
+    pub fn add(&mut self, org: &'static str, hosts: &[String]) {
+        for h in hosts {
+            *self.counts.entry((org, h.clone())).or_default() += 1;
+        }
+    }
+
+    /// Adds another page's counts.
+    pub fn merge(&mut self, other: &HostStats) {
+        for (k, n) in &other.counts {
+            *self.counts.entry(k.clone()).or_default() += n;
+        }
+    }
+
+    /// Whether an entry of `org` naming `hosts` is the rule's: one of the
+    /// hosts is named most (ties: the smallest organisation name) by another
+    /// organisation, on at least [`OWNER_MIN_ENTRIES`] entries, and by `org`
+    /// on fewer than [`MAX_OWN_PERCENT`] % of its most-named host's entries.
+    pub fn is_foreign(&self, org: &str, hosts: &[String]) -> bool {
+        let own = |host: &str| {
+            self.counts
+                .get(&(org, host.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        };
+        let own_top = self
+            .counts
+            .iter()
+            .filter(|((o, _), _)| *o == org)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        hosts.iter().any(|host| {
+            let owner = self
+                .counts
+                .iter()
+                .filter(|((_, h), _)| h == host)
+                .max_by(|((oa, _), na), ((ob, _), nb)| na.cmp(nb).then(ob.cmp(oa)));
+            owner.is_some_and(|((owner, _), n)| {
+                *owner != org
+                    && *n >= OWNER_MIN_ENTRIES
+                    && own(host) * 100 < MAX_OWN_PERCENT * own_top
+            })
+        })
     }
 }
 
@@ -242,6 +310,69 @@ mod tests {
             let line = format!("-- param: {param} = {value} |");
             assert!(sql.contains(&line), "{line}");
         }
+    }
+
+    #[test]
+    fn host_thresholds_are_the_rule_defaults() {
+        let sql = include_str!("../../queries/foreign_issuance_infrastructure.sql");
+        for (param, value) in [
+            ("min_entries", OWNER_MIN_ENTRIES),
+            ("max_own_percent", MAX_OWN_PERCENT),
+        ] {
+            let line = format!("-- param: {param} = {value} |");
+            assert!(sql.contains(&line), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_host_is_foreign_when_another_organisation_owns_it_and_this_one_barely_names_it() {
+        let hosts = |names: &[&str]| names.iter().map(|h| h.to_string()).collect::<Vec<_>>();
+        let mut s = HostStats::default();
+        for _ in 0..OWNER_MIN_ENTRIES {
+            s.add("WoSign", &hosts(&["ocsp.wosign.com", "crl.wosign.com"]));
+        }
+        for _ in 0..199 {
+            s.add("StartCom", &hosts(&["ocsp.startssl.com"]));
+        }
+        s.add("StartCom", &hosts(&["ocsp.wosign.com"]));
+        assert!(
+            !s.is_foreign("StartCom", &hosts(&["ocsp.wosign.com"])),
+            "1 of 199 is not under 1%"
+        );
+        s.add("StartCom", &hosts(&["ocsp.startssl.com"]));
+        assert!(
+            s.is_foreign("StartCom", &hosts(&["ocsp.wosign.com"])),
+            "1 of 200"
+        );
+        assert!(!s.is_foreign("StartCom", &hosts(&["ocsp.startssl.com"])));
+        assert!(
+            !s.is_foreign("WoSign", &hosts(&["ocsp.wosign.com"])),
+            "its own host"
+        );
+        // The owner needs its entries: one fewer and nobody owns it enough.
+        let mut few = HostStats::default();
+        for _ in 0..OWNER_MIN_ENTRIES - 1 {
+            few.add("WoSign", &hosts(&["ocsp.wosign.com"]));
+        }
+        for _ in 0..1000 {
+            few.add("StartCom", &hosts(&["ocsp.startssl.com"]));
+        }
+        few.add("StartCom", &hosts(&["ocsp.wosign.com"]));
+        assert!(!few.is_foreign("StartCom", &hosts(&["ocsp.wosign.com"])));
+        // Equal counts: the smaller organisation name owns the host.
+        let mut tie = HostStats::default();
+        for _ in 0..30 {
+            tie.add("B", &hosts(&["h"]));
+            tie.add("A", &hosts(&["h"]));
+        }
+        for _ in 0..10_000 {
+            tie.add("B", &hosts(&["own.b"]));
+        }
+        assert!(
+            tie.is_foreign("B", &hosts(&["h"])),
+            "A's host: 30 of 10,000"
+        );
+        assert!(!tie.is_foreign("A", &hosts(&["h"])));
     }
 
     #[test]

@@ -404,7 +404,8 @@ fn rules_are_listed_and_one_s_own_folder_runs_beside_the_built_in_ones() {
     let out =
         crate::fixtures::pipeline_ok(&["check", "--list-rules", "--format", "json"], tmp.path());
     let rules = crate::fixtures::json_lines(&out.stdout);
-    assert_eq!(rules.len(), 16);
+    assert_eq!(rules.len(), crate::fixtures::rule_file_count());
+    assert_eq!(rules.len(), 19);
     let backdated = rules.iter().find(|r| r["id"] == "backdated").unwrap();
     assert_eq!(backdated["severity"], "warning");
     assert!(backdated["source"]

@@ -36,6 +36,21 @@ pub const FINDING_KEYS: &[&str] = &[
     "crt_sh",
 ];
 
+/// The rule files of `queries/`, the built-in rules: every one must load
+/// and run.
+pub fn rule_file_count() -> usize {
+    fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count()
+}
+
 /// The repository's test data directory.
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")

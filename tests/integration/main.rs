@@ -15,6 +15,7 @@ mod object_storage;
 mod real_certs;
 mod real_entries;
 mod report;
+mod report_browser;
 mod robustness;
 mod rules;
 mod schema_docs;

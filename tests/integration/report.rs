@@ -20,10 +20,9 @@ fn between<'a>(text: &'a str, from: &str, to: &str) -> &'a str {
     &text[start..end]
 }
 
-#[test]
-fn a_report_of_a_synthetic_dataset_holds_its_run_issuers_and_charts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+/// A synthetic dataset of 6,000 entries in `dir/data`, with one stored
+/// check run.
+pub(crate) fn synthetic_run(dir: &Path) {
     pipeline_ok(
         &["synth", "--entries", "6000", "--seed", "5", "--out", "dump"],
         dir,
@@ -44,6 +43,13 @@ fn a_report_of_a_synthetic_dataset_holds_its_run_issuers_and_charts() {
         &["check", "--data", "data", "--store", "--format", "json"],
         dir,
     );
+}
+
+#[test]
+fn a_report_of_a_synthetic_dataset_holds_its_run_issuers_and_charts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synthetic_run(dir);
     let out = pipeline_ok(
         &[
             "report",
@@ -63,7 +69,7 @@ fn a_report_of_a_synthetic_dataset_holds_its_run_issuers_and_charts() {
     assert_eq!(summary["bytes"].as_u64().unwrap(), html.len() as u64);
 
     // The run and its findings, as the stored findings hold them.
-    let run = summary["run"].as_str().unwrap();
+    let run_id = summary["run"].as_str().unwrap();
     let stored = &query(
         dir,
         "SELECT count(*) AS n, count(DISTINCT run) AS runs FROM findings",
@@ -71,7 +77,7 @@ fn a_report_of_a_synthetic_dataset_holds_its_run_issuers_and_charts() {
     assert_eq!(stored["runs"], 1);
     assert_eq!(summary["findings"], stored["n"]);
     assert!(summary["findings"].as_i64().unwrap() > 50);
-    assert!(html.contains(&format!("check run <code>{run}</code>")));
+    assert!(html.contains(&format!("check run <code>{run_id}</code>")));
 
     // Every rule with findings is listed with its count.
     let per_rule = query(
@@ -132,7 +138,7 @@ fn a_report_of_a_synthetic_dataset_holds_its_run_issuers_and_charts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("no stored run \"nope\"") && err.contains(run),
+        err.contains("no stored run \"nope\"") && err.contains(run_id),
         "{err}"
     );
     assert!(!dir.join("x.html").exists());
@@ -192,12 +198,11 @@ fn hostile_names_show_as_text() {
     // Shown as text: escaped for HTML (table, heading) and SVG (heat map),
     // the control character written out.
     assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[2J"),
+        html.contains("<h2>&#60;script&#62;alert(1)&#60;/script&#62;\\x1b[2J</h2>"),
         "{html}"
     );
     assert!(
-        html.contains("&lt;img src=x onerror=alert(2)&gt; &amp; &#34;q&#34;")
-            || html.contains("&lt;img src=x onerror=alert(2)&gt; &amp; &quot;q&quot;"),
+        html.contains("<td>&#60;img src=x onerror=alert(2)&#62; &#38; &#34;q&#34;</td>"),
         "{html}"
     );
     let heat = between(&html, "id=\"heat\"", "</section>");
