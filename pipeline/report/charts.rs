@@ -50,7 +50,7 @@ pub fn small_multiples(
     markers: &[(i64, &str)],
 ) -> Result<String> {
     let panel = 64u32;
-    let height = panel * series.len().max(1) as u32 + 44;
+    let height = panel * series.len().max(1) as u32 + 52;
     svg(780, height, |root| {
         let (body, axis) = root.split_vertically(height - 24);
         let panels = body.split_evenly((series.len().max(1), 1));
@@ -60,7 +60,7 @@ pub fn small_multiples(
             let mut chart = ChartBuilder::on(area)
                 .margin_left(6)
                 .margin_right(12)
-                .margin_top(if i == 0 { 20 } else { 4 })
+                .margin_top(if i == 0 { 28 } else { 4 })
                 .y_label_area_size(44)
                 .build_cartesian_2d(span.clone(), 0i64..top)
                 .map_err(failed)?;
@@ -73,23 +73,24 @@ pub fn small_multiples(
                 .light_line_style(GRID)
                 .draw()
                 .map_err(failed)?;
-            for (m, label) in markers {
-                if *m >= from && *m <= to {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(*m, 0), (*m, top)],
-                            MARKER.stroke_width(1),
-                        )))
-                        .map_err(failed)?;
-                    if i == 0 {
-                        let (x, _) = chart.backend_coord(&(*m, top));
-                        area.draw(&Text::new(
-                            label.to_string(),
-                            (x + 2, 2),
-                            (FONT, 10).into_font().color(&MARKER),
-                        ))
-                        .map_err(failed)?;
-                    }
+            let shown = markers.iter().filter(|(m, _)| *m >= from && *m <= to);
+            for (k, (m, label)) in shown.enumerate() {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(*m, 0), (*m, top)],
+                        MARKER.stroke_width(1),
+                    )))
+                    .map_err(failed)?;
+                if i == 0 {
+                    // Names on two staggered rows, so that dates close
+                    // together stay readable.
+                    let (x, _) = chart.backend_coord(&(*m, top));
+                    root.draw(&Text::new(
+                        label.to_string(),
+                        (x + 2, 2 + 11 * (k as i32 % 2)),
+                        (FONT, 10).into_font().color(&MARKER),
+                    ))
+                    .map_err(failed)?;
                 }
             }
             chart
@@ -99,8 +100,9 @@ pub fn small_multiples(
                         .map(|(m, n)| Rectangle::new([(*m, 0), (*m + 1, *n)], INK.filled())),
                 )
                 .map_err(failed)?;
+            // backend_coord is in the whole SVG's pixels: drawn on root.
             let (x0, y0) = chart.backend_coord(&(from - 1, top));
-            area.draw(&Text::new(
+            root.draw(&Text::new(
                 name.clone(),
                 (x0 + 6, y0 + if i == 0 { 2 } else { 0 }),
                 (FONT, 12).into_font().color(&BLACK),

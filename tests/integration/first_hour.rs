@@ -436,7 +436,11 @@ fn rules_are_listed_and_one_s_own_folder_runs_beside_the_built_in_ones() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("ev_only  [notice]") && text.ends_with("17 rules\n"),
+        text.contains("ev_only  [notice]")
+            && text.ends_with(&format!(
+                "{} rules\n",
+                crate::fixtures::rule_file_count() + 1
+            )),
         "{text}"
     );
     let data = real_dataset(tmp.path(), &[]);

@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -39,8 +39,18 @@ fn chromium() -> PathBuf {
     PathBuf::from(found().expect("Chromium is needed: apt-get install chromium"))
 }
 
-/// Runs headless Chromium on `page` with `args`, stopping it after a minute.
-fn headless(page: &Path, profile: &Path, args: &[&str]) -> Output {
+/// What headless Chromium printed.
+struct Run {
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs headless Chromium on `page` with `args`, stopping it after three
+/// minutes; its output goes to files beside the profile (a pipe left unread
+/// would stop it once full).
+fn headless(page: &Path, profile: &Path, args: &[&str]) -> Run {
+    fs::create_dir_all(profile).unwrap();
+    let (out, err) = (profile.join("stdout"), profile.join("stderr"));
     let mut child = Command::new(chromium())
         .args([
             "--headless",
@@ -59,24 +69,33 @@ fn headless(page: &Path, profile: &Path, args: &[&str]) -> Output {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
         .spawn()
         .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("chromium did not finish with {}", page.display());
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    };
+    let run = Run {
+        stdout: fs::read_to_string(&out).unwrap(),
+        stderr: String::from_utf8_lossy(&fs::read(&err).unwrap()).into_owned(),
+    };
+    assert!(status.success(), "chromium: {status}\n{}", run.stderr);
+    run
 }
 
 /// Console messages (script errors, failed loads) in Chromium's log.
-fn console_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
+fn console_lines(run: &Run) -> Vec<String> {
+    run.stderr
         .lines()
         .filter(|l| l.contains(":CONSOLE") || l.contains("Failed to load"))
         .map(str::to_owned)
@@ -169,22 +188,12 @@ fn a_report_renders_in_chromium_with_every_chart_drawn() {
         &dir.join("profile-probe"),
         &[&format!("--window-size={WIDTH},900"), "--dump-dom"],
     );
-    assert!(
-        dumped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dumped.stderr)
-    );
-    let dom = String::from_utf8_lossy(&dumped.stdout);
+    let dom = &dumped.stdout;
     let attr = dom
         .split("data-probe=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| {
-            panic!(
-                "the probe did not run: {}",
-                String::from_utf8_lossy(&dumped.stderr)
-            )
-        });
+        .unwrap_or_else(|| panic!("the probe did not run: {}", dumped.stderr));
     let probe: Value = serde_json::from_str(
         &attr
             .replace("&quot;", "\"")
@@ -209,11 +218,6 @@ fn a_report_renders_in_chromium_with_every_chart_drawn() {
             &format!("--window-size={WIDTH},{height}"),
             &format!("--screenshot={}", shot.display()),
         ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(console_lines(&out), Vec::<String>::new());
     let png = Png::read(&shot);
