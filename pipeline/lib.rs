@@ -30,6 +30,7 @@ pub mod dataset;
 pub mod dns;
 pub mod error;
 pub mod ingest;
+pub mod notes;
 pub mod report;
 pub mod sql;
 pub(crate) mod synth;

@@ -90,6 +90,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Check(_) => "check",
         Command::Show(_) => "show",
         Command::Prune(_) => "prune",
+        Command::Report(_) => "report",
         Command::Synth(_) => "synth",
         Command::Status(_) => "status",
         Command::Compact(_) => "compact",
@@ -110,6 +111,7 @@ fn dataset_read(command: &Command) -> Option<&std::path::Path> {
         Command::Status(a) => a.data.first().map(|d| d.as_path()),
         Command::Show(a) => a.options.data.first().map(|d| d.as_path()),
         Command::Compact(a) => Some(&a.options.data),
+        Command::Report(a) => Some(&a.options.data),
         _ => None,
     }
 }

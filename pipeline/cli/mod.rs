@@ -3,9 +3,9 @@
 //! (`IngestOptions`, `QueryOptions`, ...), flattened in here, so each flag
 //! and its help text are written once.
 
+pub(crate) mod notes;
 pub(crate) mod progress;
 pub(crate) mod render;
-pub(crate) mod report;
 pub mod run;
 
 use std::path::PathBuf;
@@ -49,6 +49,10 @@ pub enum Command {
     /// Remove old stored runs of `check`, keeping the newest N and what
     /// `check --new` compares with.
     Prune(PruneArgs),
+    /// Write one self-contained HTML report of a stored `check` run: the
+    /// dataset, an issuer league table, an issuer x rule heat map, and per
+    /// issuer findings per month, example certificates and forensic charts.
+    Report(ReportArgs),
     /// Generate a realistic CT dump with planted anomalies and its ground truth.
     Synth(SynthArgs),
     /// Show what a dataset covers per log: entries, index ranges and gaps,
@@ -107,6 +111,17 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub options: crate::sql::baseline::PruneOptions,
     /// Print the runs kept and removed as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pipeline report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// What to report, and where.
+    #[command(flatten)]
+    pub options: crate::report::ReportOptions,
+    /// Print what was written as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use super::notes::StderrReporter;
 use super::progress::ProgressMode;
 use super::render;
-use super::report::StderrReporter;
 use super::{
-    Command, CompactArgs, DatasetArgs, IngestArgs, PruneArgs, PublishArgs, ShowArgs, StatusArgs,
-    StatusFormat, SynthArgs,
+    Command, CompactArgs, DatasetArgs, IngestArgs, PruneArgs, PublishArgs, ReportArgs, ShowArgs,
+    StatusArgs, StatusFormat, SynthArgs,
 };
 use crate::dataset::remote::{self, Location};
 use crate::ingest;
@@ -30,6 +30,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check(args) => run_check(&args),
         Command::Show(args) => run_show(&args),
         Command::Prune(args) => run_prune(&args),
+        Command::Report(args) => run_report(&args),
         Command::Synth(args) => run_synth(&args),
         Command::Status(args) => run_status(&args),
         Command::Compact(args) => run_compact(&args),
@@ -104,6 +105,20 @@ fn run_show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
 fn run_prune(args: &PruneArgs) -> anyhow::Result<ExitCode> {
     let done = crate::sql::baseline::prune(&args.options).context("prune failed")?;
     render::pruned(&done, args.options.dry_run);
+    if args.json {
+        println!("{}", serde_json::to_string(&done)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let done = runtime()?
+        .block_on(crate::report::run(&args.options))
+        .context("report failed")?;
+    eprintln!(
+        "wrote {} ({} bytes): run {}, {} findings, {} issuers ({} detailed) in {:.1} s",
+        done.out, done.bytes, done.run, done.findings, done.issuers, done.detailed, done.seconds
+    );
     if args.json {
         println!("{}", serde_json::to_string(&done)?);
     }

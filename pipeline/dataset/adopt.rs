@@ -14,7 +14,7 @@ use crate::dataset::commit::Staging;
 use crate::dataset::manifest::{self, ManifestEntry};
 use crate::dataset::snapshot::{is_data_file, DATA_TABLES};
 use crate::error::Result;
-use crate::report::Reporter;
+use crate::notes::Reporter;
 
 /// What [`adopt`] did.
 #[derive(Debug, Default)]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::manifest::{self, FileRecord, Manifest, ManifestEntry, MANIFEST_FILE};
 use crate::dataset::snapshot::{self, is_data_file};
 use crate::error::{Error, Result};
-use crate::report::{Level, Reporter};
+use crate::notes::{Level, Reporter};
 
 /// The staging directory inside a dataset.
 pub const STAGING_DIR: &str = "_staging";
@@ -429,7 +429,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Silent;
+    use crate::notes::Silent;
 
     fn staged_file(staging: &Staging, rel: &str, body: &str) -> PathBuf {
         let p = staging.dir().join(rel);

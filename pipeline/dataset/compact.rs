@@ -17,7 +17,7 @@ use crate::dataset::commit::{self, Staging};
 use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
-use crate::report::Reporter;
+use crate::notes::Reporter;
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
 

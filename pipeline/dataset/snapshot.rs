@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dataset::manifest::{self, FileRecord, Manifest, ManifestEntry};
 use crate::error::{Error, Result};
-use crate::report::{Level, Reporter};
+use crate::notes::{Level, Reporter};
 
 /// The directory of reader locks inside a dataset.
 pub const READERS_DIR: &str = "_readers";

@@ -24,7 +24,7 @@ use crate::dataset::manifest::{self, ManifestEntry};
 use crate::dataset::replace;
 use crate::error::{Error, Result};
 use crate::ingest::{discover, DiscoverOptions, Discovery, InputFile};
-use crate::report::{Level, Reporter};
+use crate::notes::{Level, Reporter};
 use crate::text;
 
 /// What `pipeline ingest` was asked to do: its command-line arguments

@@ -21,7 +21,7 @@ use super::IngestOptions;
 use crate::error::{Error, Result};
 use crate::ingest::decode::{decode_chunk_guarded, ChunkOutput};
 use crate::ingest::{Chunk, ChunkReader, InputFile};
-use crate::report::Reporter;
+use crate::notes::Reporter;
 use crate::x509::cert_record::ExtractOptions;
 
 /// Input bytes decoded per wave.

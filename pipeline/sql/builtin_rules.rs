@@ -13,8 +13,16 @@ pub const RULES: &[(&str, &str)] = &[
         include_str!("../../queries/duplicate_serial.sql"),
     ),
     (
+        "foreign_issuance_infrastructure.sql",
+        include_str!("../../queries/foreign_issuance_infrastructure.sql"),
+    ),
+    (
         "internal_name.sql",
         include_str!("../../queries/internal_name.sql"),
+    ),
+    (
+        "issuer_backdating_profile.sql",
+        include_str!("../../queries/issuer_backdating_profile.sql"),
     ),
     (
         "low_serial_entropy.sql",
@@ -23,6 +31,10 @@ pub const RULES: &[(&str, &str)] = &[
     (
         "missing_sct_after_promise.sql",
         include_str!("../../queries/missing_sct_after_promise.sql"),
+    ),
+    (
+        "notbefore_template.sql",
+        include_str!("../../queries/notbefore_template.sql"),
     ),
     (
         "private_suffix_san.sql",

@@ -552,13 +552,17 @@ fn select_rules(
 /// Certificates per issuer in the dataset, named as
 /// [`Finding::issuer_name`] names them (what an issuer's findings are
 /// compared with).
+/// How an issuer is named, in `certs` and `findings` alike: its CN, else
+/// its organisation, else its DN.
+pub(crate) const ISSUER_NAME: &str =
+    "coalesce(nullif(issuer_cn, ''), nullif(issuer_org, ''), issuer_dn)";
+
 async fn issuer_certs(ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
     let counts = ctx
-        .sql(
-            "SELECT coalesce(nullif(issuer_cn, ''), nullif(issuer_org, ''), issuer_dn) AS issuer, \
-               count(*) AS n FROM certs GROUP BY 1",
-        )
+        .sql(&format!(
+            "SELECT {ISSUER_NAME} AS issuer, count(*) AS n FROM certs GROUP BY 1"
+        ))
         .await?
         .collect()
         .await?;

@@ -11,7 +11,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{with_causes, Error, Result};
-use crate::report::{Level, Reporter};
+use crate::notes::{Level, Reporter};
 use crate::sql::output::{Output, OutputFormat};
 use crate::sql::script::{split_statements, Statement};
 use crate::sql::session::{self, SessionOptions};

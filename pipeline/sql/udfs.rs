@@ -3,7 +3,8 @@
 //! `public_suffix_section`, `is_public_suffix`,
 //! `parent_domain`, `tld_is_delegated`, `is_reserved_ip`; the list tests
 //! `any_unregistrable`, `any_undelegated_tld`, `any_reserved_ip`,
-//! `any_public_suffix`, `any_contains`; and `hex`, `prefix64`, `hash64`.
+//! `any_public_suffix`, `any_contains`; `hex`, `prefix64`, `hash64`; and
+//! `url_hosts` ([`super::url_hosts`]).
 //!
 //! The name logic itself is [`crate::dns`]'s; here it is applied a whole
 //! Arrow array at a time. All of them return NULL for NULL.
@@ -430,6 +431,7 @@ const DOCS: &[(&str, &str, &str)] = &[
     ("prefix64", "The first 8 bytes of a binary value as a big-endian BIGINT (NULL when shorter): a fast grouping key for hashes.", "prefix64(tbs_sha256)"),
     ("hash64", "XXH64 (seed 0) of a string's or binary's bytes as a BIGINT: a short grouping or join key.", "hash64('abc') = 4952883123889572249"),
     ("hex", "Lowercase hex of a binary (or string) value.", "hex(cert_sha256)"),
+    ("url_hosts", "The distinct hosts (lowercase, in order) of the URLs of one or more lists; URLs without a host are left out; NULL when every list is NULL.", "url_hosts(ocsp_urls, crl_urls) = ['ocsp.wosign.com', 'crl.wosign.com']"),
 ];
 
 /// The names of this module's functions.
@@ -438,7 +440,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// The documentation of the function `name`.
-fn documentation(name: &str) -> Option<&'static Documentation> {
+pub(crate) fn documentation(name: &str) -> Option<&'static Documentation> {
     static BUILT: OnceLock<Vec<(&'static str, Documentation)>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
@@ -495,6 +497,9 @@ pub fn all() -> Vec<ScalarUDF> {
     udfs.push(ScalarUDF::new_from_impl(HexUdf {
         signature: Signature::any(1, Volatility::Immutable),
     }));
+    udfs.push(ScalarUDF::new_from_impl(
+        super::url_hosts::UrlHostsUdf::new(),
+    ));
     udfs
 }
 

@@ -35,6 +35,13 @@ pub struct CaDef {
     pub host: &'static str,
 }
 
+impl CaDef {
+    /// Its organizationName (the issuer_org of what it signs).
+    pub fn org(&self) -> Option<&'static str> {
+        self.dn.iter().find(|(a, _)| *a == Attr::O).map(|(_, v)| *v)
+    }
+}
+
 /// Roots first, then issuing CAs.
 pub const AUTHORITIES: &[CaDef] = &[
     root(

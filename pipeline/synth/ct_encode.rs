@@ -172,7 +172,8 @@ impl<'a> Encoder<'a> {
             spki[0] = 0x31;
         }
         let subject = self.subject(is, rng);
-        let exts = extensions(is, ca, &ski);
+        let infra = is.infra.map_or(ca, |i| &self.cas.all[i]);
+        let exts = extensions(is, ca, infra, &ski);
         let sig_alg = ca.def.key.sig_alg(is.sha1);
         let tbs_with = |extra: Option<Vec<u8>>| {
             let mut all = exts.clone();
@@ -283,9 +284,34 @@ fn final_entry_ms(logging: Logging, evidence_ms: u64, rng: &mut impl Rng) -> u64
     .max(evidence_ms)
 }
 
+/// The host of the OCSP responder named by what `infra`'s systems make.
+fn ocsp_host(infra: &Ca) -> String {
+    format!("ocsp.{}", infra.def.host)
+}
+
+/// The host of the CRL named by what `infra`'s systems make (ACME CAs
+/// name none).
+fn crl_host(infra: &Ca) -> Option<String> {
+    (!infra.def.acme).then(|| format!("crl.{}", infra.def.host))
+}
+
+/// The OCSP and CRL URL hosts of `is`'s certificate, as `url_hosts(ocsp_urls,
+/// crl_urls)` gives them from its row.
+pub fn url_hosts(is: &Issuance, cas: &Authorities) -> Vec<String> {
+    if is.without_urls {
+        return Vec::new();
+    }
+    let infra = &cas.all[is.infra.unwrap_or(is.ca)];
+    std::iter::once(ocsp_host(infra))
+        .chain(crl_host(infra))
+        .collect()
+}
+
 /// The extensions of an end-entity certificate of `ca` (without SCTs or
-/// poison): key identifiers, usages, policies, AIA, CRL DP, SAN.
-fn extensions(is: &Issuance, ca: &Ca, ski: &[u8; 32]) -> Vec<Vec<u8>> {
+/// poison): key identifiers, usages, policies, AIA, CRL DP, SAN. The AIA
+/// and CRL URLs are those of `infra` (the issuer's own, unless the
+/// certificate was made with another CA's systems).
+fn extensions(is: &Issuance, ca: &Ca, infra: &Ca, ski: &[u8; 32]) -> Vec<Vec<u8>> {
     let rsa = matches!(is.key, KeyKind::Rsa(_));
     let mut exts = vec![
         der::extension(ext_oid::AKI, false, &der::authority_key_id(&ca.key_id)),
@@ -306,21 +332,23 @@ fn extensions(is: &Issuance, ca: &Ca, ski: &[u8; 32]) -> Vec<Vec<u8>> {
                 &[2, 23, 140, 1, 2, 1]
             }),
         ),
-        der::extension(
+    ];
+    if !is.without_urls {
+        exts.push(der::extension(
             ext_oid::AIA,
             false,
             &der::authority_info_access(
-                &format!("http://ocsp.{}", ca.def.host),
-                &format!("http://crt.{}/{}.der", ca.def.host, ca.def.id),
+                &format!("http://{}", ocsp_host(infra)),
+                &format!("http://crt.{}/{}.der", infra.def.host, infra.def.id),
             ),
-        ),
-    ];
-    if !ca.def.acme {
-        exts.push(der::extension(
-            ext_oid::CRL_DP,
-            false,
-            &der::crl_distribution_point(&format!("http://crl.{}/{}.crl", ca.def.host, ca.def.id)),
         ));
+        if let Some(crl) = crl_host(infra) {
+            exts.push(der::extension(
+                ext_oid::CRL_DP,
+                false,
+                &der::crl_distribution_point(&format!("http://{crl}/{}.crl", infra.def.id)),
+            ));
+        }
     }
     if is.has_san {
         exts.push(der::extension(

@@ -62,6 +62,12 @@ pub struct Issuance {
     pub decoy: Option<&'static str>,
     /// Its TBS is made unparseable (a `parse_error` row).
     pub broken: bool,
+    /// The CA whose OCSP, caIssuers and CRL URLs it names, when not its
+    /// issuer's own (index in [`Authorities::all`]).
+    pub infra: Option<usize>,
+    /// Whether the certificate names no OCSP, caIssuers or CRL URL (no AIA
+    /// or CRL distribution point extension).
+    pub without_urls: bool,
 }
 
 /// Anomalies planted at a known rate, each triggering the listed rules.
@@ -81,6 +87,7 @@ pub const PLANTS: &[&str] = &[
     "cn_not_in_san",
     "san_missing",
     "low_serial_entropy",
+    "foreign_issuance_infrastructure",
 ];
 
 /// Compliant certificates that come close to a rule.
@@ -97,6 +104,7 @@ pub const DECOYS: &[&str] = &[
     "short_serial_before_2016_09_30",
     "ip_common_name",
     "sha1_prompt_before_2016",
+    "sibling_ca_infrastructure",
 ];
 
 const YEAR_WEIGHTS: &[(i32, u32)] = &[
@@ -235,7 +243,7 @@ struct Want<'a> {
 
 /// Planted and decoy certificates come from RSA CAs that are neither
 /// WoSign nor ACME, so that nothing but the planted change matters.
-fn plain_ca(c: &Ca) -> bool {
+pub fn plain_ca(c: &Ca) -> bool {
     !c.def.wosign && !c.def.acme && matches!(c.def.key, KeyKind::Rsa(_))
 }
 
@@ -288,6 +296,8 @@ fn base(rng: &mut impl Rng, cas: &Authorities, want: &Want<'_>) -> Issuance {
         rules: Vec::new(),
         decoy: None,
         broken: false,
+        infra: None,
+        without_urls: false,
     }
 }
 
@@ -472,6 +482,17 @@ pub fn plant(rng: &mut impl Rng, cas: &Authorities, rule: &'static str) -> Issua
             let len = rng.random_range(6..=7);
             is.serial = random_serial(rng, len);
         }
+        "foreign_issuance_infrastructure" => {
+            is = plain(rng, cas, "2013-01-01", "2026-11-01");
+            // The busiest CA of another organisation active then: its
+            // hosts are its own by a wide margin at any dump size.
+            let own = cas.all[is.ca].def.org();
+            let other = cas
+                .active(is.not_before, |c| c.def.org() != own)
+                .into_iter()
+                .max_by_key(|&i| (cas.all[i].def.weight, std::cmp::Reverse(i)));
+            is.infra = Some(other.expect("another organisation's CA is always active"));
+        }
         other => unreachable!("no plant for {other}"),
     }
     is.rules.insert(0, rule);
@@ -590,8 +611,114 @@ pub fn decoy(rng: &mut impl Rng, cas: &Authorities, which: &'static str) -> Issu
             with_evidence(rng, &mut is);
             is.evidence_delay = between(rng, 10 * 60, 2 * 3600);
         }
+        "sibling_ca_infrastructure" => {
+            // A Let's Encrypt R3 certificate naming the URLs of Let's
+            // Encrypt's X3: another CA's hosts, but its own organisation's.
+            let want = Want {
+                from: date("2021-01-01"),
+                to: date("2025-11-01"),
+                ca: &|c: &Ca| c.def.id == "le_r3",
+            };
+            is = base(rng, cas, &want);
+            is.infra = cas.all.iter().position(|c| c.def.id == "le_x3");
+        }
         other => unreachable!("no decoy {other}"),
     }
     is.decoy = Some(which);
+    is
+}
+
+/// What a group of certificates sharing one notBefore is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// `notbefore_template`: the notBefore is a template; issuance (the
+    /// earliest evidence) spreads over weeks.
+    Template,
+    /// A decoy: a burst of issuance within the same second, all logged
+    /// within hours.
+    Burst,
+}
+
+/// Hours within which a template group's prompt members are logged, and
+/// days after which its late members are (both clear of the 48-hour
+/// `backdated` tolerance and the 3-day `issuer_backdating_profile` line).
+const PROMPT_MAX: i64 = 40 * 3600;
+const LATE_MIN: i64 = 4 * DAY;
+
+/// `size` certificates of CA `ca` with notBefore `t` (a group of `kind`),
+/// every one with evidence of its issuance.
+pub fn group(
+    rng: &mut impl Rng,
+    cas: &Authorities,
+    ca: usize,
+    t: i64,
+    size: usize,
+    kind: GroupKind,
+) -> Vec<Issuance> {
+    let id = cas.all[ca].def.id;
+    let want = Want {
+        from: t,
+        to: t + 1,
+        ca: &|c: &Ca| c.def.id == id,
+    };
+    (0..size)
+        .map(|k| {
+            let mut is = base(rng, cas, &want);
+            is.sha1 = false;
+            with_evidence(rng, &mut is);
+            match kind {
+                GroupKind::Template => {
+                    // The first is prompt and the second weeks late, so the
+                    // evidence always spans more than the rule's 7 days.
+                    let late = k == 1 || (k != 0 && rng.random_bool(0.5));
+                    is.evidence_delay = if late {
+                        between(rng, LATE_MIN, 40 * DAY)
+                    } else {
+                        between(rng, 30 * 60, PROMPT_MAX)
+                    };
+                    is.rules.push("notbefore_template");
+                    if is.evidence_delay > 48 * 3600 {
+                        is.rules.push("backdated");
+                    }
+                }
+                GroupKind::Burst => {
+                    is.evidence_delay = between(rng, 20 * 60, 2 * 3600);
+                    is.decoy = Some("notbefore_burst");
+                }
+            }
+            is
+        })
+        .collect()
+}
+
+/// A certificate of `ca` with notBefore in `[from, to)`: of a month where a
+/// share of that CA's issuance is backdated (`late`: by 4 to 40 days, the
+/// `backdated` rule's and perhaps `issuer_backdating_profile`'s), or only
+/// by 40 to 47 hours (`within_tolerance`: a decoy), or neither.
+pub fn in_month(
+    rng: &mut impl Rng,
+    cas: &Authorities,
+    ca: usize,
+    (from, to): (i64, i64),
+    late: bool,
+    within_tolerance: bool,
+) -> Issuance {
+    let id = cas.all[ca].def.id;
+    let want = Want {
+        from,
+        to,
+        ca: &|c: &Ca| c.def.id == id,
+    };
+    let mut is = base(rng, cas, &want);
+    is.sha1 = false;
+    if late {
+        with_evidence(rng, &mut is);
+        is.evidence_delay = between(rng, LATE_MIN, 40 * DAY);
+        is.rules.push("backdated");
+    } else if within_tolerance {
+        with_evidence(rng, &mut is);
+        is.evidence_delay = between(rng, PROMPT_MAX, 47 * 3600);
+        is.decoy = Some("backdated_within_tolerance");
+    }
     is
 }

@@ -16,10 +16,11 @@ pub(crate) mod ct_encode;
 pub(crate) mod issuance;
 pub(crate) mod keys;
 pub(crate) mod names;
+pub(crate) mod scenarios;
 pub(crate) mod time;
 pub(crate) mod x509_der;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use authorities::Authorities;
 use ct_encode::{Encoder, EntryText};
-use issuance::Issuance;
+use issuance::{Issuance, Logging};
 use keys::KeyPool;
+use scenarios::{HostStats, MonthKey, MonthStats, Scenarios};
 
 /// How pages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -212,6 +214,15 @@ struct TruthLine {
     reject_has_index: Option<bool>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     parse_error: bool,
+    /// The CA month of an entry whose evidence is late: it is also
+    /// `issuer_backdating_profile`'s when that month is a profile.
+    #[serde(skip)]
+    late_in: Option<MonthKey>,
+    /// The organisation and OCSP/CRL hosts of an entry made with another
+    /// CA's systems: `foreign_issuance_infrastructure`'s when the dump's
+    /// counts say so.
+    #[serde(skip)]
+    foreign: Option<(&'static str, Vec<String>)>,
 }
 
 #[derive(Default)]
@@ -220,7 +231,16 @@ struct PageReport {
     bytes: u64,
     precerts: u64,
     truncated: Option<String>,
+    /// Entries with evidence of issuance, per CA month (truncated pages,
+    /// whose entries may be lost, hold none that could matter: see `draw`).
+    months: HashMap<MonthKey, MonthStats>,
+    /// Entries per (organisation, OCSP/CRL host) (truncated pages' entries
+    /// name no URL: see `draw`).
+    hosts: HostStats,
 }
+
+/// The rule whose ground truth depends on the whole dump's URL hosts.
+const FOREIGN: &str = "foreign_issuance_infrastructure";
 
 /// Chance per entry of a malformed entry, and of an unparseable certificate.
 const MALFORMED_RATE: f64 = 1.0 / 20_000.0;
@@ -310,6 +330,14 @@ pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
     let mut ca_rng = page_rng(opts.seed, usize::MAX, u64::MAX);
     let cas = Authorities::make(&mut ca_rng, &keys);
     let (logs, plans) = plan_pages(opts);
+    let pages: Vec<(usize, u64, u64, bool)> = plans
+        .iter()
+        .map(|p| {
+            let full = matches!(p.kind, PageKind::Page(_) | PageKind::Tile(_));
+            (p.log, p.number, p.count, full)
+        })
+        .collect();
+    let scenarios = Scenarios::plan(&mut ca_rng, &cas, opts.entries, opts.plant_rate, &pages);
     for l in &logs {
         let dir = opts.out.join(&l.name);
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -327,6 +355,7 @@ pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
         cas: &cas,
         encoders: &encoders,
         logs: &logs,
+        scenarios: &scenarios,
     };
     let reports: Vec<PageReport> = pool.install(|| {
         plans
@@ -343,11 +372,26 @@ pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
         ..SynthSummary::default()
     };
     let mut truth = Vec::new();
+    let mut months: HashMap<MonthKey, MonthStats> = HashMap::new();
+    let mut hosts = HostStats::default();
     for r in reports {
         summary.bytes += r.bytes;
         summary.precert_entries += r.precerts;
         summary.truncated_files.extend(r.truncated);
         truth.extend(r.truth);
+        scenarios::merge_months(&mut months, &r.months);
+        hosts.merge(&r.hosts);
+    }
+    for t in &mut truth {
+        if t.late_in.is_some_and(|k| months[&k].is_profile()) {
+            t.rules.push("issuer_backdating_profile");
+        }
+        if let Some((org, names)) = &t.foreign {
+            t.rules.retain(|r| *r != FOREIGN);
+            if hosts.is_foreign(org, names) {
+                t.rules.push(FOREIGN);
+            }
+        }
     }
     truth.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
     let mut text = Vec::with_capacity(truth.len() * 100);
@@ -383,6 +427,7 @@ struct Ctx<'a> {
     cas: &'a Authorities,
     encoders: &'a [Encoder<'a>],
     logs: &'a [LogSummary],
+    scenarios: &'a Scenarios,
 }
 
 /// Finds a free slot after `i`: from `first_try` on, else between `i` and it.
@@ -494,6 +539,9 @@ struct Fill<'c, 'a> {
     forced: Vec<(usize, Malformed)>,
     /// Where the first page's certificate that does not parse goes.
     forced_broken: Option<usize>,
+    /// The page's group of certificates sharing a notBefore, still to place
+    /// (last first); they take the first slots free.
+    group: Vec<Issuance>,
 }
 
 impl<'c, 'a> Fill<'c, 'a> {
@@ -527,6 +575,11 @@ impl<'c, 'a> Fill<'c, 'a> {
         } else {
             None
         };
+        let mut group = match ctx.scenarios.groups.get(&(plan.log, plan.number)) {
+            Some(g) => issuance::group(&mut rng, ctx.cas, g.ca, g.not_before, g.size, g.kind),
+            None => Vec::new(),
+        };
+        group.reverse();
         Fill {
             ctx,
             plan,
@@ -538,6 +591,7 @@ impl<'c, 'a> Fill<'c, 'a> {
             kinds,
             forced,
             forced_broken,
+            group,
         }
     }
 
@@ -562,42 +616,97 @@ impl<'c, 'a> Fill<'c, 'a> {
             self.malformed(i, kind);
             return;
         }
-        let mut is = self.draw();
-        let broken_due = self.forced_broken.is_some_and(|b| b <= i);
-        if broken_due || (!self.clean && self.rng.random_bool(BROKEN_RATE)) {
-            self.forced_broken = self.forced_broken.filter(|_| !broken_due);
-            is = issuance::background(&mut self.rng, self.ctx.cas);
-            is.logging = issuance::Logging::FinalWithoutScts;
-            is.broken = true;
-        }
+        let mut is = match self.group.pop() {
+            Some(member) => member,
+            None => {
+                let mut is = self.draw();
+                let broken_due = self.forced_broken.is_some_and(|b| b <= i);
+                if broken_due || (!self.clean && self.rng.random_bool(BROKEN_RATE)) {
+                    self.forced_broken = self.forced_broken.filter(|_| !broken_due);
+                    is = issuance::background(&mut self.rng, self.ctx.cas);
+                    is.logging = Logging::FinalWithoutScts;
+                    is.broken = true;
+                }
+                self.avoid_reserved(&mut is);
+                is
+            }
+        };
         if is.rules.first() == Some(&"duplicate_serial") {
             let twin_slot = free_slot_after(&self.slots, i, i + 1 + self.rng.random_range(0..40));
             match twin_slot {
                 Some(j) => {
-                    let twin = issuance::duplicate_of(&mut self.rng, self.ctx.cas, &is);
+                    let mut twin = issuance::duplicate_of(&mut self.rng, self.ctx.cas, &is);
+                    self.avoid_reserved(&mut twin);
                     let enc = self.encoder().encode(&twin, &mut self.rng);
-                    self.truth_at(j, &twin, "x509");
-                    self.slots[j] = Some(Slot::Entry(enc.final_cert));
+                    self.place(j, &twin, "x509", enc.final_cert);
                 }
-                None => is = issuance::background(&mut self.rng, self.ctx.cas),
+                None => {
+                    is = issuance::background(&mut self.rng, self.ctx.cas);
+                    self.avoid_reserved(&mut is);
+                }
             }
         }
         let enc = self.encoder().encode(&is, &mut self.rng);
         match enc.precert {
             Some(pre) => {
                 self.report.precerts += 1;
-                self.truth_at(i, &is, "precert");
-                self.slots[i] = Some(Slot::Entry(pre));
+                self.place(i, &is, "precert", pre);
                 let j = free_slot_after(&self.slots, i, i + 1 + self.rng.random_range(0..40));
                 if let Some(j) = j {
-                    self.truth_at(j, &is, "x509");
-                    self.slots[j] = Some(Slot::Entry(enc.final_cert));
+                    self.place(j, &is, "x509", enc.final_cert);
                 }
             }
-            None => {
-                self.truth_at(i, &is, "x509");
-                self.slots[i] = Some(Slot::Entry(enc.final_cert));
+            None => self.place(i, &is, "x509", enc.final_cert),
+        }
+    }
+
+    /// Puts an entry of `is` in `slot`, with its ground truth and, when it
+    /// carries evidence of issuance, its count in its CA month.
+    fn place(&mut self, slot: usize, is: &Issuance, entry_type: &'static str, text: EntryText) {
+        let evidence = match (entry_type, is.logging) {
+            ("precert", _) => true,
+            (_, Logging::Pair { final_scts }) => final_scts,
+            (_, Logging::FinalWithScts) => true,
+            (_, Logging::FinalWithoutScts) => false,
+        };
+        let mut late_in = None;
+        if evidence && !is.broken && !self.clean {
+            let key = scenarios::month_key(is.ca, is.not_before);
+            self.report
+                .months
+                .entry(key)
+                .or_default()
+                .add(is.evidence_delay);
+            if is.evidence_delay > scenarios::LATE_AFTER {
+                late_in = Some(key);
             }
+        }
+        let mut foreign = None;
+        if !is.broken {
+            let hosts = ct_encode::url_hosts(is, self.ctx.cas);
+            let org = self.ctx.cas.all[is.ca]
+                .def
+                .org()
+                .expect("issuing CAs have an O");
+            self.report.hosts.add(org, &hosts);
+            if is.infra.is_some_and(|i| i != is.ca) {
+                foreign = Some((org, hosts));
+            }
+        }
+        self.truth_at(slot, is, entry_type, late_in, foreign);
+        self.slots[slot] = Some(Slot::Entry(text));
+    }
+
+    /// Moves `is` off a (CA, notBefore) that a group holds: by one second.
+    fn avoid_reserved(&self, is: &mut Issuance) {
+        while self
+            .ctx
+            .scenarios
+            .reserved
+            .contains(&(is.ca, is.not_before))
+        {
+            is.not_before += 1;
+            is.not_after += 1;
         }
     }
 
@@ -624,20 +733,52 @@ impl<'c, 'a> Fill<'c, 'a> {
             reject: Some(kind.reject_kind()),
             reject_has_index: Some(has_index),
             parse_error: false,
+            late_in: None,
+            foreign: None,
         });
         self.slots[i] = Some(Slot::Malformed(kind, text));
     }
 
     /// The next issuance: background, or at the plant and decoy rates a
-    /// planted anomaly or a decoy.
+    /// planted anomaly or a decoy, or one of the scenario months'. A
+    /// truncated page holds background only, and only entries without
+    /// evidence of issuance except WoSign's after its promise to log (a
+    /// month of WoSign's has no late entry, so is never a backdating
+    /// profile), naming no OCSP or CRL URL: whether its entries are lost or
+    /// not, no CA month that could be a profile and no host count holds them.
     fn draw(&mut self) -> Issuance {
         let opts = self.ctx.opts;
         let plant_total = opts.plant_rate * issuance::PLANTS.len() as f64;
         let decoy_total = DECOY_RATE * issuance::DECOYS.len() as f64;
         let x: f64 = self.rng.random();
         let cas = self.ctx.cas;
-        if self.clean || x >= plant_total + decoy_total {
+        let months = plant_total + decoy_total;
+        if self.clean {
+            let mut is = issuance::background(&mut self.rng, cas);
+            is.without_urls = true;
+            let c = &cas.all[is.ca];
+            if !(c.def.wosign && is.logging != Logging::FinalWithoutScts) {
+                is.logging = Logging::FinalWithoutScts;
+            }
+            is
+        } else if x >= months + scenarios::PROFILE_SHARE + scenarios::TOLERANCE_SHARE {
             issuance::background(&mut self.rng, cas)
+        } else if x >= months {
+            let profile = x < months + scenarios::PROFILE_SHARE;
+            let month = if profile {
+                self.ctx.scenarios.profile
+            } else {
+                self.ctx.scenarios.tolerance
+            };
+            let backdated = self.rng.random_bool(scenarios::BACKDATED_SHARE);
+            issuance::in_month(
+                &mut self.rng,
+                cas,
+                month.ca,
+                (month.from, month.to),
+                profile && backdated,
+                !profile && backdated,
+            )
         } else if x < plant_total {
             let rule =
                 issuance::PLANTS[((x / opts.plant_rate) as usize).min(issuance::PLANTS.len() - 1)];
@@ -653,8 +794,15 @@ impl<'c, 'a> Fill<'c, 'a> {
     }
 
     /// The ground truth of an entry in `slot`, when it has any to tell.
-    fn truth_at(&mut self, slot: usize, is: &Issuance, entry_type: &'static str) {
-        if is.rules.is_empty() && is.decoy.is_none() && !is.broken {
+    fn truth_at(
+        &mut self,
+        slot: usize,
+        is: &Issuance,
+        entry_type: &'static str,
+        late_in: Option<MonthKey>,
+        foreign: Option<(&'static str, Vec<String>)>,
+    ) {
+        if is.rules.is_empty() && is.decoy.is_none() && !is.broken && foreign.is_none() {
             return;
         }
         self.report.truth.push(TruthLine {
@@ -666,6 +814,8 @@ impl<'c, 'a> Fill<'c, 'a> {
             reject: None,
             reject_has_index: None,
             parse_error: is.broken,
+            late_in,
+            foreign,
         });
     }
 }

@@ -71,6 +71,9 @@ pub struct CertBatchBuilder {
     is_ca: BooleanBuilder,
     policy_oids: ListBuilder<StringBuilder>,
     eku: ListBuilder<StringBuilder>,
+    ocsp_urls: ListBuilder<StringBuilder>,
+    ca_issuers_urls: ListBuilder<StringBuilder>,
+    crl_urls: ListBuilder<StringBuilder>,
     sct_count: Int32Builder,
     sct_log_ids: ListBuilder<BinaryBuilder>,
     sct_timestamps: ListBuilder<TimestampMillisecondBuilder>,
@@ -115,6 +118,9 @@ impl CertBatchBuilder {
             is_ca: BooleanBuilder::new(),
             policy_oids: string_list(),
             eku: string_list(),
+            ocsp_urls: string_list(),
+            ca_issuers_urls: string_list(),
+            crl_urls: string_list(),
             sct_count: Int32Builder::new(),
             sct_log_ids: binary_list(),
             sct_timestamps: ListBuilder::new(ts()).with_field(item(timestamp_type())),
@@ -168,6 +174,9 @@ impl CertBatchBuilder {
         self.is_ca.append_option(r.is_ca);
         append_strings(&mut self.policy_oids, &r.policy_oids);
         append_strings(&mut self.eku, &r.eku);
+        append_strings(&mut self.ocsp_urls, &r.ocsp_urls);
+        append_strings(&mut self.ca_issuers_urls, &r.ca_issuers_urls);
+        append_strings(&mut self.crl_urls, &r.crl_urls);
         self.sct_count.append_value(r.scts.len() as i32);
         append_digests(&mut self.sct_log_ids, r.scts.iter().map(|s| &s.0));
         for (_, ts) in &r.scts {
@@ -214,6 +223,9 @@ impl CertBatchBuilder {
             Arc::new(self.is_ca.finish()),
             Arc::new(self.policy_oids.finish()),
             Arc::new(self.eku.finish()),
+            Arc::new(self.ocsp_urls.finish()),
+            Arc::new(self.ca_issuers_urls.finish()),
+            Arc::new(self.crl_urls.finish()),
             Arc::new(self.sct_count.finish()),
             Arc::new(self.sct_log_ids.finish()),
             Arc::new(self.sct_timestamps.finish()),

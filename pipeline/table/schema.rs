@@ -54,6 +54,14 @@ pub fn cert_schema(keep_der: bool) -> SchemaRef {
         Field::new("is_ca", DataType::Boolean, true),
         list("policy_oids", DataType::Utf8),
         list("eku", DataType::Utf8),
+        // Nullable: null in files written before these columns existed.
+        Field::new("ocsp_urls", DataType::List(item(DataType::Utf8)), true),
+        Field::new(
+            "ca_issuers_urls",
+            DataType::List(item(DataType::Utf8)),
+            true,
+        ),
+        Field::new("crl_urls", DataType::List(item(DataType::Utf8)), true),
         Field::new("sct_count", DataType::Int32, false),
         list("sct_log_ids", DataType::Binary),
         list("sct_timestamps", timestamp_type()),

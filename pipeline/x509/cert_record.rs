@@ -13,12 +13,15 @@ use sha2::{Digest, Sha256};
 use x509_parser::asn1_rs::{Any, Tag};
 use x509_parser::certificate::{TbsCertificate, TbsCertificateParser, X509CertificateParser};
 use x509_parser::extensions::{
-    parse_ct_signed_certificate_timestamp_list, BasicConstraints, ExtendedKeyUsage, GeneralName,
+    parse_ct_signed_certificate_timestamp_list, AuthorityInfoAccess, BasicConstraints,
+    CRLDistributionPoints, DistributionPointName, ExtendedKeyUsage, GeneralName,
     SubjectAlternativeName,
 };
 use x509_parser::nom::Parser as _;
 use x509_parser::oid_registry::{
-    OID_CT_LIST_SCT, OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_CERTIFICATE_POLICIES,
+    OID_CT_LIST_SCT, OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_ACCESS_DESCRIPTOR_OCSP,
+    OID_PKIX_AUTHORITY_INFO_ACCESS, OID_X509_EXT_BASIC_CONSTRAINTS,
+    OID_X509_EXT_CERTIFICATE_POLICIES, OID_X509_EXT_CRL_DISTRIBUTION_POINTS,
     OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_SUBJECT_ALT_NAME,
 };
 use x509_parser::prelude::{FromDer, X509Name};
@@ -90,6 +93,12 @@ pub struct CertRecord {
     pub policy_oids: Vec<String>,
     /// Extended key usages (names for the common ones, else dotted OIDs).
     pub eku: Vec<String>,
+    /// authorityInfoAccess OCSP URIs, in certificate order.
+    pub ocsp_urls: Vec<String>,
+    /// authorityInfoAccess caIssuers URIs, in certificate order.
+    pub ca_issuers_urls: Vec<String>,
+    /// cRLDistributionPoints fullName URIs, in certificate order.
+    pub crl_urls: Vec<String>,
     /// Embedded SCTs, in list order: (log id, timestamp ms).
     pub scts: Vec<(Sha256Digest, i64)>,
     /// issuer_key_hash of a precert entry.
@@ -387,8 +396,9 @@ fn unsigned_bits(bytes: &[u8]) -> i32 {
 }
 
 /// Decodes the extensions the table keeps (subjectAltName, basicConstraints,
-/// extendedKeyUsage, certificatePolicies, the embedded SCT list). The others
-/// are left undecoded: their malformations are not `parse_error`s.
+/// extendedKeyUsage, certificatePolicies, authorityInfoAccess,
+/// cRLDistributionPoints, the embedded SCT list). The others are left
+/// undecoded: their malformations are not `parse_error`s.
 fn fill_extensions(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Problems) {
     let mut seen_san = false;
     for ext in tbs.extensions() {
@@ -427,6 +437,16 @@ fn fill_extensions(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mu
             if !add_policies(ext.value, rec) {
                 failed(problems, &"not a sequence of PolicyInformation");
             }
+        } else if *oid == OID_PKIX_AUTHORITY_INFO_ACCESS {
+            match AuthorityInfoAccess::from_der(ext.value) {
+                Ok((_, aia)) => add_access_urls(&aia, rec, problems),
+                Err(e) => failed(problems, &e),
+            }
+        } else if *oid == OID_X509_EXT_CRL_DISTRIBUTION_POINTS {
+            match CRLDistributionPoints::from_der(ext.value) {
+                Ok((_, points)) => add_crl_urls(&points, rec, problems),
+                Err(e) => failed(problems, &e),
+            }
         } else if *oid == OID_CT_LIST_SCT {
             match sct_list(ext.value) {
                 Ok(scts) => rec.scts.extend(scts),
@@ -448,6 +468,46 @@ pub fn sct_list(value: &[u8]) -> Result<Vec<(Sha256Digest, i64)>, String> {
             (*s.id.key_id, ms as i64)
         })
         .collect())
+}
+
+/// The OCSP and caIssuers URIs of an authorityInfoAccess value; other
+/// access methods and non-URI locations are not kept.
+fn add_access_urls(aia: &AuthorityInfoAccess<'_>, rec: &mut CertRecord, problems: &mut Problems) {
+    for desc in &aia.accessdescs {
+        let urls = if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP {
+            &mut rec.ocsp_urls
+        } else if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS {
+            &mut rec.ca_issuers_urls
+        } else {
+            continue;
+        };
+        push_uri(&desc.access_location, urls, "authorityInfoAccess", problems);
+    }
+}
+
+/// The fullName URIs of every distribution point of a cRLDistributionPoints
+/// value; names relative to the CRL issuer and non-URI names are not kept.
+fn add_crl_urls(points: &CRLDistributionPoints<'_>, rec: &mut CertRecord, problems: &mut Problems) {
+    for point in &points.points {
+        if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
+            for name in names {
+                push_uri(name, &mut rec.crl_urls, "cRLDistributionPoints", problems);
+            }
+        }
+    }
+}
+
+/// Adds `name` to `urls` when it is a URI. A URI that is not valid IA5String
+/// is kept as read (invalid UTF-8 replaced) and noted in `parse_error`.
+fn push_uri(name: &GeneralName<'_>, urls: &mut Vec<String>, ext: &str, problems: &mut Problems) {
+    match name {
+        GeneralName::URI(uri) => urls.push((*uri).to_owned()),
+        GeneralName::Invalid(tag, data) if *tag == Tag(6) => {
+            problems.add(format!("{ext} URI is not valid IA5String"));
+            urls.push(String::from_utf8_lossy(data).into_owned());
+        }
+        _ => {}
+    }
 }
 
 fn add_ekus(eku: &ExtendedKeyUsage<'_>, rec: &mut CertRecord) {

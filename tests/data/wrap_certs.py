@@ -177,6 +177,25 @@ def expected_for(der, entry_type):
             exp["is_ca"] = False
         except Exception:
             pass
+        try:
+            aia = ext.get_extension_for_oid(ExtensionOID.AUTHORITY_INFORMATION_ACCESS).value
+            for key, method in [("ocsp_urls", x509.AuthorityInformationAccessOID.OCSP),
+                                ("ca_issuers_urls", x509.AuthorityInformationAccessOID.CA_ISSUERS)]:
+                exp[key] = [d.access_location.value for d in aia
+                            if d.access_method == method
+                            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+        except x509.ExtensionNotFound:
+            exp["ocsp_urls"], exp["ca_issuers_urls"] = [], []
+        except Exception:
+            pass
+        try:
+            cdp = ext.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+            exp["crl_urls"] = [n.value for p in cdp for n in (p.full_name or [])
+                               if isinstance(n, x509.UniformResourceIdentifier)]
+        except x509.ExtensionNotFound:
+            exp["crl_urls"] = []
+        except Exception:
+            pass
         if entry_type == "x509":
             try:
                 scts = ext.get_extension_for_oid(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use pipeline::ingest::{ingest, IngestOptions};
-use pipeline::report::Silent;
+use pipeline::notes::Silent;
 use serde_json::{json, Value};
 
 use crate::fixtures::{
@@ -373,7 +373,7 @@ fn notes_of_a_run_come_back_as_data_with_escaped_names() {
     write_page(&dir.join("0-3.json"), &real);
     // A file that is not a dump, its name holding an escape sequence.
     fs::write(dir.join("notes\x1b[2J.txt"), "hello").unwrap();
-    let notes = pipeline::report::Collect::default();
+    let notes = pipeline::notes::Collect::default();
     let s = ingest(
         &IngestOptions {
             inputs: vec![dir.clone()],
@@ -386,7 +386,7 @@ fn notes_of_a_run_come_back_as_data_with_escaped_names() {
     assert_eq!((s.rows, s.skipped_files), (4, 1));
     let notes = notes.notes();
     assert_eq!(notes.len(), 1, "{notes:?}");
-    assert_eq!(notes[0].level, pipeline::report::Level::Info);
+    assert_eq!(notes[0].level, pipeline::notes::Level::Info);
     let shown = format!(
         "skipped (not a dump, tile, tile archive or certificate file): {}/notes\\x1b[2J.txt",
         dir.display()

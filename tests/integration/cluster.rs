@@ -322,7 +322,15 @@ fn a_check_on_a_scheduler_and_two_executors_equals_the_local_one_and_survives_lo
     while check.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
             let _ = check.kill();
-            panic!("check hung after losing an executor");
+            let said = std::fs::read_to_string(dir.join("check.err")).unwrap_or_default();
+            let scheduler = std::fs::read_to_string(dir.join("scheduler.log")).unwrap_or_default();
+            let tail: String = scheduler
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!("check hung after losing an executor; it said:\n{said}\nscheduler log (last lines, newest first):\n{tail}");
         }
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -404,7 +404,8 @@ fn rules_are_listed_and_one_s_own_folder_runs_beside_the_built_in_ones() {
     let out =
         crate::fixtures::pipeline_ok(&["check", "--list-rules", "--format", "json"], tmp.path());
     let rules = crate::fixtures::json_lines(&out.stdout);
-    assert_eq!(rules.len(), 16);
+    assert_eq!(rules.len(), crate::fixtures::rule_file_count());
+    assert_eq!(rules.len(), 19);
     let backdated = rules.iter().find(|r| r["id"] == "backdated").unwrap();
     assert_eq!(backdated["severity"], "warning");
     assert!(backdated["source"]
@@ -435,7 +436,11 @@ fn rules_are_listed_and_one_s_own_folder_runs_beside_the_built_in_ones() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("ev_only  [notice]") && text.ends_with("17 rules\n"),
+        text.contains("ev_only  [notice]")
+            && text.ends_with(&format!(
+                "{} rules\n",
+                crate::fixtures::rule_file_count() + 1
+            )),
         "{text}"
     );
     let data = real_dataset(tmp.path(), &[]);

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use pipeline::ingest::{ingest, IngestOptions, IngestSummary};
-use pipeline::report::Silent;
+use pipeline::notes::Silent;
 
 /// The keys of a finding in `check --format json`, and the CSV header, in
 /// order: a contract scripts depend on.
@@ -35,6 +35,21 @@ pub const FINDING_KEYS: &[&str] = &[
     "issuer_org",
     "crt_sh",
 ];
+
+/// The rule files of `queries/`, the built-in rules: every one must load
+/// and run.
+pub fn rule_file_count() -> usize {
+    fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("queries"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count()
+}
 
 /// The repository's test data directory.
 pub fn data_dir() -> PathBuf {

@@ -315,7 +315,7 @@ fn a_second_writer_refuses_or_waits_and_never_corrupts() {
     let dir = tmp.path();
     dump(dir, "1500");
     let data = dir.join("data");
-    let lock = pipeline::dataset::commit::lock(&data, false, &pipeline::report::Silent).unwrap();
+    let lock = pipeline::dataset::commit::lock(&data, false, &pipeline::notes::Silent).unwrap();
 
     let (code, err) = ingest_refused(dir, "dump/synth-1");
     assert_eq!(code, Some(2), "{err}");

@@ -14,6 +14,8 @@ mod nightly_job;
 mod object_storage;
 mod real_certs;
 mod real_entries;
+mod report;
+mod report_browser;
 mod robustness;
 mod rules;
 mod schema_docs;

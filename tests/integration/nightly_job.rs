@@ -27,6 +27,18 @@ fn nightly_with(dir: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
     let report: Value =
         serde_json::from_str(&fs::read_to_string(latest.join("report.json")).unwrap()).unwrap();
     let summary = fs::read_to_string(latest.join("summary.md")).unwrap();
+    if report["status"] != "failed" {
+        // Each night's HTML report of the run it stored, beside report.json.
+        let html = fs::read_to_string(latest.join("report.html")).unwrap();
+        assert!(
+            html.contains("id=\"league\""),
+            "report.html has no league table"
+        );
+        assert!(report["report_html"]
+            .as_str()
+            .unwrap()
+            .ends_with("report.html"));
+    }
     (out.status.code(), report, summary)
 }
 

@@ -48,6 +48,9 @@ const COLUMNS: &[&str] = &[
     "key_algorithm",
     "key_bits",
     "key_curve",
+    "ocsp_urls",
+    "ca_issuers_urls",
+    "crl_urls",
 ];
 
 #[test]

@@ -119,8 +119,8 @@ fn help_and_readme_name_the_same_flags() {
     let readme = fs::read_to_string(data_dir().join("../../README.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let commands = [
-        "ingest", "query", "check", "show", "prune", "synth", "status", "compact", "publish",
-        "verify",
+        "ingest", "query", "check", "show", "prune", "report", "synth", "status", "compact",
+        "publish", "verify",
     ];
     let top = crate::fixtures::run(&["--help"], dir.path());
     let top = String::from_utf8_lossy(&top.stdout);

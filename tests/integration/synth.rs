@@ -373,9 +373,9 @@ fn a_tile_dump_ingests_whole_and_check_finds_exactly_its_planted_anomalies() {
 fn a_memory_limit_bounds_the_rules_without_changing_their_findings() {
     let c = checked();
     let dir = c.dir.path();
-    // 48 MiB holds every rule's joins, sorts and aggregations over 24,000
+    // 64 MiB holds every rule's joins, sorts and aggregations over 24,000
     // entries, shared by the two rules running at once.
-    let bounded = json_lines(&check_all(dir, &["--memory-limit", "48M"]).stdout);
+    let bounded = json_lines(&check_all(dir, &["--memory-limit", "64M"]).stdout);
     let sorted = |v: &[Value]| {
         let mut s: Vec<String> = v.iter().map(Value::to_string).collect();
         s.sort();

@@ -25,7 +25,15 @@ pub async fn connect(ctx: SessionContext, cluster: &str) -> Result<SessionContex
     // replace their catalog with an empty default one.
     let config = same_build::stamped(state.config().clone())
         .with_create_default_catalog_and_schema(false)
-        .with_ballista_logical_extension_codec(Arc::new(TableCodec::default()));
+        .upgrade_for_ballista()
+        .with_ballista_logical_extension_codec(Arc::new(TableCodec::default()))
+        // The static planner: Ballista's adaptive one (on by default since
+        // 55) does not recover a job when an executor is lost mid-stage
+        // (apache/datafusion-ballista#1986), and the job then never ends.
+        .set_bool(
+            ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED,
+            false,
+        );
     let state = SessionStateBuilder::new_from_existing(state)
         .with_config(config)
         .build();

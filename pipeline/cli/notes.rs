@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use super::progress::{Progress, ProgressMode};
-use crate::report::{Level, Reporter};
+use crate::notes::{Level, Reporter};
 
 /// Writes notes to stderr and shows progress in `mode`.
 pub struct StderrReporter {

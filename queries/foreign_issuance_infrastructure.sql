@@ -1,0 +1,41 @@
+-- id: foreign_issuance_infrastructure
+-- severity: warning
+-- source: Mozilla, "WoSign and StartCom" (2016): StartCom certificates made with WoSign's systems; RFC 5280 4.2.2.1 and 4.2.1.13 (authorityInfoAccess, cRLDistributionPoints)
+-- description: A certificate whose OCSP or CRL URL host belongs to another issuer organisation (issuer_org, else issuer_dn): that organisation names the host on the most entries, at least min_entries, while the certificate's own organisation names it on fewer than max_own_percent % as many entries as its own most-named host. The certificate was made with another CA's systems under this CA's name. Datasets written before the URL columns existed have no URLs and give no findings.
+-- param: min_entries = 20 | entries of the owning organisation that must name the host
+-- param: max_own_percent = 1 | the most the certificate's own organisation may name the host, as a percentage of its most-named host's entries
+WITH hosts AS (
+  SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
+         coalesce(issuer_org, issuer_dn) AS org,
+         unnest(url_hosts(ocsp_urls, crl_urls)) AS host
+  FROM certs
+  WHERE NOT coalesce(is_ca, false) AND issuer_dn IS NOT NULL
+),
+per_org AS (
+  SELECT org, host, count(*) AS entries FROM hosts GROUP BY org, host
+),
+ranked AS (
+  SELECT org, host, entries,
+         row_number() OVER (PARTITION BY host ORDER BY entries DESC, org) AS by_host,
+         max(entries) OVER (PARTITION BY org) AS org_top
+  FROM per_org
+),
+-- (certificate organisation, host) pairs where the host is another
+-- organisation's and barely this one's.
+foreign_hosts AS (
+  SELECT mine.org, mine.host, mine.entries AS own_entries, mine.org_top,
+         owner.org AS owner, owner.entries AS owner_entries
+  FROM ranked mine JOIN ranked owner ON owner.host = mine.host AND owner.by_host = 1
+  WHERE owner.org <> mine.org
+    AND owner.entries >= ${min_entries}
+    AND mine.entries * 100 < ${max_own_percent} * mine.org_top
+)
+SELECT h.log, h.entry_index, min(h.cert_sha256) AS cert_sha256, min(h.issuer_cn) AS issuer_cn,
+       min(h.not_before) AS not_before,
+       string_agg(h.host || ' is the host of ' || f.owner || ' (' || CAST(f.owner_entries AS VARCHAR)
+                  || ' entries); this issuer''s organisation names it on '
+                  || CAST(f.own_entries AS VARCHAR) || ' entries, against '
+                  || CAST(f.org_top AS VARCHAR) || ' for its own most-named host', '; '
+                  ORDER BY h.host) AS detail
+FROM hosts h JOIN foreign_hosts f ON h.org = f.org AND h.host = f.host
+GROUP BY h.log, h.entry_index
