@@ -29,13 +29,20 @@ foreign_hosts AS (
   WHERE owner.org <> mine.org
     AND owner.entries >= ${min_entries}
     AND mine.entries * 100 < ${max_own_percent} * mine.org_top
+),
+-- One sentence per foreign host of each entry.
+sentences AS (
+  SELECT h.log, h.entry_index, h.cert_sha256, h.issuer_cn, h.not_before,
+         h.host || ' is the host of ' || f.owner || ' (' || CAST(f.owner_entries AS VARCHAR)
+           || ' entries); this issuer''s organisation names it on '
+           || CAST(f.own_entries AS VARCHAR) || ' entries, against '
+           || CAST(f.org_top AS VARCHAR) || ' for its own most-named host' AS sentence
+  FROM hosts h JOIN foreign_hosts f ON h.org = f.org AND h.host = f.host
 )
-SELECT h.log, h.entry_index, min(h.cert_sha256) AS cert_sha256, min(h.issuer_cn) AS issuer_cn,
-       min(h.not_before) AS not_before,
-       string_agg(h.host || ' is the host of ' || f.owner || ' (' || CAST(f.owner_entries AS VARCHAR)
-                  || ' entries); this issuer''s organisation names it on '
-                  || CAST(f.own_entries AS VARCHAR) || ' entries, against '
-                  || CAST(f.org_top AS VARCHAR) || ' for its own most-named host', '; '
-                  ORDER BY h.host) AS detail
-FROM hosts h JOIN foreign_hosts f ON h.org = f.org AND h.host = f.host
-GROUP BY h.log, h.entry_index
+-- DISTINCT: a host is named once per certificate, whatever the plan repeats;
+-- a sentence starts with its host, so they come in host order.
+SELECT log, entry_index, min(cert_sha256) AS cert_sha256, min(issuer_cn) AS issuer_cn,
+       min(not_before) AS not_before,
+       string_agg(DISTINCT sentence, '; ' ORDER BY sentence) AS detail
+FROM sentences
+GROUP BY log, entry_index
