@@ -30,14 +30,15 @@ foreign_hosts AS (
     AND owner.entries >= ${min_entries}
     AND mine.entries * 100 < ${max_own_percent} * mine.org_top
 ),
--- One sentence per foreign host of each entry.
+-- One sentence per foreign host of each entry (the few foreign hosts first:
+-- the join builds its table from them, not from every entry's hosts).
 sentences AS (
   SELECT h.log, h.entry_index, h.cert_sha256, h.issuer_cn, h.not_before,
          h.host || ' is the host of ' || f.owner || ' (' || CAST(f.owner_entries AS VARCHAR)
            || ' entries); this issuer''s organisation names it on '
            || CAST(f.own_entries AS VARCHAR) || ' entries, against '
            || CAST(f.org_top AS VARCHAR) || ' for its own most-named host' AS sentence
-  FROM hosts h JOIN foreign_hosts f ON h.org = f.org AND h.host = f.host
+  FROM foreign_hosts f JOIN hosts h ON h.org = f.org AND h.host = f.host
 )
 -- DISTINCT: a host is named once per certificate, whatever the plan repeats;
 -- a sentence starts with its host, so they come in host order.

@@ -22,7 +22,7 @@ ranked AS (
   SELECT s.*,
          dense_rank() OVER (PARTITION BY s.issuer_dn, s.not_before
                             ORDER BY encode(s.tbs_sha256, 'hex')) AS cert_rank
-  FROM subscriber s JOIN shared ON s.not_before = shared.not_before
+  FROM shared JOIN subscriber s ON s.not_before = shared.not_before
 ),
 grouped AS (
   SELECT *,
