@@ -985,15 +985,15 @@ fn a_manifest_hashed_with_sha256_keeps_its_inputs_and_compares_like_with_like() 
     bytes.insert(last, b' ');
     fs::write(&page, bytes).unwrap();
     let (code, err) = ingest_refused(dir, "drop/synth-1");
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("changed since run"), "{err}");
     ingest(dir, "data", &inputs, &["--replace"]);
     let hashes = query(
         dir,
         "data",
         "SELECT count(blake3) AS blake3, count(sha256) AS sha256,
-                sum(CASE WHEN length(blake3) = 32 AND sha256 IS NULL THEN 1 ELSE 0 END) AS new,
-                sum(CASE WHEN length(sha256) = 32 AND blake3 IS NULL THEN 1 ELSE 0 END) AS old
+                sum(CASE WHEN length(hex(blake3)) = 64 AND sha256 IS NULL THEN 1 ELSE 0 END) AS new,
+                sum(CASE WHEN length(hex(sha256)) = 64 AND blake3 IS NULL THEN 1 ELSE 0 END) AS old
          FROM manifest",
     );
     let n = files.len() as u64;
