@@ -78,11 +78,12 @@ struct Page<'a> {
     entries: Vec<Line<'a>>,
 }
 
+/// An entry; a field may be missing (the dump's planted rejects).
 #[derive(Deserialize)]
 struct Line<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     leaf_input: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, default)]
     extra_data: Cow<'a, str>,
 }
 
@@ -183,17 +184,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The file's content, decompressed; of a corrupt or cut-short file, what
+/// decompressed before the damage.
 fn decompress(raw: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() * 4);
     if raw.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .expect("gzip");
+        let _ = flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out);
     } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::read::Decoder::new(&raw[..])
-            .expect("zstd")
-            .read_to_end(&mut out)
-            .expect("zstd");
+        if let Ok(mut decoder) = zstd::stream::read::Decoder::new(&raw[..]) {
+            let _ = decoder.read_to_end(&mut out);
+        }
     } else {
         return raw;
     }
@@ -201,15 +201,45 @@ fn decompress(raw: Vec<u8>) -> Vec<u8> {
 }
 
 fn page(floor: &mut Floor, data: &[u8]) {
-    let page: Page<'_> = floor.time(2, || serde_json::from_slice(data).expect("a page"));
-    entries(floor, &page.entries);
+    let parsed = floor.time(2, || match serde_json::from_slice::<Page<'_>>(data) {
+        Ok(page) => page.entries,
+        Err(_) => elements(data),
+    });
+    entries(floor, &parsed);
+}
+
+/// The entries of a page that is not valid JSON as a whole (cut short, or
+/// an element that is not an entry): one element at a time, up to the first
+/// that does not parse.
+fn elements(data: &[u8]) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let Some(mut pos) = memchr::memchr(b'[', data).map(|p| p + 1) else {
+        return out;
+    };
+    loop {
+        while data
+            .get(pos)
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b',')
+        {
+            pos += 1;
+        }
+        if data.get(pos).is_none_or(|b| *b == b']') {
+            return out;
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&data[pos..]).into_iter::<Line<'_>>();
+        match stream.next() {
+            Some(Ok(line)) => out.push(line),
+            _ => return out,
+        }
+        pos += stream.byte_offset();
+    }
 }
 
 fn lines(floor: &mut Floor, data: &[u8]) {
     let parsed: Vec<Line<'_>> = floor.time(2, || {
         data.split(|&b| b == b'\n')
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .map(|l| serde_json::from_slice(l).expect("a JSON line"))
+            .filter_map(|l| serde_json::from_slice(l).ok())
             .collect()
     });
     entries(floor, &parsed);
