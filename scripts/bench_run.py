@@ -3,7 +3,9 @@
 the binary and prepares the virtualenv). For N entries:
 
 1. generates a dump with `pipeline synth` once (cached by N and seed);
-2. `pipeline ingest`: entries/s, input MB/s, peak RSS, Parquet bytes per entry;
+2. `pipeline ingest`: entries/s, input MB/s, peak RSS, Parquet bytes per entry,
+   CPU (user + system) per entry, and beside it the floor (scripts/floor.rs:
+   the primitives alone, single-threaded, on the same files) and their ratio;
 3. `pipeline check`, all rules: seconds in all and per rule;
 4. the queries of scripts/bench_queries/ in `pipeline query` and in DuckDB over
    the same Parquet files: our statement time / DuckDB's per query;
@@ -25,6 +27,27 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(time_v):
+    """User and system CPU seconds from /usr/bin/time -v's report."""
+    user = float(re.search(r"User time \(seconds\): ([0-9.]+)", time_v).group(1))
+    system = float(re.search(r"System time \(seconds\): ([0-9.]+)", time_v).group(1))
+    return user, system
+
+
+def floor(bin_path, dirs):
+    """The floor benchmark on dirs: its JSON (microseconds per entry)."""
+    p = subprocess.run([bin_path, *map(str, dirs)], check=True, capture_output=True, text=True)
+    return json.loads(p.stdout)
+
+
+def cpu_figures(err, entries, floor_result):
+    """Ingest's CPU per entry (from time -v's report) against the floor's."""
+    user, system = cpu_seconds(err)
+    us = (user + system) * 1e6 / entries
+    return {"user_seconds": user, "system_seconds": system, "cpu_us_per_entry": us,
+            "floor": floor_result, "floor_ratio": us / floor_result["us_per_entry"]}
 
 
 def timed(cmd, **kw):
@@ -67,6 +90,7 @@ def main():
     ap.add_argument("--entries", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bin", required=True)
+    ap.add_argument("--floor", help="the floor benchmark's binary (scripts/floor.rs)")
     ap.add_argument("--cache", required=True)
     ap.add_argument("--compress", default="mixed")
     ap.add_argument("--repeat", type=int, default=3, help="query runs; the best counts")
@@ -96,7 +120,7 @@ def main():
     try:
         data = work / "data"
         warm(logs)
-        out, _, secs, rss = timed([a.bin, "ingest", *logs, "--out", str(data), "--json", "--progress", "quiet"])
+        out, err, secs, rss = timed([a.bin, "ingest", *logs, "--out", str(data), "--json", "--progress", "quiet"])
         ing = json.loads(out)
         cert_bytes = du(data / "certs")
         results["ingest"] = {
@@ -107,6 +131,8 @@ def main():
             "peak_rss_bytes": rss, "parquet_bytes": cert_bytes,
             "parquet_bytes_per_entry": cert_bytes / max(ing["rows"], 1),
         }
+        if a.floor:
+            results["ingest"].update(cpu_figures(err, ing["entries_read"], floor(a.floor, logs)))
 
         # The same size as static-ct-api data tiles (synth --format tiles: same plants, no JSON).
         if not a.skip_tiles:
@@ -119,8 +145,8 @@ def main():
                 tmp.rename(tiles)
             tile_logs = sorted(str(p) for p in tiles.iterdir() if p.is_dir())
             warm(tile_logs)
-            out, _, secs, rss = timed([a.bin, "ingest", *tile_logs, "--out", str(work / "tiles-data"), "--json",
-                                       "--progress", "quiet"])
+            out, err, secs, rss = timed([a.bin, "ingest", *tile_logs, "--out", str(work / "tiles-data"), "--json",
+                                         "--progress", "quiet"])
             ting = json.loads(out)
             tile_bytes = json.loads((tiles / "synth.json").read_text())["bytes"]
             results["ingest_tiles"] = {
@@ -129,6 +155,8 @@ def main():
                 "entries_per_second_per_core": ting["entries_read"] / secs / cores,
                 "input_mb_per_second": tile_bytes / 1e6 / secs, "input_bytes": tile_bytes, "peak_rss_bytes": rss,
             }
+            if a.floor:
+                results["ingest_tiles"].update(cpu_figures(err, ting["entries_read"], floor(a.floor, tile_logs)))
             shutil.rmtree(work / "tiles-data", ignore_errors=True)
 
         _, err, secs, rss = timed([a.bin, "check", "--data", str(data), "--rules", str(ROOT / "queries"),
@@ -180,6 +208,18 @@ def main():
     print(f"\nwritten to {target.relative_to(ROOT)}")
 
 
+def floor_rows(layout, i):
+    """The table rows of ingest's CPU per entry against the floor's."""
+    if "floor" not in i:
+        return []
+    f = i["floor"]
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in sorted(f["stage_us_per_entry"].items(), key=lambda kv: -kv[1]))
+    return [f"| ingest CPU per entry, {layout} | {i['cpu_us_per_entry']:.1f} µs ({i['user_seconds']:.1f} s user + "
+            f"{i['system_seconds']:.1f} s system) |",
+            f"| floor per entry, {layout} (one thread: {stages}) | {f['us_per_entry']:.1f} µs; "
+            f"**ingest / floor {i['floor_ratio']:.2f}** |"]
+
+
 def report(r):
     i, c = r["ingest"], r["check"]
     mb = 1 << 20
@@ -191,6 +231,7 @@ def report(r):
         f"| ingest | {i['seconds']:.1f} s, {i['entries_per_second']:,.0f} entries/s "
         f"({i['entries_per_second_per_core']:,.0f}/core), {i['input_mb_per_second']:.0f} MB/s of input |",
         f"| ingest peak RSS | {i['peak_rss_bytes'] / mb:,.0f} MiB |",
+        *floor_rows("get-entries", i),
         f"| Parquet (certs, no DER) | {i['parquet_bytes_per_entry']:.0f} bytes/entry |",
         f"| rows / rejects | {i['rows']:,} / {i['rejects']:,} |",
         f"| check, all rules | {c['seconds']:.1f} s, peak RSS {c['peak_rss_bytes'] / mb:,.0f} MiB |",
@@ -201,6 +242,7 @@ def report(r):
                      f"{t['entries_per_second']:,.0f} entries/s ({t['entries_per_second_per_core']:,.0f}/core), "
                      f"{t['input_mb_per_second']:.0f} MB/s, peak RSS {t['peak_rss_bytes'] / mb:,.0f} MiB; "
                      f"{t['entries_per_second'] / i['entries_per_second']:.2f}x get-entries |")
+        lines += floor_rows("tiles", t)
     if "python_peer" in r:
         p = r["python_peer"]
         lines.append(f"| Python peer ingest | {p['seconds']:.1f} s, {p['entries_per_second']:,.0f} entries/s; "

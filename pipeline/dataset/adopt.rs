@@ -81,7 +81,7 @@ fn entry_for(data: &Path, rel: &str) -> std::result::Result<ManifestEntry, Strin
         set.insert(i..=i);
     }
     let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
-    let sha = crate::ingest::compression::file_sha256(&path).map_err(|e| e.to_string())?;
+    let sha = crate::ingest::compression::file_blake3(&path).map_err(|e| e.to_string())?;
     let first = set.iter().next().map(|r| *r.start() as i64);
     let last = set.iter().next_back().map(|r| *r.end() as i64);
     let rows = rows as i64;
@@ -96,7 +96,7 @@ fn entry_for(data: &Path, rel: &str) -> std::result::Result<ManifestEntry, Strin
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64),
-        sha256: hex::encode(sha),
+        blake3: hex::encode(sha),
         log,
         first_index: first,
         last_index: last,

@@ -37,8 +37,9 @@ pub struct ManifestEntry {
     pub size: i64,
     /// Its modification time, ns since the Unix epoch.
     pub mtime_ns: i64,
-    /// Lowercase hex SHA-256 of its bytes as stored (compressed).
-    pub sha256: String,
+    /// Lowercase hex BLAKE3 of its bytes as stored (compressed); empty when
+    /// it could not be read, or when a release before BLAKE3 ingested it.
+    pub blake3: String,
     /// The log its entries went to.
     pub log: String,
     /// Lowest entry index stored from it.
@@ -65,6 +66,10 @@ pub struct ManifestEntry {
     pub ingested_at_ms: i64,
     /// The run's output files of this log, relative to the dataset directory.
     pub output_files: Vec<String>,
+    /// Lowercase hex SHA-256 of its bytes, for an input ingested before the
+    /// manifest's hash became BLAKE3 (kept, and compared like with like);
+    /// empty otherwise.
+    pub sha256: String,
 }
 
 /// Formats an index set as `a-b,c-d` (a single index as `a`).
@@ -237,21 +242,30 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(|| format!("manifest column {name} is not int64"))
     };
-    // The input's SHA-256: 32 bytes (or none when it could not be read);
-    // manifests written before hashes were binary hold lowercase hex text.
-    let sha = col("sha256")?;
-    let sha_hex = |i: usize| -> String {
-        match sha.data_type() {
-            DataType::Binary => hex::encode(sha.as_binary::<i32>().value(i)),
-            _ => sha
-                .as_string_opt::<i32>()
-                .map(|a| a.value(i).to_ascii_lowercase())
-                .unwrap_or_default(),
+    // The input's content hash, 32 bytes (empty when it could not be read):
+    // `blake3`; manifests written before it hold `sha256` instead, and before
+    // hashes were binary, `sha256` as lowercase hex text.
+    let blake3 = batch.column_by_name("blake3");
+    let sha256 = batch.column_by_name("sha256");
+    if blake3.is_none() && sha256.is_none() {
+        return Err("manifest has neither a blake3 nor a sha256 column".into());
+    }
+    for (name, column) in [("blake3", blake3), ("sha256", sha256)] {
+        if column.is_some_and(|c| !matches!(c.data_type(), DataType::Binary | DataType::Utf8)) {
+            return Err(format!(
+                "manifest column {name} is neither binary nor a string"
+            ));
+        }
+    }
+    let hash_hex = |column: Option<&ArrayRef>, i: usize| -> String {
+        let Some(column) = column.filter(|c| !c.is_null(i)) else {
+            return String::new();
+        };
+        match column.data_type() {
+            DataType::Binary => hex::encode(column.as_binary::<i32>().value(i)),
+            _ => column.as_string::<i32>().value(i).to_ascii_lowercase(),
         }
     };
-    if !matches!(sha.data_type(), DataType::Binary | DataType::Utf8) {
-        return Err("manifest column sha256 is neither binary nor a string".into());
-    }
     let (path, log, ranges, run) = (
         text("path")?,
         text("log")?,
@@ -287,7 +301,7 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
             path: path.value(i).to_owned(),
             size: size.value(i),
             mtime_ns: mtime.value(i),
-            sha256: sha_hex(i),
+            blake3: hash_hex(blake3, i),
             log: log.value(i).to_owned(),
             first_index: opt(first, i),
             last_index: opt(last, i),
@@ -301,9 +315,20 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
             run_id: run.value(i).to_owned(),
             ingested_at_ms: at.value(i),
             output_files: list.iter().flatten().map(str::to_owned).collect(),
+            sha256: hash_hex(sha256, i),
         });
     }
     Ok(())
+}
+
+/// The SHA-256 of an entry hashed before the manifest used BLAKE3.
+fn legacy(e: &ManifestEntry) -> Option<&str> {
+    (e.blake3.is_empty() && !e.sha256.is_empty()).then_some(e.sha256.as_str())
+}
+
+/// The bytes of a hash this module wrote as lowercase hex (or empty).
+fn bytes_of(hex_text: &str) -> Vec<u8> {
+    hex::decode(hex_text).unwrap_or_default()
 }
 
 /// The manifest as one record batch.
@@ -330,10 +355,14 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         strings(|e| &e.path),
         ints(|e| e.size),
         ints(|e| e.mtime_ns),
-        Arc::new(BinaryArray::from_iter_values(entries.iter().map(|e| {
-            // Written by this module: lowercase hex, or empty.
-            hex::decode(&e.sha256).unwrap_or_default()
-        }))),
+        // An entry hashed before BLAKE3 has a null `blake3` and its hash
+        // in `sha256`; every other entry the reverse.
+        Arc::new(
+            entries
+                .iter()
+                .map(|e| legacy(e).is_none().then(|| bytes_of(&e.blake3)))
+                .collect::<BinaryArray>(),
+        ),
         strings(|e| &e.log),
         opt_ints(|e| e.first_index),
         opt_ints(|e| e.last_index),
@@ -347,6 +376,12 @@ pub fn to_batch(entries: &[ManifestEntry]) -> Result<RecordBatch> {
         strings(|e| &e.run_id),
         Arc::new(at),
         Arc::new(files.finish()),
+        Arc::new(
+            entries
+                .iter()
+                .map(|e| legacy(e).map(bytes_of))
+                .collect::<BinaryArray>(),
+        ),
     ];
     RecordBatch::try_new(crate::table::schema::manifest_schema(), columns)
         .map_err(|e| Error::arrow("building the manifest", e))
@@ -446,7 +481,7 @@ mod tests {
                 path: "/d/0-999.json".into(),
                 size: 1234,
                 mtime_ns: 1_700_000_000_000_000_000,
-                sha256: "ab".repeat(32),
+                blake3: "ab".repeat(32),
                 log: "argon".into(),
                 first_index: Some(0),
                 last_index: Some(999),
@@ -460,6 +495,13 @@ mod tests {
                 run_id: "part-x".into(),
                 ingested_at_ms: 1_800_000_000_000,
                 output_files: vec!["certs/log=argon/part-x-00000.parquet".into()],
+                sha256: String::new(),
+            },
+            ManifestEntry {
+                path: "/d/before-blake3.json".into(),
+                log: "argon".into(),
+                sha256: "cd".repeat(32),
+                ..ManifestEntry::default()
             },
             ManifestEntry {
                 path: "/d/empty.json".into(),

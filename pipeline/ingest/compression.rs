@@ -7,8 +7,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use sha2::{Digest, Sha256};
-
 /// The compression of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -73,11 +71,12 @@ pub fn open_input(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// SHA-256 of a file's bytes as stored, fed by the reader as it reads them
-/// (no second pass) and completed from disk by [`FileDigest::finish`] when
-/// the decompressor stopped early (a corrupt file).
+/// BLAKE3 of a file's bytes as stored (the manifest's content hash), fed by
+/// the reader as it reads them (no second pass) and completed from disk by
+/// [`FileDigest::finish`] when the decompressor stopped early (a corrupt
+/// file).
 #[derive(Clone, Default)]
-pub struct FileDigest(Arc<Mutex<(Sha256, u64)>>);
+pub struct FileDigest(Arc<Mutex<(blake3::Hasher, u64)>>);
 
 impl FileDigest {
     fn update(&self, bytes: &[u8]) {
@@ -89,24 +88,44 @@ impl FileDigest {
     /// Hashes whatever of `path` was not read yet and returns the digest.
     pub fn finish(&self, path: &Path) -> io::Result<[u8; 32]> {
         let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut file = open_input(path)?;
-        file.seek(SeekFrom::Start(state.1))?;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            state.0.update(&buf[..n]);
-            state.1 += n as u64;
-        }
-        Ok(std::mem::take(&mut state.0).finalize().into())
+        let offset = state.1;
+        let hashed = rest_of_file(path, offset, |bytes| {
+            state.0.update(bytes);
+        })?;
+        state.1 += hashed;
+        Ok(*std::mem::take(&mut state.0).finalize().as_bytes())
     }
 }
 
-/// SHA-256 of a whole file, read from disk.
-pub fn file_sha256(path: &Path) -> io::Result<[u8; 32]> {
+/// Feeds `path`'s bytes from `offset` on to `feed`, 256 KiB at a time;
+/// returns how many it fed.
+fn rest_of_file(path: &Path, offset: u64, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
+    let mut file = open_input(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        feed(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// BLAKE3 of a whole file, read from disk.
+pub fn file_blake3(path: &Path) -> io::Result<[u8; 32]> {
     FileDigest::default().finish(path)
+}
+
+/// SHA-256 of a whole file, read from disk: what manifests written before
+/// BLAKE3 recorded, so an input they list is compared like with like.
+pub fn file_sha256(path: &Path) -> io::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    rest_of_file(path, 0, |bytes| hasher.update(bytes))?;
+    Ok(hasher.finalize().into())
 }
 
 /// Counts the bytes read through it into a shared counter (and hashes them).

@@ -49,8 +49,8 @@ pub struct InputFile {
     pub size: u64,
     /// Modification time, ns since the Unix epoch (0 when unknown).
     pub mtime_ns: i64,
-    /// SHA-256 of the file's bytes, set once the reader has read it all.
-    pub sha256: Arc<OnceLock<[u8; 32]>>,
+    /// BLAKE3 of the file's bytes, set once the reader has read it all.
+    pub blake3: Arc<OnceLock<[u8; 32]>>,
     /// Page or JSON lines.
     pub layout: Layout,
     /// Index of a page's first entry (from `<start>-<end>.json` or `--start-index`),
@@ -71,7 +71,7 @@ impl InputFile {
             log: Arc::from(""),
             size: 0,
             mtime_ns: 0,
-            sha256: Arc::default(),
+            blake3: Arc::default(),
             layout,
             start_index: Some(0),
             issuers: None,
@@ -363,7 +363,7 @@ fn settle(f: Found, opts: &DiscoverOptions, disc: &mut Discovery) -> Result<Opti
         log: Arc::from(log),
         size: meta.len(),
         mtime_ns,
-        sha256: Arc::default(),
+        blake3: Arc::default(),
         layout,
         start_index,
         issuers,

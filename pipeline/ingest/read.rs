@@ -333,11 +333,11 @@ impl ChunkReader {
     }
 }
 
-/// Completes a file's SHA-256 once reading it is over. A file that cannot
+/// Completes a file's BLAKE3 once reading it is over. A file that cannot
 /// be read again keeps no digest (its manifest entry says so).
 fn finish_digest(file: &InputFile, digest: &compression::FileDigest) {
     if let Ok(d) = digest.finish(&file.path) {
-        let _ = file.sha256.set(d);
+        let _ = file.blake3.set(d);
     }
 }
 

@@ -448,9 +448,7 @@ fn select_new(
             already += 1;
             continue;
         }
-        let digest = crate::ingest::compression::file_sha256(&file.path)
-            .map_err(|e| Error::io(&file.path, e))?;
-        if hex::encode(digest) == entry.sha256 {
+        if same_content(&file.path, entry)? {
             already += 1;
             continue;
         }
@@ -462,13 +460,27 @@ fn select_new(
         return Err(Error::Input {
             path: file.path.clone(),
             message: format!(
-                "changed since run {} ingested it ({} bytes then, {} now; the SHA-256 differs); \
+                "changed since run {} ingested it ({} bytes then, {} now; the content hash differs); \
                  the dataset keeps the {} rows read then (--replace swaps them for the new content)",
                 entry.run_id, entry.size, file.size, entry.rows
             ),
         });
     }
     Ok((todo, already, replaced))
+}
+
+/// Whether `path` holds what `entry` hashed: compared by BLAKE3, or by
+/// SHA-256 for an entry written before the manifest switched to BLAKE3 (it
+/// keeps that hash; the input is not re-read or re-ingested for the change).
+fn same_content(path: &Path, entry: &ManifestEntry) -> Result<bool> {
+    use crate::ingest::compression::{file_blake3, file_sha256};
+    let (digest, recorded) = match (entry.blake3.is_empty(), entry.sha256.is_empty()) {
+        (false, _) => (file_blake3(path), &entry.blake3),
+        (true, false) => (file_sha256(path), &entry.sha256),
+        (true, true) => return Ok(false),
+    };
+    let digest = digest.map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(digest) == *recorded)
 }
 
 fn canonical(path: &Path) -> String {
@@ -505,7 +517,7 @@ fn manifest_entries(
             path: canonical(&file.path),
             size: file.size as i64,
             mtime_ns: file.mtime_ns,
-            sha256: file.sha256.get().map(hex::encode).unwrap_or_default(),
+            blake3: file.blake3.get().map(hex::encode).unwrap_or_default(),
             log: file.log.to_string(),
             first_index: first,
             last_index: last,
@@ -519,6 +531,7 @@ fn manifest_entries(
             run_id: run_id.to_owned(),
             ingested_at_ms: now,
             output_files,
+            sha256: String::new(),
         });
     }
     Ok(entries)

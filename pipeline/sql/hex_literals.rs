@@ -5,7 +5,7 @@
 //! text literal compared with a binary column (`=`, `<>`, `<`, ..., `IN`)
 //! into the bytes its hex digits spell, so
 //! `WHERE cert_sha256 = '3111500C...'` finds the certificate. A text literal
-//! that is not hex, or one compared with a `*sha256` column that is not 32
+//! that is not hex, or one compared with a `*sha256` or `blake3` column that is not 32
 //! bytes long, is an error rather than a silent empty answer.
 
 use std::sync::Arc;
@@ -129,9 +129,16 @@ fn as_bytes(side: &Expr, other: &Expr) -> Result<Option<Expr>> {
              write a hash as its hex digits ('3111500c...', either case) or X'3111500c...'"
         );
     };
-    if name.ends_with("sha256") && !bytes.is_empty() && bytes.len() != 32 {
+    let hash = if name.ends_with("sha256") {
+        Some("SHA-256")
+    } else if name.ends_with("blake3") {
+        Some("BLAKE3")
+    } else {
+        None
+    };
+    if let Some(hash) = hash.filter(|_| !bytes.is_empty() && bytes.len() != 32) {
         return plan_err!(
-            "{name} is a SHA-256 (64 hex digits); {text:?} has {} hex digits",
+            "{name} is a {hash} (64 hex digits); {text:?} has {} hex digits",
             bytes.len() * 2
         );
     }

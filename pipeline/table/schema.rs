@@ -122,7 +122,7 @@ pub fn manifest_schema() -> SchemaRef {
         Field::new("path", DataType::Utf8, false),
         Field::new("size", DataType::Int64, false),
         Field::new("mtime_ns", DataType::Int64, false),
-        Field::new("sha256", DataType::Binary, false),
+        Field::new("blake3", DataType::Binary, true),
         Field::new("log", DataType::Utf8, false),
         Field::new("first_index", DataType::Int64, true),
         Field::new("last_index", DataType::Int64, true),
@@ -136,6 +136,7 @@ pub fn manifest_schema() -> SchemaRef {
         Field::new("run_id", DataType::Utf8, false),
         Field::new("ingested_at", ts, false),
         Field::new("output_files", list, false),
+        Field::new("sha256", DataType::Binary, true),
     ]))
 }
 

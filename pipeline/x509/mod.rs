@@ -2,5 +2,5 @@
 //! certificate into a `certs` row, and the names of the OIDs it meets.
 
 pub mod cert_record;
-pub(crate) mod der;
+pub mod der;
 pub(crate) mod oid_names;

@@ -182,17 +182,18 @@ fn hashes_are_looked_up_and_joined_as_people_write_them() {
          ON c.cert_sha256 = f.cert_sha256 AND c.log = f.log AND c.entry_index = f.entry_index",
     ));
     assert_eq!(joined, stored);
-    // The manifest's input hash is binary too, and found by its hex.
-    use sha2::Digest;
+    // The manifest's input hash (BLAKE3) is binary too, and found by its hex.
     let input = data_dir().join("wrapped/real-certs");
     let file = std::fs::read_dir(&input)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.is_file())
         .unwrap();
-    let digest = hex::encode_upper(sha2::Sha256::digest(std::fs::read(&file).unwrap()));
+    let digest = blake3::hash(&std::fs::read(&file).unwrap())
+        .to_hex()
+        .to_uppercase();
     let out = q(&format!(
-        "SELECT arrow_typeof(sha256), count(*) FROM manifest WHERE sha256 = '{digest}' GROUP BY 1"
+        "SELECT arrow_typeof(blake3), count(*) FROM manifest WHERE blake3 = '{digest}' GROUP BY 1"
     ));
     assert_eq!(one_line(&out), "Binary,1", "{out:?}");
 }

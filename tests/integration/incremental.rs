@@ -173,7 +173,7 @@ fn nightly_runs_read_only_new_files_and_store_each_entry_once() {
         "data",
         "SELECT count(*) AS files, count(DISTINCT path) AS paths, sum(rows) AS rows,
                 sum(rejects) AS rejects, sum(duplicates) AS dups,
-                sum(CASE WHEN length(hex(sha256)) = 64 THEN 1 ELSE 0 END) AS hashed
+                sum(CASE WHEN length(hex(blake3)) = 64 AND sha256 IS NULL THEN 1 ELSE 0 END) AS hashed
          FROM manifest",
     );
     assert_eq!(m[0]["files"].as_u64(), Some(files.len() as u64));
@@ -890,4 +890,116 @@ fn replace_swaps_a_changed_inputs_rows_in_one_commit_even_when_killed() {
     // And the next night has nothing to do.
     let idle = ingest(dir, "data", &inputs, &["--replace"]);
     assert_eq!(idle["files"].as_u64(), Some(0));
+}
+
+/// Rewrites `data`'s manifest as a release before BLAKE3 wrote it: the
+/// input's SHA-256 in `sha256`, no `blake3` column; footer kept.
+fn rewrite_manifest_with_sha256(data: &Path) {
+    use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
+    use arrow::datatypes::{Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use sha2::Digest;
+    use std::sync::Arc;
+
+    let path = data.join("manifest.parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned();
+    let batches: Vec<RecordBatch> = builder.build().unwrap().map(Result::unwrap).collect();
+    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+    let inputs = batch.column_by_name("path").unwrap().as_string::<i32>();
+    let sha: BinaryArray = (0..batch.num_rows())
+        .map(|i| Some(sha2::Sha256::digest(fs::read(inputs.value(i)).unwrap()).to_vec()))
+        .collect();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.name().as_str() {
+            "blake3" => {
+                fields.push(Field::new(
+                    "sha256",
+                    arrow::datatypes::DataType::Binary,
+                    false,
+                ));
+                columns.push(Arc::new(sha.clone()));
+            }
+            "sha256" => assert_eq!(column.null_count(), column.len(), "no legacy hash yet"),
+            _ => {
+                fields.push(field.as_ref().clone());
+                columns.push(column.clone());
+            }
+        }
+    }
+    let old = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(kv)
+        .build();
+    let tmp = data.join("manifest.parquet.old");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        fs::File::create(&tmp).unwrap(),
+        old.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&old).unwrap();
+    writer.close().unwrap();
+    fs::rename(&tmp, &path).unwrap();
+}
+
+#[test]
+fn a_manifest_hashed_with_sha256_keeps_its_inputs_and_compares_like_with_like() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "3000");
+    copy_into_drop(dir, &files);
+    let inputs = ["drop/synth-1", "drop/synth-2"];
+    ingest(dir, "data", &inputs, &[]);
+    let reference = contents(dir, "data");
+    rewrite_manifest_with_sha256(&dir.join("data"));
+
+    // Every input touched: size and time no longer settle it, the hash does,
+    // and it is the SHA-256 the manifest holds, so nothing is read again.
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    for f in fs::read_dir(dir.join("drop/synth-1")).unwrap().flatten() {
+        let file = fs::File::options().append(true).open(f.path()).unwrap();
+        file.set_modified(later).unwrap();
+    }
+    let again = ingest(dir, "data", &inputs, &[]);
+    assert_eq!(again["files"].as_u64(), Some(0), "{again}");
+    assert_eq!(
+        again["already_ingested"].as_u64(),
+        Some(files.len() as u64),
+        "{again}"
+    );
+    assert_same(&contents(dir, "data"), &reference, "after touching");
+
+    // A changed input is still noticed, and replacing it records BLAKE3 for
+    // it while the others keep their SHA-256.
+    let page = dir.join("drop/synth-1").join(files[0].file_name().unwrap());
+    let mut bytes = fs::read(&page).unwrap();
+    let last = bytes.len() - 1;
+    bytes.insert(last, b' ');
+    fs::write(&page, bytes).unwrap();
+    let (code, err) = ingest_refused(dir, "drop/synth-1");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("changed since run"), "{err}");
+    ingest(dir, "data", &inputs, &["--replace"]);
+    let hashes = query(
+        dir,
+        "data",
+        "SELECT count(blake3) AS blake3, count(sha256) AS sha256,
+                sum(CASE WHEN length(hex(blake3)) = 64 AND sha256 IS NULL THEN 1 ELSE 0 END) AS new,
+                sum(CASE WHEN length(hex(sha256)) = 64 AND blake3 IS NULL THEN 1 ELSE 0 END) AS old
+         FROM manifest",
+    );
+    let n = files.len() as u64;
+    assert_eq!(hashes[0]["blake3"].as_u64(), Some(1), "{hashes:?}");
+    assert_eq!(hashes[0]["new"].as_u64(), Some(1), "{hashes:?}");
+    assert_eq!(hashes[0]["sha256"].as_u64(), Some(n - 1), "{hashes:?}");
+    assert_eq!(hashes[0]["old"].as_u64(), Some(n - 1), "{hashes:?}");
+    assert_same(&contents(dir, "data"), &reference, "after replacing");
 }
