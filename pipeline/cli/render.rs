@@ -216,6 +216,9 @@ pub fn check_notes(report: &CheckReport, timings: bool) {
         eprintln!("note: the findings of this run were not stored (a rule failed)");
     }
     if timings {
+        for (step, seconds) in &report.before_rules_seconds {
+            eprintln!("timing: ({step}) {seconds:.3} s");
+        }
         for (rule, seconds) in &report.rule_seconds {
             eprintln!("timing: {rule} {seconds:.3} s");
         }
