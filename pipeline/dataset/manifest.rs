@@ -321,9 +321,37 @@ fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(),
     Ok(())
 }
 
+/// The content hash a manifest entry recorded, lowercase hex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordedHash<'a> {
+    /// BLAKE3 (every input ingested since the manifest used it).
+    Blake3(&'a str),
+    /// SHA-256 (an input ingested before).
+    Sha256(&'a str),
+    /// None: the input could not be read again when it was ingested.
+    None,
+}
+
+impl ManifestEntry {
+    /// The content hash this entry recorded: BLAKE3 when it has one, else
+    /// the SHA-256 a release before BLAKE3 recorded.
+    pub fn recorded_hash(&self) -> RecordedHash<'_> {
+        if !self.blake3.is_empty() {
+            RecordedHash::Blake3(&self.blake3)
+        } else if !self.sha256.is_empty() {
+            RecordedHash::Sha256(&self.sha256)
+        } else {
+            RecordedHash::None
+        }
+    }
+}
+
 /// The SHA-256 of an entry hashed before the manifest used BLAKE3.
 fn legacy(e: &ManifestEntry) -> Option<&str> {
-    (e.blake3.is_empty() && !e.sha256.is_empty()).then_some(e.sha256.as_str())
+    match e.recorded_hash() {
+        RecordedHash::Sha256(hex_text) => Some(hex_text),
+        _ => None,
+    }
 }
 
 /// The bytes of a hash this module wrote as lowercase hex (or empty).

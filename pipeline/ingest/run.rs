@@ -473,14 +473,15 @@ fn select_new(
 /// SHA-256 for an entry written before the manifest switched to BLAKE3 (it
 /// keeps that hash; the input is not re-read or re-ingested for the change).
 fn same_content(path: &Path, entry: &ManifestEntry) -> Result<bool> {
+    use crate::dataset::manifest::RecordedHash;
     use crate::ingest::compression::{file_blake3, file_sha256};
-    let (digest, recorded) = match (entry.blake3.is_empty(), entry.sha256.is_empty()) {
-        (false, _) => (file_blake3(path), &entry.blake3),
-        (true, false) => (file_sha256(path), &entry.sha256),
-        (true, true) => return Ok(false),
+    let (digest, recorded) = match entry.recorded_hash() {
+        RecordedHash::Blake3(hex_text) => (file_blake3(path), hex_text),
+        RecordedHash::Sha256(hex_text) => (file_sha256(path), hex_text),
+        RecordedHash::None => return Ok(false),
     };
     let digest = digest.map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(digest) == *recorded)
+    Ok(hex::encode(digest) == recorded)
 }
 
 fn canonical(path: &Path) -> String {
