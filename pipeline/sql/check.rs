@@ -20,6 +20,7 @@ use crate::sql::baseline::{self, RuleRun};
 use crate::sql::evidence::{self, crt_sh_link, Evidence};
 use crate::sql::hex_literals::decode_hex;
 use crate::sql::output::OutputFormat;
+use crate::sql::rerun;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
 use crate::sql::script;
 use crate::sql::session::{self, SessionOptions};
@@ -571,13 +572,8 @@ pub(crate) const ISSUER_NAME: &str =
 
 async fn issuer_certs(ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
-    let counts = ctx
-        .sql(&format!(
-            "SELECT {ISSUER_NAME} AS issuer, count(*) AS n FROM certs GROUP BY 1"
-        ))
-        .await?
-        .collect()
-        .await?;
+    let sql = format!("SELECT {ISSUER_NAME} AS issuer, count(*) AS n FROM certs GROUP BY 1");
+    let counts = rerun::rerun_if_lost(|| async { ctx.sql(&sql).await?.collect().await }).await?;
     for b in &counts {
         let names = strings(b.column(0))?;
         let n = cast(b.column(1), &DataType::Int64)
@@ -624,14 +620,17 @@ async fn run_rule(
         own = SessionContext::new_with_state(state);
         &own
     };
-    let batches = ctx
-        .sql_with_options(&sql, session::read_only())
-        .await
-        .and_then(|df| df.with_param_values(session::param_values(&values)))
-        .map_err(|e| fail(session::error_message(&e)))?
-        .collect()
-        .await
-        .map_err(|e| fail(session::error_message(&e)))?;
+    // On a cluster, a run stopped because an executor was lost is run
+    // again on the executors left.
+    let batches = rerun::rerun_if_lost(|| async {
+        ctx.sql_with_options(&sql, session::read_only())
+            .await?
+            .with_param_values(session::param_values(&values))?
+            .collect()
+            .await
+    })
+    .await
+    .map_err(|e| fail(session::error_message(&e)))?;
     to_findings(rule, &batches).map_err(fail)
 }
 

@@ -14,6 +14,7 @@ pub mod memory_limit;
 pub(crate) mod name_facts;
 pub mod output;
 pub(crate) mod query;
+pub mod rerun;
 pub(crate) mod rows;
 pub(crate) mod rules;
 pub(crate) mod script;
