@@ -170,6 +170,8 @@ pub struct CheckReport {
     /// Seconds spent reading `name_suspects` once for the rules that name it
     /// (when it was kept in memory), before the rules.
     pub before_rules_seconds: Vec<(&'static str, f64)>,
+    /// The rows of `name_suspects` kept in memory for the rules, if they were.
+    pub shared_rows: Option<shared_views::Kept>,
     /// Seconds spent looking the findings' certificates up, and counting
     /// each issuer's certificates, after the rules.
     pub after_rules_seconds: Vec<(&'static str, f64)>,
@@ -422,9 +424,10 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
     // The rules that read `name_suspects` share one read of it.
     if opts.session.cluster.is_none() && rules.iter().any(|r| shared_views::names_view(&r.sql)) {
         let started = std::time::Instant::now();
-        if shared_views::materialize(ctx, shared_views::MATERIALIZE_CAP).await? {
+        if let Some(kept) = shared_views::materialize(ctx, shared_views::MATERIALIZE_CAP).await? {
             report.before_rules_seconds =
                 vec![(shared_views::NAME_SUSPECTS, started.elapsed().as_secs_f64())];
+            report.shared_rows = Some(kept);
         }
     }
     // Rules run `jobs` at a time, each on its own task (a rule's plan then

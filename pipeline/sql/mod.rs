@@ -19,7 +19,7 @@ pub(crate) mod rows;
 pub(crate) mod rules;
 pub(crate) mod script;
 pub mod session;
-pub(crate) mod shared_views;
+pub mod shared_views;
 pub mod show;
 pub(crate) mod snapshot_store;
 pub(crate) mod sorted_read;

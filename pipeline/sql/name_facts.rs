@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::dns::{is_public_suffix, normalize, undelegated, unregistrable, TldMemo};
+use crate::dns::{normalize, suffix_facts, undelegated, TldMemo};
 
 /// A name (without `*.`) is itself a public suffix: `any_public_suffix`.
 pub const PUBLIC_SUFFIX: i32 = 1;
@@ -32,13 +32,15 @@ pub const MISPLACED_WILDCARD: i32 = 16;
 /// The facts of one name (NULL included, as the `any_*` tests see it).
 pub fn facts_of(name: Option<&str>, memo: &mut TldMemo) -> i32 {
     let mut facts = 0;
-    if name
+    // One normalisation and one PSL lookup for both tests; a NULL or empty
+    // name has no registrable domain (`unregistrable`).
+    let (public, registrable) = name
         .and_then(normalize)
-        .is_some_and(|n| is_public_suffix(&n))
-    {
+        .map_or((false, false), |n| suffix_facts(&n));
+    if public {
         facts |= PUBLIC_SUFFIX;
     }
-    if unregistrable(name) {
+    if !registrable {
         facts |= UNREGISTRABLE;
     }
     if undelegated(name, memo) {
