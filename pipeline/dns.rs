@@ -75,6 +75,26 @@ pub fn is_public_suffix(name: &str) -> bool {
         .is_some_and(|s| s.is_known() && s.as_bytes() == name.as_bytes())
 }
 
+/// What one Public Suffix List lookup says of `name` (already
+/// normalised): whether it is itself a listed public suffix
+/// ([`is_public_suffix`]) and whether it has a registrable domain
+/// ([`registrable_domain`] is `Some`).
+pub fn suffix_facts(name: &str) -> (bool, bool) {
+    let Some(s) = psl::List.suffix(name.as_bytes()) else {
+        return (false, false);
+    };
+    let (len, suffix_len) = (name.len(), s.as_bytes().len());
+    let public = s.is_known() && suffix_len == len;
+    // As psl's `domain`: a label (possibly empty) and a dot before the
+    // suffix; the slice then starts after a dot, on a character boundary.
+    let registrable = len >= suffix_len + 2 && {
+        let before = &name.as_bytes()[..len - suffix_len - 1];
+        let root = before.iter().rposition(|&b| b == b'.').map_or(0, |d| d + 1);
+        name.is_char_boundary(root)
+    };
+    (public, registrable)
+}
+
 /// The Public Suffix List section of `name`'s public suffix (already
 /// normalised): `icann` (delegated by ICANN's registries: `co.uk`) or
 /// `private` (a company's own domain for its users: `github.io`); `None`
@@ -220,6 +240,42 @@ mod tests {
 
     fn n(s: &str) -> String {
         normalize(s).unwrap().into_owned()
+    }
+
+    #[test]
+    fn one_lookup_says_what_the_two_do() {
+        for name in [
+            "example.com",
+            "com",
+            "github.io",
+            "x.github.io",
+            "*.x.github.io",
+            "co.uk",
+            "www.example.co.uk",
+            "localhost",
+            "a.local",
+            "a..com",
+            ".com",
+            "..",
+            "a.b.c.d",
+            "xn--85x722f.xn--55qx5d.cn",
+            "例子.中国",
+            "a.例子.中国",
+            "com.",
+            "s3.amazonaws.com",
+            "b.s3.amazonaws.com",
+            "unknowntld",
+            "x.unknowntld",
+            "192.168.0.1",
+            "_dmarc.example.com",
+        ] {
+            let n = normalize(name).unwrap().into_owned();
+            assert_eq!(
+                suffix_facts(&n),
+                (is_public_suffix(&n), registrable_domain(&n).is_some()),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 -- source: RFC 5280 4.1.2.2 (serial numbers unique per CA); CA/Browser Forum Baseline Requirements 7.1
 -- description: Two different certificates (different tbs_sha256) from the same issuer (issuer_dn, and issuer key hash where both entries know it) with the same serial. A precert and its final certificate share a tbs_sha256 and are not duplicates; nor is one certificate logged twice. Each certificate of a pair is reported (every entry of it).
 -- set: datafusion.execution.parquet.pushdown_filters = true
+-- set: datafusion.optimizer.repartition_joins = false
 WITH s AS (
   SELECT log, entry_index, cert_sha256, tbs_sha256, issuer_cn, issuer_dn, issuer_key_hash, serial, not_before
   FROM certs

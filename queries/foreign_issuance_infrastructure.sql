@@ -4,6 +4,8 @@
 -- description: A certificate whose OCSP or CRL URL host belongs to another issuer organisation (issuer_org, else issuer_dn): that organisation names the host on the most entries, at least min_entries, while the certificate's own organisation names it on fewer than max_own_percent % as many entries as its own most-named host. The certificate was made with another CA's systems under this CA's name. Datasets written before the URL columns existed have no URLs and give no findings.
 -- param: min_entries = 20 | entries of the owning organisation that must name the host
 -- param: max_own_percent = 1 | the most the certificate's own organisation may name the host, as a percentage of its most-named host's entries
+-- set: datafusion.optimizer.repartition_joins = false
+-- set: datafusion.execution.parquet.pushdown_filters = true
 WITH hosts AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
          coalesce(issuer_org, issuer_dn) AS org,

@@ -3,9 +3,13 @@
 -- source: CA/Browser Forum Baseline Requirements 4.2.2 and 7.1.4.2 (no Internal Names or Reserved IP Addresses after 2015-11-01)
 -- description: A dNSName or hostname-like subject CN whose top-level domain is not delegated (.local, .internal, .corp...), or a SAN iPAddress in a private or reserved range, in a certificate with not_after after 2015-11-01.
 -- param: cutoff = 2015-11-01T00:00:00Z | certificates expiring after this must not hold internal names
+-- name_suspects (schemas/name_suspects.md): subscriber certificates with
+-- a name, CN or IP fact; 4 an undelegated TLD among the dNSNames, 32 the
+-- same in a host-name-like CN, 64 a reserved IP. The tests below are the
+-- exact ones; the facts only select the few certificates to test.
 WITH subscriber AS (
-  SELECT * FROM certs
-  WHERE NOT coalesce(is_ca, false) AND not_after > TIMESTAMP '${cutoff}'
+  SELECT * FROM name_suspects
+  WHERE facts & (4 | 32 | 64) <> 0 AND not_after > TIMESTAMP '${cutoff}'
 ),
 names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name, 'dNSName' AS kind

@@ -4,8 +4,8 @@
 -- description: A dNSName that, without a leading "*.", is itself a public suffix of the Public Suffix List's private section (github.io, *.blogspot.com, tuxfamily.org). The operator of that domain may hold such a certificate; anyone else may not, so it is worth a look at who the subject is.
 WITH names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
-  FROM certs
-  WHERE NOT coalesce(is_ca, false) AND any_public_suffix(san_dns)
+  FROM name_suspects
+  WHERE facts & 1 <> 0
 )
 SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'dNSName is a public suffix (private section, operated by one organisation): '

@@ -4,8 +4,8 @@
 -- description: A dNSName that, without a leading "*.", is itself a public suffix of the Public Suffix List's ICANN section (co.uk, com.au, *.com): no one can hold such a name, so its certificate is mis-issued. Names of the private section (github.io) are private_suffix_san.
 WITH names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
-  FROM certs
-  WHERE NOT coalesce(is_ca, false) AND any_public_suffix(san_dns)
+  FROM name_suspects
+  WHERE facts & 1 <> 0
 )
 SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'dNSName is a public suffix (ICANN section): ' || string_agg(name, ', ') AS detail

@@ -5,9 +5,8 @@
 -- param: since = 2019-04-01T00:00:00Z | underscores are forbidden from this date
 WITH names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
-  FROM certs
-  WHERE NOT coalesce(is_ca, false) AND not_before >= TIMESTAMP '${since}'
-    AND any_contains(san_dns, '_')
+  FROM name_suspects
+  WHERE not_before >= TIMESTAMP '${since}' AND facts & 8 <> 0
 )
 SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'underscore in ' || string_agg(name, ', ') AS detail

@@ -8,8 +8,8 @@
 -- (no self-join: that would scan certs twice), and finds its parent there.
 WITH names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
-  FROM certs
-  WHERE NOT coalesce(is_ca, false) AND cardinality(san_dns) > 1 AND any_unregistrable(san_dns)
+  FROM name_suspects
+  WHERE cardinality(san_dns) > 1 AND facts & 2 <> 0
 ),
 cert_names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, name,

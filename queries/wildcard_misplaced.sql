@@ -4,8 +4,8 @@
 -- description: A dNSName with "*" anywhere but as the whole leftmost label (f*.example.com, www.*.example.com, *.*.example.com).
 WITH names AS (
   SELECT log, entry_index, cert_sha256, issuer_cn, not_before, unnest(san_dns) AS name
-  FROM certs
-  WHERE NOT coalesce(is_ca, false) AND any_contains(san_dns, '*')
+  FROM name_suspects
+  WHERE facts & 16 <> 0
 )
 SELECT log, entry_index, cert_sha256, issuer_cn, not_before,
        'misplaced wildcard in ' || string_agg(name, ', ') AS detail

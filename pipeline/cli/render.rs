@@ -216,6 +216,15 @@ pub fn check_notes(report: &CheckReport, timings: bool) {
         eprintln!("note: the findings of this run were not stored (a rule failed)");
     }
     if timings {
+        for (step, seconds) in &report.before_rules_seconds {
+            eprintln!("timing: ({step}) {seconds:.3} s");
+        }
+        if let Some(kept) = report.shared_rows {
+            eprintln!(
+                "note: name_suspects kept in memory: {} rows, {} bytes",
+                kept.rows, kept.bytes
+            );
+        }
         for (rule, seconds) in &report.rule_seconds {
             eprintln!("timing: {rule} {seconds:.3} s");
         }

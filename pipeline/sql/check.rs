@@ -20,9 +20,11 @@ use crate::sql::baseline::{self, RuleRun};
 use crate::sql::evidence::{self, crt_sh_link, Evidence};
 use crate::sql::hex_literals::decode_hex;
 use crate::sql::output::OutputFormat;
+use crate::sql::rerun;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
 use crate::sql::script;
 use crate::sql::session::{self, SessionOptions};
+use crate::sql::shared_views;
 use crate::table::schema::{finding_schema, timestamp_type, UTC};
 use crate::table::writer::PartitionWriter;
 
@@ -165,6 +167,11 @@ pub struct CheckReport {
     pub stored: Vec<PathBuf>,
     /// Seconds each rule took (planning, execution and collecting its findings).
     pub rule_seconds: Vec<(String, f64)>,
+    /// Seconds spent reading `name_suspects` once for the rules that name it
+    /// (when it was kept in memory), before the rules.
+    pub before_rules_seconds: Vec<(&'static str, f64)>,
+    /// The rows of `name_suspects` kept in memory for the rules, if they were.
+    pub shared_rows: Option<shared_views::Kept>,
     /// Seconds spent looking the findings' certificates up, and counting
     /// each issuer's certificates, after the rules.
     pub after_rules_seconds: Vec<(&'static str, f64)>,
@@ -414,6 +421,15 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
         let params = overrides.get(&rule.id).cloned().unwrap_or_default();
         report.rule_runs.push(rule_run(rule, &params));
     }
+    // The rules that read `name_suspects` share one read of it.
+    if opts.session.cluster.is_none() && rules.iter().any(|r| shared_views::names_view(&r.sql)) {
+        let started = std::time::Instant::now();
+        if let Some(kept) = shared_views::materialize(ctx, shared_views::MATERIALIZE_CAP).await? {
+            report.before_rules_seconds =
+                vec![(shared_views::NAME_SUSPECTS, started.elapsed().as_secs_f64())];
+            report.shared_rows = Some(kept);
+        }
+    }
     // Rules run `jobs` at a time, each on its own task (a rule's plan then
     // keeps the cores busy while another one waits on a join or a final
     // aggregation); results come back in rule order.
@@ -559,13 +575,8 @@ pub(crate) const ISSUER_NAME: &str =
 
 async fn issuer_certs(ctx: &SessionContext) -> Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
-    let counts = ctx
-        .sql(&format!(
-            "SELECT {ISSUER_NAME} AS issuer, count(*) AS n FROM certs GROUP BY 1"
-        ))
-        .await?
-        .collect()
-        .await?;
+    let sql = format!("SELECT {ISSUER_NAME} AS issuer, count(*) AS n FROM certs GROUP BY 1");
+    let counts = rerun::rerun_if_lost(|| async { ctx.sql(&sql).await?.collect().await }).await?;
     for b in &counts {
         let names = strings(b.column(0))?;
         let n = cast(b.column(1), &DataType::Int64)
@@ -612,14 +623,17 @@ async fn run_rule(
         own = SessionContext::new_with_state(state);
         &own
     };
-    let batches = ctx
-        .sql_with_options(&sql, session::read_only())
-        .await
-        .and_then(|df| df.with_param_values(session::param_values(&values)))
-        .map_err(|e| fail(session::error_message(&e)))?
-        .collect()
-        .await
-        .map_err(|e| fail(session::error_message(&e)))?;
+    // On a cluster, a run stopped because an executor was lost is run
+    // again on the executors left.
+    let batches = rerun::rerun_if_lost(|| async {
+        ctx.sql_with_options(&sql, session::read_only())
+            .await?
+            .with_param_values(session::param_values(&values))?
+            .collect()
+            .await
+    })
+    .await
+    .map_err(|e| fail(session::error_message(&e)))?;
     to_findings(rule, &batches).map_err(fail)
 }
 

@@ -13,6 +13,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::sql::check::Finding;
+use crate::sql::rerun;
 
 /// How many names (dNSNames, then IP addresses) a finding lists.
 pub const FIRST_NAMES: usize = 5;
@@ -87,7 +88,7 @@ pub async fn attach(ctx: &SessionContext, findings: &mut [Finding]) -> Result<()
         .parquet
         .pushdown_filters = true;
     let own = SessionContext::new_with_state(state);
-    let result = async { own.sql(&sql).await?.collect().await }.await;
+    let result = rerun::rerun_if_lost(|| async { own.sql(&sql).await?.collect().await }).await;
     ctx.deregister_table(KEYS_TABLE)?;
     let batches = result?;
     for b in &batches {

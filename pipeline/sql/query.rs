@@ -156,7 +156,7 @@ pub async fn run(opts: &QueryOptions, reporter: &dyn Reporter) -> Result<()> {
 }
 
 /// What the prompt says when it opens.
-const BANNER: &str = "SQL over certs, rejects, findings, manifest, ct_logs. End statements with ';'. \\? help, \\d [TABLE] describes, \\df functions, \\q quits.";
+const BANNER: &str = "SQL over certs, rejects, findings, manifest, ct_logs (and the view name_suspects). End statements with ';'. \\? help, \\d [TABLE] describes, \\df functions, \\q quits.";
 
 /// What `\?` (or `help`) at the prompt prints.
 const PROMPT_HELP: &str = "\

@@ -347,10 +347,12 @@ async fn register(
         "manifest",
         Arc::new(MemTable::try_new(manifest_schema(), vec![vec![manifest]])?),
     )?;
-    match &options.cluster {
-        None => Ok(ctx),
-        Some(cluster) => on_cluster(ctx, cluster).await,
-    }
+    let ctx = match &options.cluster {
+        None => ctx,
+        Some(cluster) => on_cluster(ctx, cluster).await?,
+    };
+    crate::sql::shared_views::register(&ctx).await?;
+    Ok(ctx)
 }
 
 /// `ctx` made to run on the cluster at `cluster`.

@@ -428,6 +428,7 @@ const DOCS: &[(&str, &str, &str)] = &[
     ("any_reserved_ip", "Whether any IP address of a list is reserved.", "any_reserved_ip(san_ip)"),
     ("any_public_suffix", "Whether any name of a list (without '*.') is itself a public suffix.", "any_public_suffix(san_dns)"),
     ("any_contains", "Whether any string of a list contains the given text.", "any_contains(san_dns, '_')"),
+    ("name_facts", "What the name rules look for in a list of DNS names, as bits: 1 a name is a public suffix, 2 a name has no registrable domain, 4 a name's TLD is undelegated, 8 a name has '_', 16 a '*' other than a whole leftmost label; NULL for a NULL list.", "name_facts(san_dns) & 8 <> 0"),
     ("prefix64", "The first 8 bytes of a binary value as a big-endian BIGINT (NULL when shorter): a fast grouping key for hashes.", "prefix64(tbs_sha256)"),
     ("hash64", "XXH64 (seed 0) of a string's or binary's bytes as a BIGINT: a short grouping or join key.", "hash64('abc') = 4952883123889572249"),
     ("hex", "Lowercase hex of a binary (or string) value.", "hex(cert_sha256)"),
@@ -499,6 +500,9 @@ pub fn all() -> Vec<ScalarUDF> {
     }));
     udfs.push(ScalarUDF::new_from_impl(
         super::url_hosts::UrlHostsUdf::new(),
+    ));
+    udfs.push(ScalarUDF::new_from_impl(
+        super::name_facts::NameFactsUdf::new(),
     ));
     udfs
 }

@@ -300,7 +300,8 @@ fn a_check_on_a_scheduler_and_two_executors_equals_the_local_one_and_survives_lo
     std::fs::remove_file(partition.join("stray-copy.parquet")).unwrap();
 
     // A check that loses an executor while it runs completes on the other
-    // or fails with a clear error; it never hangs or stores a partial run.
+    // with the same findings: the scheduler stops the queries running when
+    // it notices the loss, and check runs those rules again.
     let before = stored_runs(&data);
     let rules = rules();
     let mut check = Command::new(env!("CARGO_BIN_EXE_pipeline"))
@@ -336,20 +337,18 @@ fn a_check_on_a_scheduler_and_two_executors_equals_the_local_one_and_survives_lo
     }
     let status = check.wait().unwrap();
     let stderr = std::fs::read_to_string(dir.join("check.err")).unwrap();
-    if status.code().is_some_and(|c| c <= 1) {
-        let mut lines: Vec<String> = std::fs::read_to_string(dir.join("check.out"))
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        assert_eq!(
-            lines, local,
-            "completed on the other executor: same findings"
-        );
-        assert_eq!(stored_runs(&data), before + 1);
-    } else {
-        assert!(stderr.contains("error"), "{stderr}");
-        assert_eq!(stored_runs(&data), before, "a failed run is not stored");
-    }
+    assert!(status.code().is_some_and(|c| c <= 1), "{status}: {stderr}");
+    let mut lines: Vec<String> = std::fs::read_to_string(dir.join("check.out"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    // Exact: no finding repeated or missing (Ballista's own recovery, which
+    // the scheduler no longer lets answer, repeated some in 4 runs of 40).
+    assert_eq!(
+        lines, local,
+        "completed on the other executor: same findings"
+    );
+    assert_eq!(stored_runs(&data), before + 1);
 }

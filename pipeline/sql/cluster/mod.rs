@@ -12,6 +12,7 @@
 pub mod client;
 pub mod codec;
 pub mod executor;
+pub mod lost_executor;
 pub mod same_build;
 pub mod scheduler;
 pub mod stores;

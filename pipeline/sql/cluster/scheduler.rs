@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{Config, SchedulerConfig};
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::dataset::remote::StoreOptions;
 use crate::error::{Error, Result};
+use crate::sql::cluster::lost_executor::StopJobsOnLoss;
 use crate::sql::cluster::{codec::TableCodec, config_producer, session_state, Logging};
 
 /// The flags of `pipeline scheduler`: Ballista's scheduler's, and how to
@@ -63,11 +65,23 @@ pub async fn run(opts: SchedulerOptions) -> Result<()> {
         .with_override_config_producer(Arc::new(config_producer))
         .with_override_session_builder(Arc::new(move |c| session_state(c, &store)));
     config.override_logical_codec = Some(Arc::new(TableCodec::default()));
-    let cluster = BallistaCluster::new_from_config(&config)
+    let memory = BallistaCluster::new_from_config(&config)
         .await
         .map_err(failed)?;
-    start_server(cluster, addr, Arc::new(config))
+    // Ballista's own start_server, with a cluster state that stops the
+    // jobs running when an executor is lost (see lost_executor).
+    let watched = Arc::new(StopJobsOnLoss::new(
+        memory.cluster_state(),
+        memory.job_state(),
+    ));
+    let cluster = BallistaCluster::new(watched.clone(), memory.job_state());
+    let config = Arc::new(config);
+    config.validate().map_err(failed)?;
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, config)
         .await
         .map_err(failed)?;
+    watched.attach(scheduler.clone());
+    log::info!("scheduler listening on {addr}");
+    start_grpc_service(addr, scheduler).await.map_err(failed)?;
     Ok(())
 }
