@@ -33,7 +33,7 @@ pub mod ingest;
 pub mod notes;
 pub mod report;
 pub mod sql;
-pub(crate) mod synth;
+pub mod synth;
 pub mod table;
 pub mod text;
 pub mod x509;

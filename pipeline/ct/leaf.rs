@@ -17,6 +17,8 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 /// The last millisecond a timestamp column can hold and every reader can
 /// show (chrono's and so Arrow's last instant, in the year 262142). A leaf
 /// timestamp past it is a framing reject, with its exact value in the reason.
@@ -357,6 +359,22 @@ pub fn decode_tile_leaf(buf: &[u8]) -> Result<(LogEntry<'_>, usize), FramingErro
             .collect(),
     );
     Ok((entry, buf.len() - r.buf.len()))
+}
+
+/// The RFC 6962 Merkle leaf hash of the first entry of a data tile, and
+/// the entry's length in the tile. The leaf is a MerkleTreeLeaf (version v1,
+/// leaf type timestamped_entry) around the entry's TimestampedEntry bytes
+/// exactly as the tile holds them, so the hash is the log's whatever the
+/// entry contains.
+pub fn tile_leaf_hash(buf: &[u8]) -> Result<(crate::ct::merkle::Hash, usize), FramingError> {
+    let mut r = TlsReader::new(buf);
+    read_timestamped_entry(&mut r)?;
+    let timestamped = buf.len() - r.buf.len();
+    let (_, used) = decode_tile_leaf(buf)?;
+    let mut h = Sha256::new();
+    h.update([0u8, 0, 0]); // leaf hash prefix, version v1, timestamped_entry
+    h.update(&buf[..timestamped]);
+    Ok((h.finalize().into(), used))
 }
 
 /// The `leaf_index` of static-ct-api `CtExtensions` (type 0, a 40-bit

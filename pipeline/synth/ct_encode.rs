@@ -15,6 +15,7 @@ use super::time::{DAY, NOW};
 use super::x509_der::{self as der, ext_oid, Attr, KeyKind, Sct};
 use crate::ct::encode;
 use crate::ct::leaf::{self, Chain, EntryKind, LogEntry};
+use crate::ct::merkle::{leaf_hash, Hash};
 
 /// IDs of real logs (Google's log list v3) that generated SCTs cite beside
 /// the log the dump is for.
@@ -360,12 +361,22 @@ fn extensions(is: &Issuance, ca: &Ca, infra: &Ca, ski: &[u8; 32]) -> Vec<Vec<u8>
     exts
 }
 
+/// A data tile as [`tile`] makes it.
+pub struct Tile {
+    /// The tile's bytes.
+    pub data: Vec<u8>,
+    /// The issuer files it refers to: lowercase hex SHA-256 name, DER.
+    pub issuers: Vec<(String, Vec<u8>)>,
+    /// Its entries' Merkle leaf hashes, in order.
+    pub leaves: Vec<Hash>,
+}
+
 /// A static-ct-api data tile of `entries` (the first at index `start`,
-/// each with its leaf_index extension), and the issuer files it refers to
-/// (lowercase hex SHA-256 name, DER).
-pub fn tile(entries: &[&EntryText], start: u64) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+/// each with its leaf_index extension).
+pub fn tile(entries: &[&EntryText], start: u64) -> Tile {
     let mut out = Vec::with_capacity(entries.len() * 2048);
     let mut issuers = Vec::new();
+    let mut leaves = Vec::with_capacity(entries.len());
     for (k, e) in entries.iter().enumerate() {
         let leaf = BASE64.decode(&e.leaf_b64).expect("our own base64");
         let extra = BASE64.decode(&e.extra_b64).expect("our own base64");
@@ -373,6 +384,7 @@ pub fn tile(entries: &[&EntryText], start: u64) -> (Vec<u8>, Vec<(String, Vec<u8
         let extension = encode::leaf_index_extension(start + k as u64);
         entry.extensions = &extension;
         out.extend(encode::tile_leaf(&entry));
+        leaves.push(leaf_hash(&encode::merkle_tree_leaf(&entry)));
         if let Chain::Certs(certs) = &entry.chain {
             for der in certs {
                 let fp: [u8; 32] = Sha256::digest(der).into();
@@ -382,5 +394,9 @@ pub fn tile(entries: &[&EntryText], start: u64) -> (Vec<u8>, Vec<(String, Vec<u8
     }
     issuers.sort();
     issuers.dedup();
-    (out, issuers)
+    Tile {
+        data: out,
+        issuers,
+        leaves,
+    }
 }

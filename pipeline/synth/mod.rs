@@ -15,6 +15,7 @@ pub(crate) mod authorities;
 pub(crate) mod ct_encode;
 pub(crate) mod issuance;
 pub(crate) mod keys;
+pub mod log_tree;
 pub(crate) mod names;
 pub(crate) mod scenarios;
 pub(crate) mod time;
@@ -237,6 +238,8 @@ struct PageReport {
     /// Entries per (organisation, OCSP/CRL host) (truncated pages' entries
     /// name no URL: see `draw`).
     hosts: HostStats,
+    /// A tile's entries' Merkle leaf hashes, in order (none for pages).
+    leaf_hashes: Vec<crate::ct::merkle::Hash>,
 }
 
 /// The rule whose ground truth depends on the whole dump's URL hosts.
@@ -374,7 +377,12 @@ pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
     let mut truth = Vec::new();
     let mut months: HashMap<MonthKey, MonthStats> = HashMap::new();
     let mut hosts = HostStats::default();
-    for r in reports {
+    // Each tiled log's leaf hashes, in entry order (plans are in order).
+    let mut tiled: BTreeMap<usize, Vec<crate::ct::merkle::Hash>> = BTreeMap::new();
+    for (plan, r) in plans.iter().zip(reports) {
+        if matches!(plan.kind, PageKind::Tile(_)) {
+            tiled.entry(plan.log).or_default().extend(&r.leaf_hashes);
+        }
         summary.bytes += r.bytes;
         summary.precert_entries += r.precerts;
         summary.truncated_files.extend(r.truncated);
@@ -392,6 +400,11 @@ pub fn run(opts: &SynthOptions) -> Result<SynthSummary> {
                 t.rules.push(FOREIGN);
             }
         }
+    }
+    // A tiled log's hash tiles and signed checkpoint (origin: its name).
+    for (log, leaves) in &tiled {
+        let name = &summary.logs[*log].name;
+        log_tree::write_tree(&opts.out.join(name), name, leaves)?;
     }
     truth.sort_by(|a, b| (&a.log, a.entry_index).cmp(&(&b.log, b.entry_index)));
     let mut text = Vec::with_capacity(truth.len() * 100);
@@ -450,7 +463,7 @@ impl Ctx<'_> {
         } = fill;
         let log = &self.logs[plan.log].name;
         if let PageKind::Tile(gzip) = plan.kind {
-            report.bytes = self.write_tile(plan, &slots, gzip)?;
+            (report.bytes, report.leaf_hashes) = self.write_tile(plan, &slots, gzip)?;
             return Ok(report);
         }
         let body = render(plan, &slots);
@@ -465,8 +478,17 @@ impl Ctx<'_> {
     }
 
     /// Writes a data tile and the issuer files it refers to; returns its size.
-    fn write_tile(&self, plan: &PagePlan, slots: &[Option<Slot>], gzip: bool) -> Result<u64> {
-        let (tile, issuers) = ct_encode::tile(&slots_entries(slots), plan.start);
+    fn write_tile(
+        &self,
+        plan: &PagePlan,
+        slots: &[Option<Slot>],
+        gzip: bool,
+    ) -> Result<(u64, Vec<crate::ct::merkle::Hash>)> {
+        let ct_encode::Tile {
+            data: tile,
+            issuers,
+            leaves,
+        } = ct_encode::tile(&slots_entries(slots), plan.start);
         let bytes = if gzip {
             gzip_fast(&tile).map_err(|e| Error::io(&self.opts.out, e))?
         } else {
@@ -491,7 +513,7 @@ impl Ctx<'_> {
                 f.write_all(&der).map_err(|e| Error::io(&p, e))?;
             }
         }
-        Ok(bytes.len() as u64)
+        Ok((bytes.len() as u64, leaves))
     }
 
     fn compress(&self, plan: &PagePlan, body: Vec<u8>) -> Result<(String, Vec<u8>)> {

@@ -408,3 +408,96 @@ fn a_partial_tile_then_its_full_tile_store_each_entry_once() {
     let certs = rows(&read_table(&dir.join("out"), "certs", "log"));
     assert_eq!(certs.len(), 256);
 }
+
+#[test]
+fn a_tile_entry_hashes_to_its_real_merkle_leaf() {
+    use pipeline::ct::leaf::tile_leaf_hash;
+    use pipeline::ct::merkle::leaf_hash;
+    let entries = real_entries();
+    let mut tile = Vec::new();
+    for e in &entries {
+        tile.extend(tile_leaf(e, None).0);
+    }
+    let mut at = 0;
+    for (leaf, _) in &entries {
+        let (hash, used) = tile_leaf_hash(&tile[at..]).unwrap();
+        assert_eq!(hash, leaf_hash(leaf), "entry at byte {at}");
+        at += used;
+    }
+    assert_eq!(at, tile.len());
+    // With a leaf_index extension it is another leaf.
+    let (with_index, _) = tile_leaf(&entries[0], Some(0));
+    assert_ne!(
+        tile_leaf_hash(&with_index).unwrap().0,
+        leaf_hash(&entries[0].0)
+    );
+    assert!(tile_leaf_hash(&tile[..10]).is_err());
+}
+
+#[test]
+fn a_synthetic_tiled_log_has_a_signed_checkpoint_its_tiles_hash_to() {
+    use pipeline::ct::leaf::tile_leaf_hash;
+    use pipeline::ct::merkle::CompactTree;
+    use pipeline::ct::tree_head::verify_checkpoint;
+    use pipeline::synth::log_tree::log_key;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    pipeline_ok(
+        &[
+            "synth",
+            "--entries",
+            "3000",
+            "--seed",
+            "5",
+            "--format",
+            "tiles",
+            "--out",
+            "dump",
+        ],
+        dir,
+    );
+    let mut logs = 0;
+    for log in fs::read_dir(dir.join("dump")).unwrap().flatten() {
+        if !log.path().is_dir() {
+            continue;
+        }
+        logs += 1;
+        let name = log.file_name().to_string_lossy().into_owned();
+        let note = fs::read(log.path().join("checkpoint")).unwrap();
+        let head = verify_checkpoint(&note, &name, &log_key()).unwrap();
+        // Every data tile, in order; the last may be partial.
+        let mut tree = CompactTree::new();
+        let full_tiles = head.size / 256;
+        for n in 0..=full_tiles {
+            let width = if n < full_tiles { 256 } else { head.size % 256 };
+            if width == 0 {
+                break;
+            }
+            let mut path = pipeline::ct::tile::tile_path(n);
+            if width < 256 {
+                path = format!("{path}.p/{width}");
+            }
+            let raw = fs::read(log.path().join("tile/data").join(path)).unwrap();
+            let data = if raw.starts_with(&[0x1f, 0x8b]) {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
+                    .unwrap();
+                out
+            } else {
+                raw
+            };
+            let mut at = 0;
+            while at < data.len() {
+                let (hash, used) = tile_leaf_hash(&data[at..]).unwrap();
+                tree.push(hash);
+                at += used;
+            }
+        }
+        assert_eq!(tree.size(), head.size, "{name}");
+        assert_eq!(tree.root(), head.root, "{name}");
+        // The level-0 hash tiles hold the same leaf hashes.
+        let level0 = fs::read(log.path().join("tile/0/000")).unwrap();
+        assert_eq!(level0.len(), 256 * 32);
+    }
+    assert!(logs >= 1);
+}
