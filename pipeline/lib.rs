@@ -29,6 +29,7 @@ pub mod ct;
 pub mod dataset;
 pub mod dns;
 pub mod error;
+pub mod fetch;
 pub mod ingest;
 pub mod notes;
 pub mod report;

@@ -92,6 +92,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Prune(_) => "prune",
         Command::Report(_) => "report",
         Command::Synth(_) => "synth",
+        Command::Fetch(_) => "fetch",
         Command::Status(_) => "status",
         Command::Compact(_) => "compact",
         Command::Publish(_) => "publish",

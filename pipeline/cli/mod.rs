@@ -55,6 +55,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Generate a realistic CT dump with planted anomalies and its ground truth.
     Synth(SynthArgs),
+    /// Download a log's entries into DUMP_DIR/<log>/ (the layout `ingest`
+    /// reads), verified against its signed tree head; each later fetch
+    /// downloads only new entries and proves old plus new.
+    Fetch(FetchArgs),
     /// Show what a dataset covers per log: entries, index ranges and gaps,
     /// rejects, parse errors, entry times, bytes on disk, last ingest.
     Status(StatusArgs),
@@ -122,6 +126,17 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub options: crate::report::ReportOptions,
     /// Print what was written as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `pipeline fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// What to fetch, and where.
+    #[command(flatten)]
+    pub options: crate::fetch::FetchOptions,
+    /// Print what was fetched as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
 }

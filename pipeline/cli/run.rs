@@ -12,8 +12,8 @@ use super::notes::StderrReporter;
 use super::progress::ProgressMode;
 use super::render;
 use super::{
-    Command, CompactArgs, DatasetArgs, IngestArgs, PruneArgs, PublishArgs, ReportArgs, ShowArgs,
-    StatusArgs, StatusFormat, SynthArgs,
+    Command, CompactArgs, DatasetArgs, FetchArgs, IngestArgs, PruneArgs, PublishArgs, ReportArgs,
+    ShowArgs, StatusArgs, StatusFormat, SynthArgs,
 };
 use crate::dataset::remote::{self, Location};
 use crate::ingest;
@@ -32,6 +32,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => run_prune(&args),
         Command::Report(args) => run_report(&args),
         Command::Synth(args) => run_synth(&args),
+        Command::Fetch(args) => run_fetch(&args),
         Command::Status(args) => run_status(&args),
         Command::Compact(args) => run_compact(&args),
         Command::Publish(args) => run_publish(&args),
@@ -229,6 +230,36 @@ fn run_verify(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn run_fetch(args: &FetchArgs) -> anyhow::Result<ExitCode> {
+    let r = crate::fetch::run(&args.options)?;
+    if r.dry_run {
+        eprintln!(
+            "{}: would fetch {} tile(s): entries {}..{} (signed tree head: {} entries)",
+            crate::text::escape(&r.log),
+            r.tiles,
+            r.previous_size,
+            r.verified_size,
+            r.verified_size
+        );
+    } else {
+        eprintln!(
+            "{}: verified {} entries against the signed root {} ({} new; {} tiles, {} resumed; {} issuers; {} bytes)",
+            crate::text::escape(&r.log),
+            r.verified_size,
+            r.root,
+            r.verified_size - r.previous_size,
+            r.tiles,
+            r.tiles_resumed,
+            r.issuers,
+            r.bytes
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {

@@ -235,3 +235,13 @@ pub fn copy_into_drop(dir: &Path, files: &[PathBuf]) {
         std::fs::copy(f, target.join(f.file_name().unwrap())).unwrap();
     }
 }
+
+/// `raw`, gunzipped if it is gzip (a tile may be either).
+pub fn gunzip_if_gzip(raw: Vec<u8>) -> Vec<u8> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return raw;
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
+    out
+}

@@ -7,6 +7,7 @@ mod accounting;
 mod cert_folders;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod fetch;
 mod first_hour;
 mod fuzz;
 mod incremental;

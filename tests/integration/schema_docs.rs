@@ -120,7 +120,7 @@ fn help_and_readme_name_the_same_flags() {
     let dir = tempfile::tempdir().unwrap();
     let commands = [
         "ingest", "query", "check", "show", "prune", "report", "synth", "status", "compact",
-        "publish", "verify",
+        "publish", "verify", "fetch",
     ];
     let top = crate::fixtures::run(&["--help"], dir.path());
     let top = String::from_utf8_lossy(&top.stdout);

@@ -478,14 +478,7 @@ fn a_synthetic_tiled_log_has_a_signed_checkpoint_its_tiles_hash_to() {
                 path = format!("{path}.p/{width}");
             }
             let raw = fs::read(log.path().join("tile/data").join(path)).unwrap();
-            let data = if raw.starts_with(&[0x1f, 0x8b]) {
-                let mut out = Vec::new();
-                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)
-                    .unwrap();
-                out
-            } else {
-                raw
-            };
+            let data = crate::fixtures::gunzip_if_gzip(raw);
             let mut at = 0;
             while at < data.len() {
                 let (hash, used) = tile_leaf_hash(&data[at..]).unwrap();

@@ -1,0 +1,129 @@
+//! `pipeline fetch LOG --out DUMP_DIR`: downloads a log's entries into the
+//! layout `ingest` reads, proving them against the log's signed tree head
+//! (RFC 6962 Merkle hashing), incrementally: each log's directory keeps the
+//! verified size, root and the tree's compact right edge, so a later fetch
+//! downloads only new entries and proves old plus new.
+//!
+//! The flow: resolve the log in a log list ([`resolve`]), read and verify
+//! its tree head, download what is new ([`http`]), hash and verify
+//! ([`tiled`]), move into place, save the state ([`state`]).
+
+pub mod http;
+pub mod state;
+pub mod tiled;
+
+use std::path::PathBuf;
+
+use crate::ct::log_list::{self, CtLog};
+use crate::ct::tree_head::LogKey;
+use crate::error::{Error, Result};
+
+/// The options of `pipeline fetch`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FetchOptions {
+    /// The log: its URL (monitoring URL of a tiled log) or its name in the
+    /// log list (`log_name`, or words of its description).
+    pub log: String,
+    /// The dump directory; the log's files go to `DUMP_DIR/<log name>/`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A v3 log list (JSON) to find the log and its key in, instead of the
+    /// compiled-in one.
+    #[arg(long, value_name = "FILE")]
+    pub log_list: Option<PathBuf>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Requests per second at most (0: no limit).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Say what would be fetched, and fetch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The log `name` (a URL or a name) in `list`.
+pub fn resolve<'a>(list: &'a log_list::LogList, name: &str) -> Result<&'a CtLog> {
+    let norm = |u: &str| {
+        u.trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_ascii_lowercase()
+    };
+    let wanted = norm(name);
+    let found = list.logs.iter().find(|l| {
+        norm(&l.url) == wanted
+            || l.monitoring_url
+                .as_deref()
+                .is_some_and(|m| norm(m) == wanted)
+            || l.log_name.eq_ignore_ascii_case(name)
+    });
+    if let Some(log) = found {
+        return Ok(log);
+    }
+    let by_words: Vec<&CtLog> = list
+        .logs
+        .iter()
+        .filter(|l| {
+            l.description
+                .to_ascii_lowercase()
+                .contains(&name.to_ascii_lowercase())
+        })
+        .collect();
+    if let [one] = by_words.as_slice() {
+        return Ok(one);
+    }
+    let suggestions = log_list::suggest(list, name);
+    Err(Error::Usage(format!(
+        "fetch: no log {:?} in the log list{}",
+        crate::text::escape(name),
+        if suggestions.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", suggestions.join(", "))
+        }
+    )))
+}
+
+/// Runs `pipeline fetch`.
+pub fn run(opts: &FetchOptions) -> Result<tiled::TiledReport> {
+    let list = log_list::load(opts.log_list.as_deref())?;
+    let log = resolve(&list, &opts.log)?;
+    let key = LogKey::from_base64(&log.key)
+        .map_err(|e| Error::Usage(format!("fetch {}: {e}", log.description)))?;
+    if !log.tiled {
+        return Err(Error::Usage(format!(
+            "fetch {}: an RFC 6962 log; this build fetches static-ct-api (tiled) logs only",
+            log.description
+        )));
+    }
+    let mut url = log.monitoring_url.clone().ok_or_else(|| {
+        Error::Usage(format!(
+            "fetch {}: the list gives no monitoring_url",
+            log.description
+        ))
+    })?;
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    let tiled_log = tiled::TiledLog {
+        monitoring_url: url,
+        key,
+    };
+    let client = http::Client::new(http::ClientOptions {
+        rate: opts.rate,
+        ..http::ClientOptions::default()
+    })
+    .map_err(Error::Usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(tiled::fetch(
+        &client,
+        &tiled_log,
+        &opts.out,
+        opts.dry_run,
+        opts.parallel,
+    ))
+}

@@ -1,0 +1,134 @@
+//! What a fetch has verified of a log, kept in the log's dump directory
+//! (`.fetch-state.json`; a dot file, so `ingest` never reads it): the
+//! signed tree head its entries were proved against, and the Merkle tree's
+//! compact right edge at the last full tile with the leaf hashes after it,
+//! so the next fetch proves old plus new entries without reading the old.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::ct::merkle::{CompactTree, Hash};
+use crate::error::{Error, Result};
+
+/// The state file's name in a log's dump directory.
+pub const STATE_FILE: &str = ".fetch-state.json";
+
+/// A log's verified state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedState {
+    /// The log's checkpoint origin (tiled) or URL (RFC 6962).
+    pub log: String,
+    /// Entries verified: the first `size` entries of the log are in the dump.
+    pub size: u64,
+    /// The signed root of those entries (base64).
+    pub root: String,
+    /// When the log signed that tree head (ms since the epoch).
+    pub tree_head_timestamp: u64,
+    /// When this fetch verified it (RFC 3339, UTC).
+    pub verified_at: String,
+    /// The compact right edge of the tree at the last multiple of 256
+    /// entries (base64, largest subtree first).
+    pub edge: Vec<String>,
+    /// The leaf hashes after it (fewer than 256, base64).
+    pub tail: Vec<String>,
+}
+
+fn decode(h: &str, path: &Path) -> Result<Hash> {
+    let bytes = STANDARD.decode(h).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("a hash is not base64: {e}"),
+    })?;
+    Hash::try_from(bytes.as_slice()).map_err(|_| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("a hash of {} bytes", bytes.len()),
+    })
+}
+
+/// Base64 of a hash.
+pub fn encode(h: &Hash) -> String {
+    STANDARD.encode(h)
+}
+
+impl VerifiedState {
+    /// The state file of the log dumped in `dir`.
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(STATE_FILE)
+    }
+
+    /// Reads the state of the log dumped in `dir`, if it has one.
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
+        let path = Self::path(dir);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let state: Self = serde_json::from_slice(&text).map_err(|e| Error::Input {
+            path: path.clone(),
+            message: format!("not a fetch state: {e}"),
+        })?;
+        // It must describe a consistent tree, or it is refused.
+        let (mut tree, tail) = state.tree(&path)?;
+        for h in tail {
+            tree.push(h);
+        }
+        if tree.size() != state.size || encode(&tree.root()) != state.root {
+            return Err(Error::Input {
+                path,
+                message: "its edge and leaf hashes do not make its size and root".into(),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// The tree at the last full tile, and the leaf hashes after it.
+    pub fn tree(&self, path: &Path) -> Result<(CompactTree, Vec<Hash>)> {
+        let boundary = self.size - self.size % 256;
+        let edge = self
+            .edge
+            .iter()
+            .map(|h| decode(h, path))
+            .collect::<Result<Vec<_>>>()?;
+        let tree = CompactTree::from_parts(boundary, edge).map_err(|e| Error::Input {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let tail = self
+            .tail
+            .iter()
+            .map(|h| decode(h, path))
+            .collect::<Result<Vec<_>>>()?;
+        if tail.len() as u64 != self.size - boundary {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{} leaf hashes after entry {boundary}, for a size of {}",
+                    tail.len(),
+                    self.size
+                ),
+            });
+        }
+        Ok((tree, tail))
+    }
+
+    /// Writes the state atomically (a temporary file, synced, renamed).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let path = Self::path(dir);
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let text = serde_json::to_vec_pretty(self).expect("serialisable");
+        write_synced(&tmp, &text)?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+}
+
+/// Writes `data` to `path` and syncs it.
+pub fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(data).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,434 @@
+//! `pipeline fetch` from a tiled log served over HTTP on 127.0.0.1: a
+//! synthetic log (hash tiles, a checkpoint signed with the synthetic log
+//! key) served by a small static file server started here, which can also
+//! lie. Fetch then ingest must equal ingesting the synthetic log directly;
+//! a lie must stop the fetch and leave nothing in place.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::fixtures::{pipeline_ok, run};
+
+/// A static file server for `root` on 127.0.0.1; `lie` may rewrite a
+/// path's body before it is sent.
+struct Server {
+    port: u16,
+    root: Arc<Mutex<PathBuf>>,
+    requests: Arc<Mutex<Vec<String>>>,
+    delay: Arc<Mutex<Duration>>,
+}
+
+impl Server {
+    fn start(root: &Path) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let root = Arc::new(Mutex::new(root.to_path_buf()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
+        let (r, q, d) = (root.clone(), requests.clone(), delay.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, q, d) = (r.clone(), q.clone(), d.clone());
+                std::thread::spawn(move || serve(stream, &r, &q, &d));
+            }
+        });
+        Server {
+            port,
+            root,
+            requests,
+            delay,
+        }
+    }
+
+    fn url(&self, log: &str) -> String {
+        format!("http://127.0.0.1:{}/{log}/", self.port)
+    }
+
+    fn serve_from(&self, root: &Path) {
+        *self.root.lock().unwrap() = root.to_path_buf();
+    }
+
+    /// Answers each request `delay` late.
+    fn slow_down(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
+    }
+
+    /// The paths requested since the last call.
+    fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    root: &Mutex<PathBuf>,
+    requests: &Mutex<Vec<String>>,
+    delay: &Mutex<Duration>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                break;
+            }
+        }
+        requests.lock().unwrap().push(path.clone());
+        let wait = *delay.lock().unwrap();
+        std::thread::sleep(wait);
+        let file = root.lock().unwrap().join(path.trim_start_matches('/'));
+        let mut out = stream.try_clone().unwrap();
+        let _ = match fs::read(&file) {
+            Ok(body) if file.is_file() => {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                out.write_all(head.as_bytes())
+                    .and_then(|_| out.write_all(&body))
+            }
+            _ => out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        };
+    }
+}
+
+/// A one-log synthetic tiled dump in `dir/dump/synth-1`.
+fn synth_tiles(dir: &Path, entries: &str, seed: &str, extra: &[&str]) {
+    let mut args = vec![
+        "synth",
+        "--entries",
+        entries,
+        "--seed",
+        seed,
+        "--format",
+        "tiles",
+    ];
+    args.extend(["--logs", "1", "--out", "dump"]);
+    args.extend_from_slice(extra);
+    pipeline_ok(&args, dir);
+}
+
+/// A v3 log list naming the synthetic logs served at `server`.
+fn log_list(dir: &Path, server: &Server, logs: &[&str]) -> PathBuf {
+    let spki = pipeline::synth::log_tree::public_key_spki();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let tiled: Vec<Value> = logs
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "description": format!("synthetic log {l}"),
+                "log_id": b64(&Sha256::digest(&spki)),
+                "key": b64(&spki),
+                "submission_url": server.url(l),
+                "monitoring_url": server.url(l),
+                "mmd": 60,
+            })
+        })
+        .collect();
+    let list = serde_json::json!({
+        "version": "test",
+        "log_list_timestamp": "2026-12-01T00:00:00Z",
+        "operators": [{"name": "test", "email": [], "logs": [], "tiled_logs": tiled}],
+    });
+    let path = dir.join("log_list.json");
+    fs::write(&path, serde_json::to_vec(&list).unwrap()).unwrap();
+    path
+}
+
+/// `pipeline fetch` of `log` into `out`; its JSON report, or its stderr.
+fn fetch(dir: &Path, server: &Server, list: &Path, log: &str, out: &str) -> Result<Value, String> {
+    let url = server.url(log);
+    let args = [
+        "fetch",
+        &url,
+        "--out",
+        out,
+        "--log-list",
+        list.to_str().unwrap(),
+        "--json",
+    ];
+    let o = run(&args, dir);
+    if o.status.success() {
+        Ok(serde_json::from_slice(&o.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
+/// The sorted (entry_index, cert_sha256) of a log's certs after ingesting `input`.
+fn ingested(dir: &Path, input: &Path, out: &str) -> Vec<String> {
+    pipeline_ok(
+        &[
+            "ingest",
+            input.to_str().unwrap(),
+            "--out",
+            out,
+            "--progress",
+            "quiet",
+        ],
+        dir,
+    );
+    let o = pipeline_ok(
+        &[
+            "query",
+            "--data",
+            out,
+            "--format",
+            "csv",
+            "SELECT log, entry_index, hex(cert_sha256) AS c FROM certs ORDER BY log, entry_index",
+        ],
+        dir,
+    );
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first `size` entries of the synthetic log at `from`, as the log
+/// served them when it had `size` entries: data tiles cut to size, and the
+/// tree and checkpoint of those entries.
+fn log_prefix(from: &Path, to: &Path, name: &str, size: u64) {
+    use pipeline::ct::leaf::tile_leaf_hash;
+    let mut leaves = Vec::new();
+    for n in 0..size.div_ceil(256) {
+        let width = (size - n * 256).min(256);
+        let full = (n + 1) * 256 <= size;
+        // The source holds full tiles, and a partial last one.
+        let src = from
+            .join("tile/data")
+            .join(pipeline::ct::tile::tile_path(n));
+        let raw = fs::read(&src).unwrap();
+        let data = crate::fixtures::gunzip_if_gzip(raw);
+        let mut at = 0;
+        for _ in 0..width {
+            let (h, used) = tile_leaf_hash(&data[at..]).unwrap();
+            leaves.push(h);
+            at += used;
+        }
+        let rel = if full {
+            pipeline::ct::tile::tile_path(n)
+        } else {
+            format!("{}.p/{width}", pipeline::ct::tile::tile_path(n))
+        };
+        let dst = to.join("tile/data").join(rel);
+        fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        fs::write(dst, &data[..at]).unwrap();
+    }
+    copy_dir(&from.join("issuer"), &to.join("issuer"));
+    pipeline::synth::log_tree::write_tree(to, name, &leaves).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_tiled_log_fetched_and_ingested_equals_the_log_and_a_second_fetch_gets_only_what_is_new() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "6000", "7", &[]);
+    let log = "synth-1";
+    let whole = dir.join("dump").join(log);
+    let size: u64 = fs::read_to_string(whole.join("checkpoint"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(size, 6000);
+
+    // The log as it was at 1000 entries: served first.
+    let then = dir.join("then");
+    log_prefix(&whole, &then.join(log), log, 1000);
+    let server = Server::start(&then);
+    let list = log_list(dir, &server, &[log]);
+    let first = fetch(dir, &server, &list, log, "fetched").unwrap();
+    assert_eq!(first["verified_size"], 1000);
+    assert_eq!(first["previous_size"], 0);
+    assert_eq!(first["tiles"], 4, "three full tiles and one of 232 entries");
+    let fetched = dir.join("fetched").join(log);
+    assert!(fetched.join("tile/data/003.p/232").is_file());
+    assert!(!fetched.join(".fetch").exists(), "no staging left");
+    server.take_requests();
+
+    // The log grew: the second fetch downloads the tail tile again (now
+    // full) and what follows, never the tiles it verified.
+    server.serve_from(&dir.join("dump"));
+    let second = fetch(dir, &server, &list, log, "fetched").unwrap();
+    assert_eq!(second["previous_size"], 1000);
+    assert_eq!(second["verified_size"], 6000);
+    let asked = server.take_requests();
+    let tiles: Vec<&String> = asked.iter().filter(|p| p.contains("/tile/data/")).collect();
+    assert!(
+        !tiles
+            .iter()
+            .any(|p| p.ends_with("/000") || p.ends_with("/001") || p.ends_with("/002")),
+        "{tiles:?}"
+    );
+    assert_eq!(tiles.len() as u64, 6000u64.div_ceil(256) - 3, "{tiles:?}");
+    assert!(
+        !fetched.join("tile/data/003.p/232").exists(),
+        "the old partial tile is gone"
+    );
+
+    // Nothing new: nothing downloaded but the checkpoint.
+    let third = fetch(dir, &server, &list, log, "fetched").unwrap();
+    assert_eq!(third["tiles"], 0);
+    assert_eq!(server.take_requests(), vec![format!("/{log}/checkpoint")]);
+
+    // Fetch then ingest equals ingesting the log itself.
+    assert_eq!(
+        ingested(dir, &fetched, "from-fetch"),
+        ingested(dir, &whole, "direct")
+    );
+}
+
+#[test]
+fn a_log_that_serves_other_entries_than_it_signed_is_refused_and_nothing_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "1500", "8", &["--compress", "none"]);
+    let log = "synth-1";
+    let root = dir.join("dump").join(log);
+    let server = Server::start(&dir.join("dump"));
+    let list = log_list(dir, &server, &[log]);
+
+    // An entry changed: one byte of a certificate in tile 2.
+    let tile = root.join("tile/data/002");
+    let honest = fs::read(&tile).unwrap();
+    let mut changed = honest.clone();
+    changed[400] ^= 1;
+    fs::write(&tile, &changed).unwrap();
+    let err = fetch(dir, &server, &list, log, "fetched").unwrap_err();
+    assert!(
+        err.contains("do not hash to the checkpoint's signed root"),
+        "{err}"
+    );
+    let kept = dir.join("fetched").join(log);
+    assert!(
+        !kept.join("tile").exists(),
+        "nothing unverified is in place"
+    );
+    assert!(!kept.join(".fetch-state.json").exists());
+    fs::write(&tile, &honest).unwrap();
+
+    // A checkpoint whose signature does not verify.
+    let cp = root.join("checkpoint");
+    let good = fs::read_to_string(&cp).unwrap();
+    fs::write(&cp, good.replacen("\n1500\n", "\n1499\n", 1)).unwrap();
+    let err = fetch(dir, &server, &list, log, "fetched").unwrap_err();
+    assert!(err.contains("signature does not verify"), "{err}");
+    fs::write(&cp, &good).unwrap();
+
+    // Honest again: it fetches and verifies.
+    let ok = fetch(dir, &server, &list, log, "fetched").unwrap();
+    assert_eq!(ok["verified_size"], 1500);
+}
+
+/// Every file under `dir` but the fetch state (which says when it was
+/// verified): relative path and bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if e.file_name() != ".fetch-state.json" {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_fetch_killed_midway_resumes_from_its_staged_tiles_and_ends_with_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "6000", "9", &[]);
+    let log = "synth-1";
+    let server = Server::start(&dir.join("dump"));
+    let list = log_list(dir, &server, &[log]);
+    let reference = fetch(dir, &server, &list, log, "whole").unwrap();
+    assert_eq!(reference["verified_size"], 6000);
+
+    // Slowly, one request at a time; killed once a few tiles are staged.
+    server.slow_down(Duration::from_millis(40));
+    let url = server.url(log);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args([
+            "fetch",
+            &url,
+            "--out",
+            "killed",
+            "--log-list",
+            list.to_str().unwrap(),
+            "--parallel",
+            "1",
+        ])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let staged_dir = dir.join("killed").join(log).join(".fetch/tile/data");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Whole staged tiles (a `.part` file is one being written).
+    let staged = |d: &Path| {
+        fs::read_dir(d).map_or(0, |r| {
+            r.flatten()
+                .filter(|e| e.path().is_file() && e.path().extension().is_none())
+                .count()
+        })
+    };
+    while staged(&staged_dir) < 5 {
+        assert!(Instant::now() < deadline, "nothing was staged");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the fetch ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let killed = dir.join("killed").join(log);
+    assert!(!killed.join(".fetch-state.json").exists());
+    assert!(
+        !killed.join("tile").exists(),
+        "nothing in place before the proof"
+    );
+    let kept = staged(&staged_dir);
+
+    server.slow_down(Duration::ZERO);
+    server.take_requests();
+    let resumed = fetch(dir, &server, &list, log, "killed").unwrap();
+    assert_eq!(resumed["verified_size"], 6000);
+    let from_disk = resumed["tiles_resumed"].as_u64().unwrap();
+    assert!(from_disk as usize >= kept, "{resumed}");
+    let downloaded = server
+        .take_requests()
+        .iter()
+        .filter(|p| p.contains("/tile/data/"))
+        .count();
+    assert_eq!(downloaded as u64 + from_disk, 6000u64.div_ceil(256));
+    assert_eq!(files(&killed), files(&dir.join("whole").join(log)));
+}
