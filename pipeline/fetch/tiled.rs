@@ -302,7 +302,8 @@ pub async fn fetch(
         staged_files.push(rel);
     }
 
-    // Verified: into place, then the checkpoint, then the state.
+    // Verified: synced, into place, then the checkpoint, then the state.
+    sync_all(&staging)?;
     for rel in &staged_files {
         let (from, to) = (staging.join(rel), dir.join(rel));
         if let Some(parent) = to.parent() {
@@ -326,14 +327,27 @@ pub async fn fetch(
     Ok(report)
 }
 
-/// Writes a staged file atomically (a complete file or none).
+/// Writes a staged file whole under a temporary name, then renames it: a
+/// staged name holds a complete file or none. Not synced one by one: a
+/// staged file read back after a crash is hashed again like a download,
+/// and [`sync_all`] syncs them all before they move into place.
 fn stage(path: &Path, data: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     let tmp: PathBuf = path.with_extension("part");
-    write_synced(&tmp, data)?;
+    fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Syncs the filesystem holding `dir` (every staged file at once).
+fn sync_all(dir: &Path) -> Result<()> {
+    let f = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(target_os = "linux")]
+    rustix::fs::syncfs(&f).map_err(|e| Error::io(dir, e.into()))?;
+    #[cfg(not(target_os = "linux"))]
+    f.sync_all().map_err(|e| Error::io(dir, e))?;
+    Ok(())
 }
 
 /// The partial tile that held the old tail, once a fuller one is in place.

@@ -1,5 +1,6 @@
-//! `name_suspects`: the subscriber certificates of `certs` with a name the
-//! name rules look for (`facts`, from [`crate::sql::name_facts`], is not 0).
+//! `name_suspects`: the subscriber certificates of `certs` with a name,
+//! subject CN or SAN IP the name rules look for (`facts`, mostly from
+//! [`crate::sql::name_facts`], is not 0).
 //!
 //! Every session has it as a view. `check` reads it once for all the rules
 //! that name it and keeps the rows in memory (a few in a hundred
