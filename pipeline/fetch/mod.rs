@@ -6,9 +6,12 @@
 //!
 //! The flow: resolve the log in a log list ([`resolve`]), read and verify
 //! its tree head, download what is new ([`http`]), hash and verify
-//! ([`tiled`]), move into place, save the state ([`state`]).
+//! ([`tiled`], [`rfc6962`]), move into place ([`staging`]), save the state
+//! ([`state`]).
 
 pub mod http;
+pub mod rfc6962;
+pub mod staging;
 pub mod state;
 pub mod tiled;
 
@@ -86,16 +89,37 @@ pub fn resolve<'a>(list: &'a log_list::LogList, name: &str) -> Result<&'a CtLog>
 }
 
 /// Runs `pipeline fetch`.
-pub fn run(opts: &FetchOptions) -> Result<tiled::TiledReport> {
+pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
     let list = log_list::load(opts.log_list.as_deref())?;
     let log = resolve(&list, &opts.log)?;
     let key = LogKey::from_base64(&log.key)
         .map_err(|e| Error::Usage(format!("fetch {}: {e}", log.description)))?;
+    let client = http::Client::new(http::ClientOptions {
+        rate: opts.rate,
+        ..http::ClientOptions::default()
+    })
+    .map_err(Error::Usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
     if !log.tiled {
-        return Err(Error::Usage(format!(
-            "fetch {}: an RFC 6962 log; this build fetches static-ct-api (tiled) logs only",
-            log.description
-        )));
+        let mut url = log.url.clone();
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        let rfc = rfc6962::Rfc6962Log {
+            url,
+            name: log.log_name.clone(),
+            key,
+        };
+        return runtime.block_on(rfc6962::fetch(
+            &client,
+            &rfc,
+            &opts.out,
+            opts.dry_run,
+            opts.parallel,
+        ));
     }
     let mut url = log.monitoring_url.clone().ok_or_else(|| {
         Error::Usage(format!(
@@ -110,15 +134,6 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::TiledReport> {
         monitoring_url: url,
         key,
     };
-    let client = http::Client::new(http::ClientOptions {
-        rate: opts.rate,
-        ..http::ClientOptions::default()
-    })
-    .map_err(Error::Usage)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(tiled::fetch(
         &client,
         &tiled_log,

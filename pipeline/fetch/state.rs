@@ -12,6 +12,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::ct::merkle::{CompactTree, Hash};
+use crate::ct::tree_head::TreeHead;
 use crate::error::{Error, Result};
 
 /// The state file's name in a log's dump directory.
@@ -131,4 +132,38 @@ pub fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
     let mut f = fs::File::create(path).map_err(|e| Error::io(path, e))?;
     f.write_all(data).map_err(|e| Error::io(path, e))?;
     f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+/// The tree without its tail: at the last multiple of 256 entries.
+pub fn tree_at_boundary(tree: &CompactTree, tail: &[Hash]) -> CompactTree {
+    if tail.is_empty() {
+        return tree.clone();
+    }
+    // The edge at the boundary is the edge's hashes above the tail's bits.
+    let boundary = tree.size() - tail.len() as u64;
+    let keep = boundary.count_ones() as usize;
+    CompactTree::from_parts(boundary, tree.edge()[..keep].to_vec())
+        .expect("the high bits' subtrees are the boundary's edge")
+}
+
+/// Saves what was verified: `head`, and `tree` (of `head.size` leaves)
+/// as its edge at the last full tile and the leaf hashes `tail` after it.
+pub fn save_state(
+    dir: &Path,
+    origin: &str,
+    head: &TreeHead,
+    tree: &CompactTree,
+    tail: &[Hash],
+) -> Result<()> {
+    let boundary = tree_at_boundary(tree, tail);
+    VerifiedState {
+        log: origin.to_owned(),
+        size: head.size,
+        root: encode(&head.root),
+        tree_head_timestamp: head.timestamp,
+        verified_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        edge: boundary.edge().iter().map(encode).collect(),
+        tail: tail.iter().map(encode).collect(),
+    }
+    .save(dir)
 }

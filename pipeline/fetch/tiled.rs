@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -14,10 +14,11 @@ use sha2::{Digest, Sha256};
 use crate::ct::leaf::{decode_tile_leaf, tile_leaf_hash, Chain};
 use crate::ct::merkle::{CompactTree, Hash};
 use crate::ct::tile::{stated_log_name, tile_path};
-use crate::ct::tree_head::{verify_checkpoint, LogKey, TreeHead};
+use crate::ct::tree_head::{verify_checkpoint, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
-use crate::fetch::state::{encode, write_synced, VerifiedState};
+use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::state::{encode, save_state, write_synced, VerifiedState};
 
 /// Entries per full tile.
 const WIDTH: u64 = 256;
@@ -34,12 +35,13 @@ pub struct TiledLog {
     pub key: LogKey,
 }
 
-/// What one fetch of a tiled log did.
+/// What one fetch of a log did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct TiledReport {
-    /// The log's name in the dump (its checkpoint origin, made a directory name).
+pub struct FetchReport {
+    /// The log's name in the dump (a tiled log's checkpoint origin made a
+    /// directory name; an RFC 6962 log's name in the log list).
     pub log: String,
-    /// Its checkpoint origin.
+    /// A tiled log's checkpoint origin; an RFC 6962 log's URL.
     pub origin: String,
     /// Entries verified before this fetch.
     pub previous_size: u64,
@@ -51,6 +53,8 @@ pub struct TiledReport {
     pub tiles: u64,
     /// Of those, read back from staging instead of downloaded.
     pub tiles_resumed: u64,
+    /// `get-entries` pages downloaded (RFC 6962 logs).
+    pub pages: u64,
     /// Issuer certificates downloaded.
     pub issuers: u64,
     /// Bytes downloaded.
@@ -116,7 +120,7 @@ pub async fn fetch(
     out: &Path,
     dry_run: bool,
     parallel: usize,
-) -> Result<TiledReport> {
+) -> Result<FetchReport> {
     let url = &log.monitoring_url;
     let note = client
         .get(&format!("{url}checkpoint"))
@@ -137,13 +141,13 @@ pub async fn fetch(
         )
     })?;
     let dir = out.join(&name);
-    let mut report = TiledReport {
+    let mut report = FetchReport {
         log: name.clone(),
         origin: origin.clone(),
         verified_size: head.size,
         root: encode(&head.root),
         dry_run,
-        ..TiledReport::default()
+        ..FetchReport::default()
     };
     let state = VerifiedState::load(&dir)?;
     let (mut tree, tail) = match &state {
@@ -303,51 +307,15 @@ pub async fn fetch(
     }
 
     // Verified: synced, into place, then the checkpoint, then the state.
-    sync_all(&staging)?;
-    for rel in &staged_files {
-        let (from, to) = (staging.join(rel), dir.join(rel));
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
-    }
+    move_into_place(&staging, &dir, &staged_files)?;
     remove_superseded_partials(&dir, previous, head.size)?;
     let checkpoint = dir.join("checkpoint");
     let tmp = dir.join(".checkpoint.tmp");
     write_synced(&tmp, &note)?;
     fs::rename(&tmp, &checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
-    save_state(
-        &dir,
-        &origin,
-        &head,
-        &tree_at_boundary(&tree, &new_tail),
-        &new_tail,
-    )?;
+    save_state(&dir, &origin, &head, &tree, &new_tail)?;
     let _ = fs::remove_dir_all(&staging);
     Ok(report)
-}
-
-/// Writes a staged file whole under a temporary name, then renames it: a
-/// staged name holds a complete file or none. Not synced one by one: a
-/// staged file read back after a crash is hashed again like a download,
-/// and [`sync_all`] syncs them all before they move into place.
-fn stage(path: &Path, data: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let tmp: PathBuf = path.with_extension("part");
-    fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-/// Syncs the filesystem holding `dir` (every staged file at once).
-fn sync_all(dir: &Path) -> Result<()> {
-    let f = fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
-    #[cfg(target_os = "linux")]
-    rustix::fs::syncfs(&f).map_err(|e| Error::io(dir, e.into()))?;
-    #[cfg(not(target_os = "linux"))]
-    f.sync_all().map_err(|e| Error::io(dir, e))?;
-    Ok(())
 }
 
 /// The partial tile that held the old tail, once a fuller one is in place.
@@ -367,35 +335,4 @@ fn remove_superseded_partials(dir: &Path, previous: u64, size: u64) -> Result<()
         }
     }
     Ok(())
-}
-
-/// The tree without its tail: at the last multiple of 256 entries.
-fn tree_at_boundary(tree: &CompactTree, tail: &[Hash]) -> CompactTree {
-    if tail.is_empty() {
-        return tree.clone();
-    }
-    // The edge at the boundary is the edge's hashes above the tail's bits.
-    let boundary = tree.size() - tail.len() as u64;
-    let keep = boundary.count_ones() as usize;
-    CompactTree::from_parts(boundary, tree.edge()[..keep].to_vec())
-        .expect("the high bits' subtrees are the boundary's edge")
-}
-
-fn save_state(
-    dir: &Path,
-    origin: &str,
-    head: &TreeHead,
-    boundary: &CompactTree,
-    tail: &[Hash],
-) -> Result<()> {
-    VerifiedState {
-        log: origin.to_owned(),
-        size: head.size,
-        root: encode(&head.root),
-        tree_head_timestamp: head.timestamp,
-        verified_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        edge: boundary.edge().iter().map(encode).collect(),
-        tail: tail.iter().map(encode).collect(),
-    }
-    .save(dir)
 }

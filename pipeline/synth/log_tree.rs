@@ -110,8 +110,9 @@ pub fn write_tree(dir: &Path, origin: &str, leaves: &[Hash]) -> Result<TreeHead>
     Ok(head)
 }
 
-/// The signed note of `head` from the log `origin`.
-fn checkpoint(origin: &str, head: &TreeHead) -> String {
+/// The synthetic log's signature of `head`: a TLS DigitallySigned (SHA-256,
+/// RSA), as a `get-sth` response's `tree_head_signature` holds it.
+pub fn sign_tree_head(head: &TreeHead) -> Vec<u8> {
     let keys = key_pair();
     let mut signature = vec![0u8; keys.public().modulus_len()];
     keys.sign(
@@ -121,12 +122,17 @@ fn checkpoint(origin: &str, head: &TreeHead) -> String {
         &mut signature,
     )
     .expect("RSA signing of 50 bytes");
+    let mut signed = vec![4, 1];
+    signed.extend((signature.len() as u16).to_be_bytes());
+    signed.extend(signature);
+    signed
+}
+
+/// The signed note of `head` from the log `origin`.
+fn checkpoint(origin: &str, head: &TreeHead) -> String {
     let mut note_sig = checkpoint_key_id(origin, &log_key()).to_vec();
     note_sig.extend(head.timestamp.to_be_bytes());
-    // DigitallySigned: SHA-256 (4), RSA (1), length, signature.
-    note_sig.extend([4, 1]);
-    note_sig.extend((signature.len() as u16).to_be_bytes());
-    note_sig.extend(signature);
+    note_sig.extend(sign_tree_head(head));
     format!(
         "{origin}\n{}\n{}\n\n\u{2014} {origin} {}\n",
         head.size,

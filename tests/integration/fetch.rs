@@ -5,7 +5,7 @@
 //! a lie must stop the fetch and leave nothing in place.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -74,18 +74,7 @@ fn serve(
     delay: &Mutex<Duration>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                break;
-            }
-        }
+    while let Some(path) = crate::fixtures::read_request(&mut reader) {
         requests.lock().unwrap().push(path.clone());
         let wait = *delay.lock().unwrap();
         std::thread::sleep(wait);
@@ -147,10 +136,15 @@ fn log_list(dir: &Path, server: &Server, logs: &[&str]) -> PathBuf {
 
 /// `pipeline fetch` of `log` into `out`; its JSON report, or its stderr.
 fn fetch(dir: &Path, server: &Server, list: &Path, log: &str, out: &str) -> Result<Value, String> {
-    let url = server.url(log);
+    run_fetch(dir, &server.url(log), list, out)
+}
+
+/// `pipeline fetch URL --out OUT --log-list LIST --json`: its JSON report,
+/// or its stderr.
+pub fn run_fetch(dir: &Path, url: &str, list: &Path, out: &str) -> Result<Value, String> {
     let args = [
         "fetch",
-        &url,
+        url,
         "--out",
         out,
         "--log-list",

@@ -245,3 +245,19 @@ pub fn gunzip_if_gzip(raw: Vec<u8>) -> Vec<u8> {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out).unwrap();
     out
 }
+
+/// Reads one HTTP/1.1 request (its line and headers) from a test server's
+/// connection: the request target, or `None` once the client has gone.
+pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<String> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+            return Some(target);
+        }
+    }
+}

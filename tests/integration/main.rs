@@ -8,6 +8,7 @@ mod cert_folders;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod fetch;
+mod fetch_rfc6962;
 mod first_hour;
 mod fuzz;
 mod incremental;
