@@ -99,6 +99,16 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         ..http::ClientOptions::default()
     })
     .map_err(Error::Usage)?;
+    // Entries fetched and verified, with entries/s and ETA: drawn on a
+    // terminal's stderr only (hidden when stderr is a file or a pipe).
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} entries ({per_sec}, eta {eta})",
+        )
+        .expect("static template is valid"),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,6 +129,7 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
             &opts.out,
             opts.dry_run,
             opts.parallel,
+            &bar,
         ));
     }
     let mut url = log.monitoring_url.clone().ok_or_else(|| {
@@ -140,5 +151,6 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         &opts.out,
         opts.dry_run,
         opts.parallel,
+        &bar,
     ))
 }

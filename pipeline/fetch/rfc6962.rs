@@ -109,6 +109,7 @@ pub async fn fetch(
     out: &Path,
     dry_run: bool,
     parallel: usize,
+    bar: &indicatif::ProgressBar,
 ) -> Result<FetchReport> {
     let name = &log.name;
     let url = &log.url;
@@ -170,6 +171,7 @@ pub async fn fetch(
     }
     let staging = dir.join(STAGING);
     fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    bar.set_length(head.size - previous);
 
     // The first page learns the log's cap; the rest go `parallel` at a time
     // in windows of that size, each finishing its window if served short.
@@ -223,9 +225,11 @@ pub async fn fetch(
             stage(&staging.join(&rel), &p.body)?;
             report.bytes += p.body.len() as u64;
             report.pages += 1;
+            bar.inc(p.leaves.len() as u64);
             staged.push(rel);
         }
     }
+    bar.finish_and_clear();
     if tree.size() != head.size || tree.root() != head.root {
         let _ = fs::remove_dir_all(&staging);
         return Err(failed(name, format!(

@@ -120,6 +120,7 @@ pub async fn fetch(
     out: &Path,
     dry_run: bool,
     parallel: usize,
+    bar: &indicatif::ProgressBar,
 ) -> Result<FetchReport> {
     let url = &log.monitoring_url;
     let note = client
@@ -195,6 +196,7 @@ pub async fn fetch(
     }
     let staging = dir.join(STAGING);
     fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    bar.set_length(head.size - previous);
 
     // Tiles in order, `parallel` requests at a time; one already staged by
     // an interrupted fetch is read back instead of downloaded.
@@ -258,6 +260,7 @@ pub async fn fetch(
             report.tiles_resumed += 1;
         }
         report.tiles += 1;
+        bar.inc((start + width).saturating_sub(previous.max(start)));
         staged_files.push(rel);
     }
     if tree.root() != head.root || tree.size() != head.size {
@@ -306,6 +309,7 @@ pub async fn fetch(
         staged_files.push(rel);
     }
 
+    bar.finish_and_clear();
     // Verified: synced, into place, then the checkpoint, then the state.
     move_into_place(&staging, &dir, &staged_files)?;
     remove_superseded_partials(&dir, previous, head.size)?;
