@@ -6,10 +6,11 @@
 //!
 //! The flow: resolve the log in a log list ([`resolve`]), read and verify
 //! its tree head, download what is new ([`http`]), hash and verify
-//! ([`tiled`], [`rfc6962`]), move into place ([`staging`]), save the state
+//! ([`tiled`], [`rfc6962`]; a prefix of the signed tree by [`prefix`]), move into place ([`staging`]), save the state
 //! ([`state`]).
 
 pub mod http;
+pub mod prefix;
 pub mod rfc6962;
 pub mod staging;
 pub mod state;
@@ -43,6 +44,27 @@ pub struct FetchOptions {
     /// Say what would be fetched, and fetch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Fetch the log up to this tree size at most (its first SIZE
+    /// entries), proved a prefix of the signed tree (hash tiles, or the
+    /// log's consistency proof).
+    #[arg(long, value_name = "SIZE")]
+    pub to: Option<u64>,
+    /// Fetch at most N new entries this time (proved like --to).
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<u64>,
+}
+
+impl FetchOptions {
+    /// The tree size to fetch up to: the signed `size`, or less by `--to`
+    /// and `--max-entries`; never below `previous` (what is verified).
+    pub fn target(&self, previous: u64, size: u64) -> u64 {
+        let by_count = self
+            .max_entries
+            .map_or(u64::MAX, |n| previous.saturating_add(n));
+        size.min(self.to.unwrap_or(u64::MAX))
+            .min(by_count)
+            .max(previous)
+    }
 }
 
 /// The log `name` (a URL or a name) in `list`.
@@ -123,14 +145,7 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
             name: log.log_name.clone(),
             key,
         };
-        return runtime.block_on(rfc6962::fetch(
-            &client,
-            &rfc,
-            &opts.out,
-            opts.dry_run,
-            opts.parallel,
-            &bar,
-        ));
+        return runtime.block_on(rfc6962::fetch(&client, &rfc, opts, &bar));
     }
     let mut url = log.monitoring_url.clone().ok_or_else(|| {
         Error::Usage(format!(
@@ -145,12 +160,5 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         monitoring_url: url,
         key,
     };
-    runtime.block_on(tiled::fetch(
-        &client,
-        &tiled_log,
-        &opts.out,
-        opts.dry_run,
-        opts.parallel,
-        &bar,
-    ))
+    runtime.block_on(tiled::fetch(&client, &tiled_log, opts, &bar))
 }

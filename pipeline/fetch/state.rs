@@ -25,8 +25,15 @@ pub struct VerifiedState {
     pub log: String,
     /// Entries verified: the first `size` entries of the log are in the dump.
     pub size: u64,
-    /// The signed root of those entries (base64).
+    /// The root of those entries (base64).
     pub root: String,
+    /// The size of the signed tree head they were proved against: `size`,
+    /// or more when a prefix was fetched (`--to`, `--max-entries`).
+    #[serde(default)]
+    pub signed_size: u64,
+    /// That tree head's root (base64).
+    #[serde(default)]
+    pub signed_root: String,
     /// When the log signed that tree head (ms since the epoch).
     pub tree_head_timestamp: u64,
     /// When this fetch verified it (RFC 3339, UTC).
@@ -146,8 +153,9 @@ pub fn tree_at_boundary(tree: &CompactTree, tail: &[Hash]) -> CompactTree {
         .expect("the high bits' subtrees are the boundary's edge")
 }
 
-/// Saves what was verified: `head`, and `tree` (of `head.size` leaves)
-/// as its edge at the last full tile and the leaf hashes `tail` after it.
+/// Saves what was verified: `tree` (the entries fetched, proved against
+/// the signed `head`) as its edge at the last full tile and the leaf
+/// hashes `tail` after it.
 pub fn save_state(
     dir: &Path,
     origin: &str,
@@ -158,8 +166,10 @@ pub fn save_state(
     let boundary = tree_at_boundary(tree, tail);
     VerifiedState {
         log: origin.to_owned(),
-        size: head.size,
-        root: encode(&head.root),
+        size: tree.size(),
+        root: encode(&tree.root()),
+        signed_size: head.size,
+        signed_root: encode(&head.root),
         tree_head_timestamp: head.timestamp,
         verified_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         edge: boundary.edge().iter().map(encode).collect(),

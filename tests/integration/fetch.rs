@@ -142,21 +142,52 @@ fn fetch(dir: &Path, server: &Server, list: &Path, log: &str, out: &str) -> Resu
 /// `pipeline fetch URL --out OUT --log-list LIST --json`: its JSON report,
 /// or its stderr.
 pub fn run_fetch(dir: &Path, url: &str, list: &Path, out: &str) -> Result<Value, String> {
-    let args = [
-        "fetch",
-        url,
-        "--out",
-        out,
-        "--log-list",
-        list.to_str().unwrap(),
-        "--json",
-    ];
+    run_fetch_with(dir, url, list, out, &[])
+}
+
+/// [`run_fetch`] with more flags.
+pub fn run_fetch_with(
+    dir: &Path,
+    url: &str,
+    list: &Path,
+    out: &str,
+    extra: &[&str],
+) -> Result<Value, String> {
+    let mut args = fetch_args(url, list, out);
+    args.push("--json");
+    args.extend_from_slice(extra);
     let o = run(&args, dir);
     if o.status.success() {
         Ok(serde_json::from_slice(&o.stdout).unwrap())
     } else {
         Err(String::from_utf8_lossy(&o.stderr).into_owned())
     }
+}
+
+/// `fetch URL --out OUT --log-list LIST`.
+fn fetch_args<'a>(url: &'a str, list: &'a Path, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "fetch",
+        url,
+        "--out",
+        out,
+        "--log-list",
+        list.to_str().unwrap(),
+    ]
+}
+
+/// `pipeline fetch URL --out OUT --parallel 1` started in the background
+/// (to be killed midway).
+pub fn spawn_fetch(dir: &Path, url: &str, list: &Path, out: &str) -> std::process::Child {
+    let mut args = fetch_args(url, list, out);
+    args.extend(["--parallel", "1"]);
+    std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// The sorted (entry_index, cert_sha256) of a log's certs after ingesting `input`.
@@ -336,7 +367,7 @@ fn a_log_that_serves_other_entries_than_it_signed_is_refused_and_nothing_is_kept
 
 /// Every file under `dir` but the fetch state (which says when it was
 /// verified): relative path and bytes.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -368,22 +399,7 @@ fn a_fetch_killed_midway_resumes_from_its_staged_tiles_and_ends_with_the_same_fi
     // Slowly, one request at a time; killed once a few tiles are staged.
     server.slow_down(Duration::from_millis(40));
     let url = server.url(log);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args([
-            "fetch",
-            &url,
-            "--out",
-            "killed",
-            "--log-list",
-            list.to_str().unwrap(),
-            "--parallel",
-            "1",
-        ])
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_fetch(dir, &url, &list, "killed");
     let staged_dir = dir.join("killed").join(log).join(".fetch/tile/data");
     let deadline = Instant::now() + Duration::from_secs(60);
     // Whole staged tiles (a `.part` file is one being written).
@@ -425,4 +441,77 @@ fn a_fetch_killed_midway_resumes_from_its_staged_tiles_and_ends_with_the_same_fi
         .count();
     assert_eq!(downloaded as u64 + from_disk, 6000u64.div_ceil(256));
     assert_eq!(files(&killed), files(&dir.join("whole").join(log)));
+}
+
+#[test]
+fn a_prefix_of_a_tiled_log_is_proved_with_its_hash_tiles_and_grows_to_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "6000", "10", &["--compress", "none"]);
+    let log = "synth-1";
+    let server = Server::start(&dir.join("dump"));
+    let list = log_list(dir, &server, &[log]);
+    let url = server.url(log);
+    let step = |extra: &[&str]| run_fetch_with(dir, &url, &list, "steps", extra);
+
+    // A dry run says what it would fetch, and writes nothing.
+    let dry = step(&["--max-entries", "1000", "--dry-run"]).unwrap();
+    assert_eq!(dry["verified_size"], 1000);
+    assert_eq!(dry["tiles"], 4);
+    assert_eq!(
+        dry["would_fetch"],
+        serde_json::json!(["tile/data/000", "tile/data/003"])
+    );
+    assert!(!dir.join("steps").exists());
+    server.take_requests();
+
+    // 1,000 of 6,000 entries: the last tile cut to 232 entries, the rest
+    // of the tree from hash tiles.
+    let first = step(&["--max-entries", "1000"]).unwrap();
+    assert_eq!(first["verified_size"], 1000);
+    assert_eq!(first["signed_size"], 6000);
+    assert_eq!(first["proof"], "hash tiles");
+    let asked = server.take_requests();
+    let hash_tiles: Vec<&String> = asked
+        .iter()
+        .filter(|p| p.contains("/tile/") && !p.contains("/tile/data/"))
+        .collect();
+    assert_eq!(
+        hash_tiles.len() as u64,
+        first["hash_tiles"].as_u64().unwrap()
+    );
+    assert!(!hash_tiles.is_empty());
+    let fetched = dir.join("steps").join(log);
+    assert!(fetched.join("tile/data/003.p/232").is_file());
+    assert!(!fetched.join("tile/data/004").exists());
+
+    // Then to 3,001, then all: each step proved, and the end is the same
+    // files as one whole fetch.
+    let second = step(&["--to", "3001"]).unwrap();
+    assert_eq!(second["previous_size"], 1000);
+    assert_eq!(second["verified_size"], 3001);
+    assert!(!fetched.join("tile/data/003.p").exists(), "superseded");
+    let third = step(&[]).unwrap();
+    assert_eq!(third["verified_size"], 6000);
+    assert_eq!(third["proof"], "entries");
+    fetch(dir, &server, &list, log, "whole").unwrap();
+    assert_eq!(files(&fetched), files(&dir.join("whole").join(log)));
+
+    // A hash tile that lies cannot prove a prefix: refused, nothing kept.
+    let level1 = dir.join("dump").join(log).join("tile/1/000.p/23");
+    let honest = fs::read(&level1).unwrap();
+    let mut changed = honest.clone();
+    changed[5 * 32 + 8] ^= 1; // node 5: entries 1280..1536
+    fs::write(&level1, &changed).unwrap();
+    let err = run_fetch_with(dir, &url, &list, "lied", &["--to", "700"]).unwrap_err();
+    assert!(
+        err.contains("with the log's hash tiles for entries 700..6000 do not hash"),
+        "{err}"
+    );
+    assert!(!dir.join("lied").join(log).join("tile").exists());
+    assert!(!dir
+        .join("lied")
+        .join(log)
+        .join(".fetch-state.json")
+        .exists());
 }
