@@ -123,6 +123,36 @@ impl VerifiedState {
         Ok((tree, tail))
     }
 
+    /// What the dataset's manifest records of this state, read from the
+    /// dump directory `dir`.
+    pub fn as_verified_log(&self, dir: &Path) -> crate::dataset::manifest::VerifiedLog {
+        let tree_head_time =
+            chrono::DateTime::from_timestamp_millis(self.tree_head_timestamp as i64)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default();
+        crate::dataset::manifest::VerifiedLog {
+            size: self.size,
+            root: self.root.clone(),
+            // A state written before prefixes were fetched: its own head.
+            signed_size: if self.signed_size == 0 {
+                self.size
+            } else {
+                self.signed_size
+            },
+            signed_root: if self.signed_root.is_empty() {
+                self.root.clone()
+            } else {
+                self.signed_root.clone()
+            },
+            tree_head_time,
+            verified_at: self.verified_at.clone(),
+            dump: fs::canonicalize(dir)
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .display()
+                .to_string(),
+        }
+    }
+
     /// Writes the state atomically (a temporary file, synced, renamed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = Self::path(dir);

@@ -485,6 +485,19 @@ fn a_prefix_of_a_tiled_log_is_proved_with_its_hash_tiles_and_grows_to_the_same_f
     assert!(fetched.join("tile/data/003.p/232").is_file());
     assert!(!fetched.join("tile/data/004").exists());
 
+    // The dataset records what was proved, and holds all of it.
+    let verified = |data: &str| -> Value {
+        let o = pipeline_ok(&["status", "--data", data, "--format", "json"], dir);
+        let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+        st["logs"][0]["verified"].clone()
+    };
+    ingested(dir, &fetched, "ds");
+    let v = verified("ds");
+    assert_eq!(v["size"], 1000);
+    assert_eq!(v["signed_size"], 6000);
+    assert_eq!(v["root"], first["root"]);
+    assert_eq!(v["missing"], 0);
+
     // Then to 3,001, then all: each step proved, and the end is the same
     // files as one whole fetch.
     let second = step(&["--to", "3001"]).unwrap();
@@ -496,6 +509,26 @@ fn a_prefix_of_a_tiled_log_is_proved_with_its_hash_tiles_and_grows_to_the_same_f
     assert_eq!(third["proof"], "entries");
     fetch(dir, &server, &list, log, "whole").unwrap();
     assert_eq!(files(&fetched), files(&dir.join("whole").join(log)));
+    ingested(dir, &fetched, "ds");
+    let v = verified("ds");
+    assert_eq!(
+        (v["size"].as_u64(), v["missing"].as_u64()),
+        (Some(6000), Some(0))
+    );
+    assert_eq!(v["signed_root"], third["signed_root"]);
+
+    // A dataset that lacks some of the verified entries says so.
+    fs::remove_file(dir.join("whole").join(log).join("tile/data/001")).unwrap();
+    ingested(dir, &dir.join("whole").join(log), "lacking");
+    let v = verified("lacking");
+    assert_eq!(
+        (v["size"].as_u64(), v["missing"].as_u64()),
+        (Some(6000), Some(256))
+    );
+    let table = pipeline_ok(&["status", "--data", "lacking"], dir);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("6000 (lacks 256)"), "{table}");
+    assert!(table.contains("the dataset lacks 256 of them"), "{table}");
 
     // A hash tile that lies cannot prove a prefix: refused, nothing kept.
     let level1 = dir.join("dump").join(log).join("tile/1/000.p/23");
