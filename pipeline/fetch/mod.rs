@@ -162,3 +162,46 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
     };
     runtime.block_on(tiled::fetch(&client, &tiled_log, opts, &bar))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_found_by_url_name_or_words_of_their_description() {
+        let list = log_list::load(None).unwrap();
+        let argon = resolve(&list, "argon2026h1").unwrap();
+        assert_eq!(argon.description, "Google 'Argon2026h1' log");
+        assert!(!argon.tiled);
+        let oak = resolve(&list, "oak2026h1").unwrap();
+        assert_eq!(oak.description, "Let's Encrypt 'Oak2026h1'");
+        assert_eq!(resolve(&list, &argon.url).unwrap().log_id, argon.log_id);
+        assert_eq!(
+            resolve(&list, &argon.log_name).unwrap().log_id,
+            argon.log_id
+        );
+        // Words that name several logs name none.
+        assert!(resolve(&list, "2026h1").is_err());
+    }
+
+    #[test]
+    fn the_target_size_is_bounded_by_to_and_max_entries_and_never_shrinks() {
+        let opts = |to, max_entries| FetchOptions {
+            log: String::new(),
+            out: PathBuf::new(),
+            log_list: None,
+            parallel: 1,
+            rate: 0.0,
+            dry_run: false,
+            to,
+            max_entries,
+        };
+        assert_eq!(opts(None, None).target(100, 1000), 1000);
+        assert_eq!(opts(Some(500), None).target(100, 1000), 500);
+        assert_eq!(opts(Some(5000), None).target(100, 1000), 1000);
+        assert_eq!(opts(None, Some(50)).target(100, 1000), 150);
+        assert_eq!(opts(Some(120), Some(50)).target(100, 1000), 120);
+        // Already past --to: nothing to fetch.
+        assert_eq!(opts(Some(10), None).target(100, 1000), 100);
+    }
+}

@@ -548,3 +548,70 @@ fn a_prefix_of_a_tiled_log_is_proved_with_its_hash_tiles_and_grows_to_the_same_f
         .join(".fetch-state.json")
         .exists());
 }
+
+#[test]
+fn the_nightly_job_fetches_verified_entries_and_reports_a_log_that_lies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "6000", "14", &["--compress", "none"]);
+    let log = "synth-1";
+    let whole = dir.join("dump").join(log);
+    let then = dir.join("then");
+    log_prefix(&whole, &then.join(log), log, 1000);
+    let server = Server::start(&then);
+    let list = log_list(dir, &server, &[log]);
+    let url = server.url(log);
+    let args = [
+        "--fetch",
+        url.as_str(),
+        "--log-list",
+        list.to_str().unwrap(),
+    ];
+
+    // Night 1: the log's first 1,000 entries, fetched, verified, ingested.
+    let (code, r1, summary) = crate::nightly_job::nightly_with(dir, &args);
+    assert!(code.is_some_and(|c| c < 2), "{r1}");
+    assert_eq!(r1["fetched"][0]["verified_size"], 1000);
+    assert_eq!(r1["fetched"][0]["proof"], "entries");
+    assert_eq!(r1["logs"][0]["log"], log);
+    assert_eq!(r1["logs"][0]["entries"], 1000);
+    assert_eq!(r1["logs"][0]["verified_size"], 1000);
+    assert_eq!(r1["logs"][0]["verified_missing"], 0);
+    assert!(
+        summary.contains("Fetch synth-1: 0 -> 1000 entries verified"),
+        "{summary}"
+    );
+
+    // Night 2: the log grew, but serves a changed entry: the fetch fails by
+    // name, nothing of it is ingested, and the run says so (exit 2).
+    let tile = whole.join("tile/data/010");
+    let honest = fs::read(&tile).unwrap();
+    let mut changed = honest.clone();
+    changed[300] ^= 1;
+    fs::write(&tile, &changed).unwrap();
+    server.serve_from(&dir.join("dump"));
+    let (code, r2, summary) = crate::nightly_job::nightly_with(dir, &args);
+    assert_eq!(code, Some(2), "{r2}");
+    assert_eq!(r2["status"], "failed");
+    let err = r2["fetched"][0]["error"].as_str().unwrap();
+    assert!(
+        err.contains("do not hash to the checkpoint's signed root"),
+        "{err}"
+    );
+    assert!(summary.contains("**failed**"), "{summary}");
+    assert_eq!(
+        r2["logs"][0]["entries"], 1000,
+        "nothing unverified ingested"
+    );
+
+    // Night 3: honest again: the rest, verified and ingested.
+    fs::write(&tile, &honest).unwrap();
+    let (code, r3, _) = crate::nightly_job::nightly_with(dir, &args);
+    assert!(code.is_some_and(|c| c < 2), "{r3}");
+    assert_eq!(r3["fetched"][0]["previous_size"], 1000);
+    assert_eq!(r3["fetched"][0]["verified_size"], 6000);
+    assert_eq!(r3["logs"][0]["entries"], 6000);
+    assert_eq!(r3["logs"][0]["new_entries"], 5000);
+    assert_eq!(r3["logs"][0]["verified_size"], 6000);
+    assert_eq!(r3["logs"][0]["verified_missing"], 0);
+}
