@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::notes::StderrReporter;
-use super::progress::ProgressMode;
+use super::progress::{EntryProgress, ProgressMode};
 use super::render;
 use super::{
     Command, CompactArgs, DatasetArgs, FetchArgs, IngestArgs, PruneArgs, PublishArgs, ReportArgs,
@@ -233,7 +233,10 @@ fn run_verify(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_fetch(args: &FetchArgs) -> anyhow::Result<ExitCode> {
-    let r = crate::fetch::run(&args.options)?;
+    let progress = EntryProgress::new(args.progress);
+    let r = crate::fetch::run(&args.options, &progress.bar);
+    drop(progress);
+    let r = r?;
     let log = crate::text::escape(&r.log);
     if r.dry_run {
         let what = if r.pages > 0 {

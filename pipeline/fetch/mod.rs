@@ -110,8 +110,9 @@ pub fn resolve<'a>(list: &'a log_list::LogList, name: &str) -> Result<&'a CtLog>
     )))
 }
 
-/// Runs `pipeline fetch`.
-pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
+/// Runs `pipeline fetch`; `bar` is given the number of entries to fetch
+/// and moved as they are verified.
+pub fn run(opts: &FetchOptions, bar: &indicatif::ProgressBar) -> Result<tiled::FetchReport> {
     let list = log_list::load(opts.log_list.as_deref())?;
     let log = resolve(&list, &opts.log)?;
     let key = LogKey::from_base64(&log.key)
@@ -121,16 +122,6 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         ..http::ClientOptions::default()
     })
     .map_err(Error::Usage)?;
-    // Entries fetched and verified, with entries/s and ETA: drawn on a
-    // terminal's stderr only (hidden when stderr is a file or a pipe).
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} entries ({per_sec}, eta {eta})",
-        )
-        .expect("static template is valid"),
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -145,7 +136,7 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
             name: log.log_name.clone(),
             key,
         };
-        return runtime.block_on(rfc6962::fetch(&client, &rfc, opts, &bar));
+        return runtime.block_on(rfc6962::fetch(&client, &rfc, opts, bar));
     }
     let mut url = log.monitoring_url.clone().ok_or_else(|| {
         Error::Usage(format!(
@@ -160,7 +151,7 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         monitoring_url: url,
         key,
     };
-    runtime.block_on(tiled::fetch(&client, &tiled_log, opts, &bar))
+    runtime.block_on(tiled::fetch(&client, &tiled_log, opts, bar))
 }
 
 #[cfg(test)]
