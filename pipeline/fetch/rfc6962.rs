@@ -19,7 +19,7 @@ use crate::ct::tree_head::{verify_sth, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
 use crate::fetch::prefix::check_consistency;
-use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::staging::{check_first_fetch, move_into_place, stage};
 use crate::fetch::state::{encode, save_state, VerifiedState};
 use crate::fetch::tiled::{FetchReport, STAGING};
 use crate::fetch::FetchOptions;
@@ -177,7 +177,10 @@ pub async fn fetch(
     }
     let (mut tree, mut tail) = match &state {
         Some(s) => s.tree(&VerifiedState::path(&dir))?,
-        None => (CompactTree::new(), Vec::new()),
+        None => {
+            check_first_fetch(&dir)?;
+            (CompactTree::new(), Vec::new())
+        }
     };
     for h in &tail {
         tree.push(*h);

@@ -18,7 +18,7 @@ use crate::ct::tree_head::{verify_checkpoint, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
 use crate::fetch::prefix::complete_from_hash_tiles;
-use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::staging::{check_first_fetch, move_into_place, stage};
 use crate::fetch::state::{encode, save_state, write_synced, VerifiedState};
 use crate::fetch::FetchOptions;
 
@@ -198,7 +198,10 @@ pub async fn fetch(
             }
             s.tree(&VerifiedState::path(&dir))?
         }
-        None => (CompactTree::new(), Vec::new()),
+        None => {
+            check_first_fetch(&dir)?;
+            (CompactTree::new(), Vec::new())
+        }
     };
     let previous = state.as_ref().map_or(0, |s| s.size);
     report.previous_size = previous;

@@ -363,6 +363,17 @@ fn a_log_that_serves_other_entries_than_it_signed_is_refused_and_nothing_is_kept
     // Honest again: it fetches and verifies.
     let ok = fetch(dir, &server, &list, log, "fetched").unwrap();
     assert_eq!(ok["verified_size"], 1500);
+
+    // Files no fetch verified are never mixed with verified ones.
+    let foreign = dir.join("foreign").join(log);
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("0-99.json"), b"{}").unwrap();
+    let err = fetch(dir, &server, &list, log, "foreign").unwrap_err();
+    assert!(
+        err.contains("holds 1 file that no fetch verified (0-99.json)"),
+        "{err}"
+    );
+    assert!(!foreign.join("tile").exists());
 }
 
 /// Every file under `dir` but the fetch state (which says when it was
