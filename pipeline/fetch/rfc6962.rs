@@ -205,6 +205,20 @@ pub async fn fetch(
             ),
         ));
     }
+    if previous > 0 && head.size > previous {
+        // Before anything is downloaded: the new STH's tree must extend the
+        // verified one, by the log's consistency proof.
+        let known = tree.root();
+        check_consistency(client, url, (previous, &known), (head.size, &head.root))
+            .await
+            .map_err(|e| {
+                failed(name, format!(
+                    "the STH of {} entries is not consistent with the {previous} verified before (root {}): the log changed its history, or sent a false proof ({e})",
+                    head.size,
+                    encode(&known)
+                ))
+            })?;
+    }
     let target = opts.target(previous, head.size);
     if target == previous {
         return Ok(report);

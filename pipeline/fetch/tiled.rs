@@ -222,6 +222,24 @@ pub async fn fetch(
             ),
         ));
     }
+    if previous > 0 && head.size > previous {
+        // Before anything is downloaded: the new checkpoint's tree must
+        // extend the verified one (completed with the log's hash tiles).
+        let mut grown = tree.clone();
+        for l in &tail {
+            grown.push(*l);
+        }
+        let known = encode(&grown.root());
+        report.hash_tiles += complete_from_hash_tiles(client, url, &mut grown, head.size)
+            .await
+            .map_err(|e| failed(&name, e))?;
+        if grown.root() != head.root {
+            return Err(failed(&name, format!(
+                "the checkpoint of {} entries is not consistent with the {previous} verified before (root {known}): the log changed its history, or serves false hash tiles",
+                head.size
+            )));
+        }
+    }
     let target = opts.target(previous, head.size);
     if target == previous {
         return Ok(report);

@@ -257,7 +257,11 @@ fn log_prefix(from: &Path, to: &Path, name: &str, size: u64) {
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap().flatten() {
-        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 
@@ -508,6 +512,45 @@ fn a_prefix_of_a_tiled_log_is_proved_with_its_hash_tiles_and_grows_to_the_same_f
     assert_eq!(v["signed_size"], 6000);
     assert_eq!(v["root"], first["root"]);
     assert_eq!(v["missing"], 0);
+
+    // A log that rewrites its history (an entry of tile 0 changed, and its
+    // tree and checkpoint remade over it) is caught before any download.
+    let rewritten = dir.join("rewritten");
+    copy_dir(
+        &dir.join("dump").join(log).join("issuer"),
+        &rewritten.join("src/issuer"),
+    );
+    copy_dir(
+        &dir.join("dump").join(log).join("tile/data"),
+        &rewritten.join("src/tile/data"),
+    );
+    let tile0 = rewritten.join("src/tile/data/000");
+    let mut bytes = fs::read(&tile0).unwrap();
+    bytes[400] ^= 1;
+    fs::write(&tile0, bytes).unwrap();
+    log_prefix(
+        &rewritten.join("src"),
+        &rewritten.join("served").join(log),
+        log,
+        5888,
+    );
+    server.serve_from(&rewritten.join("served"));
+    server.take_requests();
+    let err = step(&[]).unwrap_err();
+    assert!(
+        err.contains(
+            "the checkpoint of 5888 entries is not consistent with the 1000 verified before"
+        ),
+        "{err}"
+    );
+    assert!(
+        !server
+            .take_requests()
+            .iter()
+            .any(|p| p.contains("/tile/data/")),
+        "no data tile downloaded"
+    );
+    server.serve_from(&dir.join("dump"));
 
     // Then to 3,001, then all: each step proved, and the end is the same
     // files as one whole fetch.

@@ -426,14 +426,45 @@ fn an_rfc6962_prefix_is_proved_by_a_consistency_proof_and_a_killed_fetch_resumes
     assert!(steps.join("400-449.json").is_file());
     assert_eq!(entries_of(&steps), entries[..450].to_vec());
 
-    // A false consistency proof: refused, and the state stays at 450.
+    // The log rewrites its history (entry 100 changed, and a new STH over
+    // it): caught before anything is downloaded.
+    let honest = log.lock().unwrap().entries[100].clone();
+    {
+        let mut l = log.lock().unwrap();
+        let mut leaf = B64
+            .decode(l.entries[100]["leaf_input"].as_str().unwrap())
+            .unwrap();
+        leaf[30] ^= 1;
+        l.entries[100]["leaf_input"] = Value::from(B64.encode(leaf));
+        l.requests = 0;
+    }
+    let err = fetch(dir, port, "steps").unwrap_err();
+    assert!(
+        err.contains("is not consistent with the 450 verified before"),
+        "{err}"
+    );
+    assert!(!steps.join("450-549.json").exists());
+    log.lock().unwrap().entries[100] = honest;
+
+    // A false consistency proof: refused, whether it extends what was
+    // verified or proves a first prefix; the state stays at 450.
     log.lock().unwrap().lie = Lie::BadProof;
     let err = fetch_with(dir, port, "steps", &["--to", "900"]).unwrap_err();
+    assert!(
+        err.contains("is not consistent with the 450 verified before"),
+        "{err}"
+    );
+    let err = fetch_with(dir, port, "fresh", &["--to", "900"]).unwrap_err();
     assert!(
         err.contains("entries 0..900 are not the first 900 of the signed tree"),
         "{err}"
     );
     assert!(!steps.join("450-549.json").exists());
+    assert!(!dir
+        .join("fresh")
+        .join(first["log"].as_str().unwrap())
+        .join("0-99.json")
+        .exists());
     let state: Value =
         serde_json::from_slice(&fs::read(steps.join(".fetch-state.json")).unwrap()).unwrap();
     assert_eq!(state["size"], 450);
