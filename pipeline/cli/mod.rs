@@ -136,6 +136,9 @@ pub struct FetchArgs {
     /// What to fetch, and where.
     #[command(flatten)]
     pub options: crate::fetch::FetchOptions,
+    /// Progress display: a bar on a terminal, else a line every ten seconds.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
     /// Print what was fetched as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

@@ -96,3 +96,75 @@ impl Progress {
         }
     }
 }
+
+/// Progress in entries (for `fetch`): a bar on a terminal, a plain line
+/// every ten seconds otherwise, or nothing; the command moves
+/// [`EntryProgress::bar`] (hidden unless drawn).
+pub struct EntryProgress {
+    /// What the command updates: its length and position in entries.
+    pub bar: ProgressBar,
+    ticker: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+impl EntryProgress {
+    /// Starts showing progress as `mode` says.
+    pub fn new(mode: ProgressMode) -> Self {
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            ProgressMode::Auto => ProgressMode::Plain,
+            m => m,
+        };
+        if mode == ProgressMode::Bar {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} entries ({per_sec}, eta {eta})",
+                )
+                .expect("static template is valid"),
+            );
+            return EntryProgress { bar, ticker: None };
+        }
+        let bar = ProgressBar::hidden();
+        if mode == ProgressMode::Quiet {
+            return EntryProgress { bar, ticker: None };
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, shown) = (stop.clone(), bar.clone());
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let mut last = Instant::now();
+            while !seen.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if last.elapsed() < PLAIN_EVERY {
+                    continue;
+                }
+                last = Instant::now();
+                if let Some(len) = shown.length().filter(|l| *l > 0) {
+                    let pos = shown.position();
+                    eprintln!(
+                        "progress: {pos} of {len} entries fetched and verified ({:.0}%), {:.0} entries/s",
+                        100.0 * pos as f64 / len as f64,
+                        pos as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                    );
+                }
+            }
+        });
+        EntryProgress {
+            bar,
+            ticker: Some((stop, thread)),
+        }
+    }
+}
+
+impl Drop for EntryProgress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        if let Some((stop, thread)) = self.ticker.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = thread.join();
+        }
+    }
+}

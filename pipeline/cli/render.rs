@@ -282,9 +282,51 @@ pub fn status_table(w: &mut dyn Write, st: &Status) -> std::io::Result<()> {
         "files",
         "dups",
         "last_ingest",
+        "verified",
     ];
     let rows: Vec<Vec<String>> = st.logs.iter().map(status_row).collect();
-    aligned(w, &header, &rows)
+    aligned(w, &header, &rows)?;
+    for l in &st.logs {
+        if let Some(v) = &l.verified {
+            verified_line(w, &l.log, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a fetch proved of `log`, and whether the dataset holds it all.
+fn verified_line(
+    w: &mut dyn Write,
+    log: &str,
+    v: &crate::dataset::status::Verified,
+) -> std::io::Result<()> {
+    let e = crate::text::escape;
+    let of = if v.log.signed_size > v.log.size {
+        format!(
+            "the first {} of its signed tree head of {} entries",
+            v.log.size, v.log.signed_size
+        )
+    } else {
+        format!("its signed tree head of {} entries", v.log.signed_size)
+    };
+    let held = if v.missing == 0 {
+        "the dataset holds all of them".to_owned()
+    } else {
+        format!(
+            "the dataset lacks {} of them: ingest {}",
+            v.missing,
+            e(&v.log.dump)
+        )
+    };
+    writeln!(
+        w,
+        "{}: entries 0..{} verified against {of} (root {}, signed {}), by a fetch at {}; {held}",
+        e(log),
+        v.log.size,
+        e(&v.log.signed_root),
+        e(&v.log.tree_head_time),
+        e(&v.log.verified_at),
+    )
 }
 
 /// One log's line of the status table.
@@ -317,6 +359,11 @@ fn status_row(l: &LogStatus) -> Vec<String> {
         l.input_files.to_string(),
         l.duplicates.to_string(),
         l.last_ingest.clone().unwrap_or_else(|| "-".into()),
+        match &l.verified {
+            Some(v) if v.missing > 0 => format!("{} (lacks {})", v.log.size, v.missing),
+            Some(v) => v.log.size.to_string(),
+            None => "-".into(),
+        },
     ]
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use super::notes::StderrReporter;
-use super::progress::ProgressMode;
+use super::progress::{EntryProgress, ProgressMode};
 use super::render;
 use super::{
     Command, CompactArgs, DatasetArgs, FetchArgs, IngestArgs, PruneArgs, PublishArgs, ReportArgs,
@@ -233,26 +233,54 @@ fn run_verify(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_fetch(args: &FetchArgs) -> anyhow::Result<ExitCode> {
-    let r = crate::fetch::run(&args.options)?;
+    let progress = EntryProgress::new(args.progress);
+    let r = crate::fetch::run(&args.options, &progress.bar);
+    drop(progress);
+    let r = r?;
+    let log = crate::text::escape(&r.log);
     if r.dry_run {
+        let what = if r.pages > 0 {
+            format!("about {} page(s)", r.pages)
+        } else {
+            format!("{} tile(s)", r.tiles)
+        };
         eprintln!(
-            "{}: would fetch {} tile(s): entries {}..{} (signed tree head: {} entries)",
-            crate::text::escape(&r.log),
-            r.tiles,
+            "{log}: would fetch entries {}..{}: {what}{} (signed tree head: {} entries)",
             r.previous_size,
             r.verified_size,
-            r.verified_size
+            if r.would_fetch.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", r.would_fetch.join(" to "))
+            },
+            r.signed_size
+        );
+    } else if r.verified_size == r.previous_size {
+        eprintln!(
+            "{log}: nothing new; {} entries verified (signed tree head: {} entries)",
+            r.verified_size, r.signed_size
         );
     } else {
+        let files = if r.pages > 0 {
+            format!("{} pages, {} resumed", r.pages, r.pages_resumed)
+        } else {
+            format!(
+                "{} tiles, {} resumed; {} issuers",
+                r.tiles, r.tiles_resumed, r.issuers
+            )
+        };
+        let against = if r.verified_size < r.signed_size {
+            format!(
+                "the first {} of the signed tree of {} (root {}), by {}",
+                r.verified_size, r.signed_size, r.signed_root, r.proof
+            )
+        } else {
+            format!("the signed root {}", r.signed_root)
+        };
         eprintln!(
-            "{}: verified {} entries against the signed root {} ({} new; {} tiles, {} resumed; {} issuers; {} bytes)",
-            crate::text::escape(&r.log),
+            "{log}: verified {} entries against {against} ({} new; {files}; {} bytes)",
             r.verified_size,
-            r.root,
             r.verified_size - r.previous_size,
-            r.tiles,
-            r.tiles_resumed,
-            r.issuers,
             r.bytes
         );
     }

@@ -267,21 +267,53 @@ pub fn verify_consistency(
     expect_root(&sr, root2)
 }
 
+/// The root of `leaves` by the definition (RFC 6962 2.1), recursively: a
+/// reference for tests and log emulators (a [`CompactTree`] is the fast way).
+pub fn root_of(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root_of(&leaves[..k]), &root_of(&leaves[k..]))
+        }
+    }
+}
+
+/// The largest power of two below `n` (n > 1): where RFC 6962 splits a tree.
+fn split(n: usize) -> usize {
+    1usize << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The consistency proof from the tree of the first `m` of `leaves` to the
+/// tree of all of them, by the definition (RFC 6962 2.1.2): what a log's
+/// `get-sth-consistency` returns; a reference for tests and log emulators.
+pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+    fn subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+        let n = d.len();
+        if m == n {
+            return if b { vec![] } else { vec![root_of(d)] };
+        }
+        let k = split(n);
+        if m <= k {
+            let mut p = subproof(m, &d[..k], b);
+            p.push(root_of(&d[k..]));
+            p
+        } else {
+            let mut p = subproof(m - k, &d[k..], false);
+            p.push(root_of(&d[..k]));
+            p
+        }
+    }
+    if m == 0 || m > leaves.len() {
+        return Vec::new();
+    }
+    subproof(m, leaves, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The root of `leaves` by the definition (RFC 6962 2.1), recursively.
-    fn mth(leaves: &[Hash]) -> Hash {
-        match leaves.len() {
-            0 => empty_root(),
-            1 => leaves[0],
-            n => {
-                let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
-                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
-            }
-        }
-    }
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n)
@@ -294,32 +326,14 @@ mod tests {
         if d.len() <= 1 {
             return vec![];
         }
-        let k = 1usize << (usize::BITS - 1 - (d.len() - 1).leading_zeros());
+        let k = split(d.len());
         if m < k {
             let mut p = path(m, &d[..k]);
-            p.push(mth(&d[k..]));
+            p.push(root_of(&d[k..]));
             p
         } else {
             let mut p = path(m - k, &d[k..]);
-            p.push(mth(&d[..k]));
-            p
-        }
-    }
-
-    /// A consistency proof by the definition (RFC 6962 2.1.2).
-    fn subproof(m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
-        let n = d.len();
-        if m == n {
-            return if b { vec![] } else { vec![mth(d)] };
-        }
-        let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
-        if m <= k {
-            let mut p = subproof(m, &d[..k], b);
-            p.push(mth(&d[k..]));
-            p
-        } else {
-            let mut p = subproof(m - k, &d[k..], false);
-            p.push(mth(&d[..k]));
+            p.push(root_of(&d[..k]));
             p
         }
     }
@@ -332,7 +346,7 @@ mod tests {
         for (i, l) in all.iter().enumerate() {
             tree.push(*l);
             assert_eq!(tree.size(), i as u64 + 1);
-            assert_eq!(tree.root(), mth(&all[..=i]), "size {}", i + 1);
+            assert_eq!(tree.root(), root_of(&all[..=i]), "size {}", i + 1);
             assert_eq!(tree.edge().len(), (i + 1).count_ones() as usize);
         }
         // Restored from its parts, it goes on the same.
@@ -342,18 +356,18 @@ mod tests {
         again.push(more);
         let mut with = all.clone();
         with.push(more);
-        assert_eq!(again.root(), mth(&with));
+        assert_eq!(again.root(), root_of(&with));
     }
 
     #[test]
     fn subtrees_append_where_aligned_only() {
         let all = leaves(48);
         let mut tree = CompactTree::new();
-        tree.push_subtree(5, mth(&all[..32])).unwrap();
-        tree.push_subtree(4, mth(&all[32..48])).unwrap();
-        assert_eq!(tree.root(), mth(&all));
+        tree.push_subtree(5, root_of(&all[..32])).unwrap();
+        tree.push_subtree(4, root_of(&all[32..48])).unwrap();
+        assert_eq!(tree.root(), root_of(&all));
         assert_eq!(
-            tree.push_subtree(5, mth(&all[..32])),
+            tree.push_subtree(5, root_of(&all[..32])),
             Err(MerkleError::Misaligned {
                 size: 48,
                 height: 5
@@ -365,7 +379,7 @@ mod tests {
     fn every_inclusion_and_consistency_proof_checks_and_a_changed_one_does_not() {
         let all = leaves(40);
         for n in 1..=all.len() {
-            let root = mth(&all[..n]);
+            let root = root_of(&all[..n]);
             for m in 0..n {
                 let p = path(m, &all[..n]);
                 verify_inclusion(&all[m], m as u64, n as u64, &p, &root).unwrap();
@@ -377,8 +391,8 @@ mod tests {
                 assert!(verify_inclusion(&all[m], n as u64, n as u64, &p, &root).is_err());
             }
             for m in 1..=n {
-                let old = mth(&all[..m]);
-                let p = subproof(m, &all[..n], true);
+                let old = root_of(&all[..m]);
+                let p = consistency_proof(m, &all[..n]);
                 verify_consistency(m as u64, n as u64, &old, &root, &p).unwrap();
                 let other = leaf_hash(b"other");
                 assert!(verify_consistency(m as u64, n as u64, &other, &root, &p).is_err());

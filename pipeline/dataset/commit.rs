@@ -106,6 +106,7 @@ struct CommitRecord {
 pub struct Staging {
     data: PathBuf,
     dir: PathBuf,
+    verified: std::collections::BTreeMap<String, manifest::VerifiedLog>,
 }
 
 impl Staging {
@@ -120,7 +121,14 @@ impl Staging {
         Ok(Staging {
             data: data.to_path_buf(),
             dir,
+            verified: Default::default(),
         })
+    }
+
+    /// Records, in the manifest this run commits, what a fetch had proved
+    /// of `log` (replacing what an earlier run recorded).
+    pub fn record_verified(&mut self, log: &str, verified: manifest::VerifiedLog) {
+        self.verified.insert(log.to_owned(), verified);
     }
 
     /// Where the run writes: a dataset-shaped tree.
@@ -195,10 +203,15 @@ impl Staging {
             };
             files.insert(rel.clone(), record);
         }
+        let mut verified = current.verified;
+        verified.extend(self.verified.clone());
+        // A log the manifest no longer holds has nothing verified in it.
+        verified.retain(|log, _| entries.iter().any(|e| &e.log == log));
         Ok(Manifest {
             entries: entries.to_vec(),
             generation: current.generation + 1,
             files: Some(files),
+            verified,
         })
     }
 

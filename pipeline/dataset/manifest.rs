@@ -118,6 +118,8 @@ const GENERATION_KEY: &str = "pipeline.generation";
 /// The Parquet key holding the size and row count of every data file the
 /// manifest names (JSON: `{"certs/log=x/part-....parquet": [size, rows]}`).
 const FILES_KEY: &str = "pipeline.files";
+/// The Parquet key holding [`Manifest::verified`] (JSON, by log name).
+const VERIFIED_KEY: &str = "pipeline.verified";
 
 /// What the manifest records of one data file when its commit wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +128,27 @@ pub struct FileRecord {
     pub size: u64,
     /// Rows, from its footer.
     pub rows: u64,
+}
+
+/// What a `pipeline fetch` had proved of a log when its dump was ingested
+/// (from the dump's `.fetch-state.json`): the log's first `size` entries,
+/// against a signed tree head.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VerifiedLog {
+    /// Entries proved: the log's first `size`.
+    pub size: u64,
+    /// Their root (base64).
+    pub root: String,
+    /// The size of the signed tree head they were proved against.
+    pub signed_size: u64,
+    /// Its root (base64).
+    pub signed_root: String,
+    /// When the log signed it (RFC 3339, UTC).
+    pub tree_head_time: String,
+    /// When the fetch proved them (RFC 3339, UTC).
+    pub verified_at: String,
+    /// The dump directory the state was read from.
+    pub dump: String,
 }
 
 /// A whole manifest: its entries and what it records of the dataset.
@@ -138,6 +161,8 @@ pub struct Manifest {
     /// Size and rows of each data file, by dataset-relative path; `None`
     /// when an older release wrote the manifest without them.
     pub files: Option<std::collections::BTreeMap<String, FileRecord>>,
+    /// Per log, what a fetch had proved of it when it was last ingested.
+    pub verified: std::collections::BTreeMap<String, VerifiedLog>,
 }
 
 /// Reads the manifest of a dataset; an absent file is an empty manifest.
@@ -166,7 +191,7 @@ pub fn parse<R: ChunkReader + 'static>(content: R, path: &Path) -> Result<Manife
         path: path.to_path_buf(),
         message,
     };
-    let (generation, files) =
+    let (generation, files, verified) =
         decode_meta(builder.metadata().file_metadata().key_value_metadata()).map_err(bad)?;
     let reader = builder.build().map_err(parquet_err)?;
     let mut out = Vec::new();
@@ -178,6 +203,7 @@ pub fn parse<R: ChunkReader + 'static>(content: R, path: &Path) -> Result<Manife
         entries: out,
         generation,
         files,
+        verified,
     })
 }
 
@@ -193,13 +219,16 @@ pub fn generation(data: &Path) -> Result<u64> {
     })?;
     let kv = meta.file_metadata().key_value_metadata();
     decode_meta(kv)
-        .map(|(g, _)| g)
+        .map(|(g, _, _)| g)
         .map_err(|message| Error::Input { path, message })
 }
 
 type FileRecords = std::collections::BTreeMap<String, FileRecord>;
+type VerifiedLogs = std::collections::BTreeMap<String, VerifiedLog>;
 
-fn decode_meta(kv: Option<&Vec<KeyValue>>) -> Result<(u64, Option<FileRecords>), String> {
+fn decode_meta(
+    kv: Option<&Vec<KeyValue>>,
+) -> Result<(u64, Option<FileRecords>, VerifiedLogs), String> {
     let value = |key: &str| {
         kv.and_then(|kv| kv.iter().find(|k| k.key == key))
             .and_then(|k| k.value.as_deref())
@@ -223,7 +252,12 @@ fn decode_meta(kv: Option<&Vec<KeyValue>>) -> Result<(u64, Option<FileRecords>),
             )
         }
     };
-    Ok((generation, files))
+    let verified = match value(VERIFIED_KEY) {
+        None => VerifiedLogs::new(),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| format!("manifest verified logs are unreadable: {e}"))?,
+    };
+    Ok((generation, files, verified))
 }
 
 fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(), String> {
@@ -455,6 +489,10 @@ pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
         let text = serde_json::to_string(&raw).expect("file records serialise");
         kv.push(KeyValue::new(FILES_KEY.to_owned(), text));
     }
+    if !manifest.verified.is_empty() {
+        let text = serde_json::to_string(&manifest.verified).expect("verified logs serialise");
+        kv.push(KeyValue::new(VERIFIED_KEY.to_owned(), text));
+    }
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .set_key_value_metadata(Some(kv))
@@ -545,10 +583,18 @@ mod tests {
                 rows: 998,
             },
         )];
+        let verified = VerifiedLog {
+            size: 1000,
+            root: "cm9vdA==".into(),
+            signed_size: 1200,
+            verified_at: "2026-12-01T00:00:00Z".into(),
+            ..VerifiedLog::default()
+        };
         let manifest = Manifest {
             entries: entries.clone(),
             generation: 7,
             files: Some(files.into_iter().collect()),
+            verified: [("argon".to_owned(), verified)].into_iter().collect(),
         };
         write(&path, &manifest).unwrap();
         assert_eq!(read(dir.path()).unwrap(), entries);

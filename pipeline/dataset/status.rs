@@ -1,6 +1,8 @@
 //! `pipeline status`: what a dataset covers, per log — entries, the index
 //! ranges present and the gaps between them, rejects, parse errors, entry
-//! timestamps, bytes on disk and the last ingest.
+//! timestamps, bytes on disk and the last ingest; and, for a log fetched
+//! by `pipeline fetch`, the tree size proved against its signed tree head,
+//! when, and whether the dataset holds all of those entries.
 //!
 //! Index coverage comes from the manifest (what committed runs stored);
 //! counts and timestamps from the footers of the snapshot's data files.
@@ -54,6 +56,30 @@ pub struct LogStatus {
     /// Some of the log's files are missing or changed: its counts and ranges
     /// are those of the files that remain, not what the manifest recorded.
     pub damaged: bool,
+    /// What a `pipeline fetch` had proved of the log when its dump was last
+    /// ingested, and whether the dataset holds all of it.
+    pub verified: Option<Verified>,
+}
+
+/// A log's verified prefix, and the dataset's coverage of it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Verified {
+    /// What the fetch proved.
+    #[serde(flatten)]
+    pub log: manifest::VerifiedLog,
+    /// Indices below `size` the dataset does not hold (0: it holds the
+    /// log's first `size` entries, exactly as the log signed them).
+    pub missing: u64,
+}
+
+/// The indices of `0..size` that `set` lacks.
+fn missing_below(set: &RangeInclusiveSet<u64>, size: u64) -> u64 {
+    if size == 0 {
+        return 0;
+    }
+    set.gaps(&(0..=size - 1))
+        .map(|g| g.end() - g.start() + 1)
+        .sum()
 }
 
 /// The whole dataset's coverage.
@@ -157,6 +183,9 @@ pub fn merge(parts: Vec<Status>) -> Status {
             s.gaps.clear();
             s.missing = 0;
             fill_ranges(&mut s, &set);
+            if let Some(v) = &mut s.verified {
+                v.missing = missing_below(&set, v.log.size);
+            }
             s
         })
         .collect();
@@ -180,6 +209,10 @@ fn add(sum: &mut LogStatus, l: &LogStatus) {
         .min();
     sum.last_entry_time = sum.last_entry_time.take().max(l.last_entry_time.clone());
     sum.last_ingest = sum.last_ingest.take().max(l.last_ingest.clone());
+    let larger = |v: &Verified| v.log.size;
+    if l.verified.as_ref().map(larger) > sum.verified.as_ref().map(larger) {
+        sum.verified = l.verified.clone();
+    }
 }
 
 /// The indices both sets hold.
@@ -404,6 +437,7 @@ pub(crate) fn compute(
         .chain(rejects.keys())
         .chain(coverage.keys())
         .chain(damaged.iter())
+        .chain(manifest.verified.keys())
     {
         logs.entry(name.clone()).or_insert_with(|| LogStatus {
             log: name.clone(),
@@ -419,9 +453,13 @@ pub(crate) fn compute(
         s.rejects = rejects.get(name).map_or(0, |r| r.rows);
         s.entries = s.rows + s.rejects;
         s.damaged = damaged.contains(name);
-        if let Some(set) = coverage.get(name) {
-            fill_ranges(s, set);
-        }
+        let empty = RangeInclusiveSet::new();
+        let set = coverage.get(name).unwrap_or(&empty);
+        fill_ranges(s, set);
+        s.verified = manifest.verified.get(name).map(|v| Verified {
+            missing: missing_below(set, v.size),
+            log: v.clone(),
+        });
         let mine_files =
             |rel: &&String| crate::dataset::layout::of_file(rel).is_some_and(|(_, l)| l == *name);
         s.bytes_on_disk = files

@@ -6,10 +6,11 @@
 //!
 //! The flow: resolve the log in a log list ([`resolve`]), read and verify
 //! its tree head, download what is new ([`http`]), hash and verify
-//! ([`tiled`], [`rfc6962`]), move into place ([`staging`]), save the state
+//! ([`tiled`], [`rfc6962`]; a prefix of the signed tree by [`prefix`]), move into place ([`staging`]), save the state
 //! ([`state`]).
 
 pub mod http;
+pub mod prefix;
 pub mod rfc6962;
 pub mod staging;
 pub mod state;
@@ -43,6 +44,27 @@ pub struct FetchOptions {
     /// Say what would be fetched, and fetch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Fetch the log up to this tree size at most (its first SIZE
+    /// entries), proved a prefix of the signed tree (hash tiles, or the
+    /// log's consistency proof).
+    #[arg(long, value_name = "SIZE")]
+    pub to: Option<u64>,
+    /// Fetch at most N new entries this time (proved like --to).
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<u64>,
+}
+
+impl FetchOptions {
+    /// The tree size to fetch up to: the signed `size`, or less by `--to`
+    /// and `--max-entries`; never below `previous` (what is verified).
+    pub fn target(&self, previous: u64, size: u64) -> u64 {
+        let by_count = self
+            .max_entries
+            .map_or(u64::MAX, |n| previous.saturating_add(n));
+        size.min(self.to.unwrap_or(u64::MAX))
+            .min(by_count)
+            .max(previous)
+    }
 }
 
 /// The log `name` (a URL or a name) in `list`.
@@ -88,8 +110,9 @@ pub fn resolve<'a>(list: &'a log_list::LogList, name: &str) -> Result<&'a CtLog>
     )))
 }
 
-/// Runs `pipeline fetch`.
-pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
+/// Runs `pipeline fetch`; `bar` is given the number of entries to fetch
+/// and moved as they are verified.
+pub fn run(opts: &FetchOptions, bar: &indicatif::ProgressBar) -> Result<tiled::FetchReport> {
     let list = log_list::load(opts.log_list.as_deref())?;
     let log = resolve(&list, &opts.log)?;
     let key = LogKey::from_base64(&log.key)
@@ -99,16 +122,6 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         ..http::ClientOptions::default()
     })
     .map_err(Error::Usage)?;
-    // Entries fetched and verified, with entries/s and ETA: drawn on a
-    // terminal's stderr only (hidden when stderr is a file or a pipe).
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} entries ({per_sec}, eta {eta})",
-        )
-        .expect("static template is valid"),
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,14 +136,7 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
             name: log.log_name.clone(),
             key,
         };
-        return runtime.block_on(rfc6962::fetch(
-            &client,
-            &rfc,
-            &opts.out,
-            opts.dry_run,
-            opts.parallel,
-            &bar,
-        ));
+        return runtime.block_on(rfc6962::fetch(&client, &rfc, opts, bar));
     }
     let mut url = log.monitoring_url.clone().ok_or_else(|| {
         Error::Usage(format!(
@@ -145,12 +151,48 @@ pub fn run(opts: &FetchOptions) -> Result<tiled::FetchReport> {
         monitoring_url: url,
         key,
     };
-    runtime.block_on(tiled::fetch(
-        &client,
-        &tiled_log,
-        &opts.out,
-        opts.dry_run,
-        opts.parallel,
-        &bar,
-    ))
+    runtime.block_on(tiled::fetch(&client, &tiled_log, opts, bar))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_found_by_url_name_or_words_of_their_description() {
+        let list = log_list::load(None).unwrap();
+        let argon = resolve(&list, "argon2026h1").unwrap();
+        assert_eq!(argon.description, "Google 'Argon2026h1' log");
+        assert!(!argon.tiled);
+        let oak = resolve(&list, "oak2026h1").unwrap();
+        assert_eq!(oak.description, "Let's Encrypt 'Oak2026h1'");
+        assert_eq!(resolve(&list, &argon.url).unwrap().log_id, argon.log_id);
+        assert_eq!(
+            resolve(&list, &argon.log_name).unwrap().log_id,
+            argon.log_id
+        );
+        // Words that name several logs name none.
+        assert!(resolve(&list, "2026h1").is_err());
+    }
+
+    #[test]
+    fn the_target_size_is_bounded_by_to_and_max_entries_and_never_shrinks() {
+        let opts = |to, max_entries| FetchOptions {
+            log: String::new(),
+            out: PathBuf::new(),
+            log_list: None,
+            parallel: 1,
+            rate: 0.0,
+            dry_run: false,
+            to,
+            max_entries,
+        };
+        assert_eq!(opts(None, None).target(100, 1000), 1000);
+        assert_eq!(opts(Some(500), None).target(100, 1000), 500);
+        assert_eq!(opts(Some(5000), None).target(100, 1000), 1000);
+        assert_eq!(opts(None, Some(50)).target(100, 1000), 150);
+        assert_eq!(opts(Some(120), Some(50)).target(100, 1000), 120);
+        // Already past --to: nothing to fetch.
+        assert_eq!(opts(Some(10), None).target(100, 1000), 100);
+    }
 }

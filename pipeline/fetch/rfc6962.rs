@@ -3,7 +3,9 @@
 //! as `<start>-<end>.json` (the names `ingest` reads). A log may return
 //! fewer entries than asked: the first short page sets the page size for
 //! the rest. Every entry's `leaf_input` is hashed into the tree as it
-//! arrives; pages move into place only once the tree has the STH's root.
+//! arrives; pages move into place only once the tree has the STH's root
+//! (or, for a prefix, once the log's consistency proof takes it there).
+//! A fetch killed midway reads the pages it staged back from disk.
 
 use std::fs;
 use std::path::Path;
@@ -16,9 +18,11 @@ use crate::ct::merkle::{leaf_hash, CompactTree, Hash};
 use crate::ct::tree_head::{verify_sth, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
-use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::prefix::check_consistency;
+use crate::fetch::staging::{check_first_fetch, move_into_place, stage};
 use crate::fetch::state::{encode, save_state, VerifiedState};
 use crate::fetch::tiled::{FetchReport, STAGING};
+use crate::fetch::FetchOptions;
 
 /// An RFC 6962 log to fetch.
 pub struct Rfc6962Log {
@@ -102,13 +106,46 @@ async fn get_page(
     })
 }
 
-/// Fetches the RFC 6962 log `log` into `out/<its name>/`.
+/// The pages an interrupted fetch staged, read back in order from `at`
+/// while they follow on (each was written whole); each one's leaf hashes
+/// are pushed like a download's.
+fn staged_pages(staging: &Path, mut at: u64, target: u64) -> Vec<Page> {
+    let mut by_start = std::collections::HashMap::new();
+    for e in fs::read_dir(staging).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((a, b)) = name.strip_suffix(".json").and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        if let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) {
+            by_start.insert(a, (b, e.path()));
+        }
+    }
+    let mut pages = Vec::new();
+    while let Some((end, path)) = by_start.remove(&at) {
+        if end < at || end >= target {
+            break;
+        }
+        let Ok(body) = fs::read(&path) else { break };
+        match page_leaves(&body) {
+            Ok(leaves) if leaves.len() as u64 == end - at + 1 => {
+                pages.push(Page {
+                    start: at,
+                    body,
+                    leaves,
+                });
+                at = end + 1;
+            }
+            _ => break,
+        }
+    }
+    pages
+}
+
+/// Fetches the RFC 6962 log `log` into `opts.out/<its name>/`.
 pub async fn fetch(
     client: &Client,
     log: &Rfc6962Log,
-    out: &Path,
-    dry_run: bool,
-    parallel: usize,
+    opts: &FetchOptions,
     bar: &indicatif::ProgressBar,
 ) -> Result<FetchReport> {
     let name = &log.name;
@@ -119,13 +156,14 @@ pub async fn fetch(
         .map_err(|e| failed(name, e.to_string()))?
         .ok_or_else(|| failed(name, "get-sth: HTTP 404".into()))?;
     let head = verify_sth(&sth, &log.key).map_err(|e| failed(name, format!("get-sth: {e}")))?;
-    let dir = out.join(name);
+    let dir = opts.out.join(name);
     let mut report = FetchReport {
         log: name.clone(),
         origin: url.clone(),
-        verified_size: head.size,
-        root: encode(&head.root),
-        dry_run,
+        signed_size: head.size,
+        signed_root: encode(&head.root),
+        proof: "none".into(),
+        dry_run: opts.dry_run,
         ..FetchReport::default()
     };
     let state = VerifiedState::load(&dir)?;
@@ -139,55 +177,90 @@ pub async fn fetch(
     }
     let (mut tree, mut tail) = match &state {
         Some(s) => s.tree(&VerifiedState::path(&dir))?,
-        None => (CompactTree::new(), Vec::new()),
+        None => {
+            check_first_fetch(&dir)?;
+            (CompactTree::new(), Vec::new())
+        }
     };
     for h in &tail {
         tree.push(*h);
     }
     let previous = tree.size();
     report.previous_size = previous;
+    report.verified_size = previous;
+    report.root = state.as_ref().map(|s| s.root.clone()).unwrap_or_default();
     if head.size < previous {
         return Err(failed(name, format!(
             "the log's STH has {} entries, fewer than the {previous} verified before: a log never shrinks",
             head.size
         )));
     }
-    if head.size == previous {
-        if tree.root() != head.root {
-            return Err(failed(
-                name,
-                format!(
-                    "the log signed two roots for {previous} entries: {} before, {} now",
-                    encode(&tree.root()),
-                    report.root
-                ),
-            ));
-        }
+    if head.size == previous && tree.root() != head.root {
+        return Err(failed(
+            name,
+            format!(
+                "the log signed two roots for {previous} entries: {} before, {} now",
+                encode(&tree.root()),
+                report.signed_root
+            ),
+        ));
+    }
+    if previous > 0 && head.size > previous {
+        // Before anything is downloaded: the new STH's tree must extend the
+        // verified one, by the log's consistency proof.
+        let known = tree.root();
+        check_consistency(client, url, (previous, &known), (head.size, &head.root))
+            .await
+            .map_err(|e| {
+                failed(name, format!(
+                    "the STH of {} entries is not consistent with the {previous} verified before (root {}): the log changed its history, or sent a false proof ({e})",
+                    head.size,
+                    encode(&known)
+                ))
+            })?;
+    }
+    let target = opts.target(previous, head.size);
+    if target == previous {
         return Ok(report);
     }
-    if dry_run {
-        report.pages = (head.size - previous).div_ceil(MAX_PAGE);
+    if opts.dry_run {
+        report.verified_size = target;
+        report.pages = (target - previous).div_ceil(MAX_PAGE);
+        report.would_fetch = vec![format!(
+            "get-entries {previous}..={} (pages of at most {MAX_PAGE}; the log may cap them lower)",
+            target - 1
+        )];
         return Ok(report);
     }
     let staging = dir.join(STAGING);
     fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    bar.set_length(head.size - previous);
+    bar.set_length(target - previous);
 
-    // The first page learns the log's cap; the rest go `parallel` at a time
-    // in windows of that size, each finishing its window if served short.
-    let first = get_page(
-        client,
-        url,
-        previous,
-        (previous + MAX_PAGE).min(head.size) - 1,
-    )
-    .await
-    .map_err(|e| failed(name, e))?;
-    let cap = first.leaves.len() as u64;
-    let after = previous + cap;
-    let windows = (after..head.size)
+    // Pages an interrupted fetch staged come first, from disk; then the
+    // first page downloaded learns the log's cap, and the rest go
+    // `parallel` at a time in windows of that size, each finishing its
+    // window if served short.
+    let resumed = staged_pages(&staging, previous, target);
+    let from = resumed
+        .last()
+        .map_or(previous, |p| p.start + p.leaves.len() as u64);
+    report.pages_resumed = resumed.len() as u64;
+    let mut batches: Vec<(Vec<Page>, bool)> = vec![(resumed, true)];
+    let mut cap = MAX_PAGE;
+    if from < target {
+        let first = get_page(client, url, from, (from + MAX_PAGE).min(target) - 1)
+            .await
+            .map_err(|e| failed(name, e))?;
+        cap = first.leaves.len() as u64;
+        batches.push((vec![first], false));
+    }
+    let after = batches
+        .last()
+        .and_then(|(b, _)| b.last())
+        .map_or(from, |p| p.start + p.leaves.len() as u64);
+    let windows = (after..target)
         .step_by(cap as usize)
-        .map(|s| (s, (s + cap).min(head.size)));
+        .map(|s| (s, (s + cap).min(target)));
     let rest = futures::stream::iter(windows)
         .map(|(s, e)| async move {
             let mut pages = Vec::new();
@@ -199,15 +272,15 @@ pub async fn fetch(
             }
             Ok::<_, String>(pages)
         })
-        .buffered(parallel.max(1));
+        .buffered(opts.parallel.max(1));
     futures::pin_mut!(rest);
     let mut staged = Vec::new();
-    let mut next = Some(vec![first]);
+    let mut ready = batches.into_iter();
     loop {
-        let pages = match next.take() {
-            Some(p) => p,
+        let (pages, from_disk) = match ready.next() {
+            Some(batch) => batch,
             None => match rest.next().await {
-                Some(p) => p.map_err(|e| failed(name, e))?,
+                Some(p) => (p.map_err(|e| failed(name, e))?, false),
                 None => break,
             },
         };
@@ -222,25 +295,43 @@ pub async fn fetch(
                 }
             }
             let rel = format!("{}-{end}.json", p.start);
-            stage(&staging.join(&rel), &p.body)?;
-            report.bytes += p.body.len() as u64;
+            if !from_disk {
+                stage(&staging.join(&rel), &p.body)?;
+                report.bytes += p.body.len() as u64;
+            }
             report.pages += 1;
             bar.inc(p.leaves.len() as u64);
             staged.push(rel);
         }
     }
     bar.finish_and_clear();
-    if tree.size() != head.size || tree.root() != head.root {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(failed(name, format!(
+    let proved = if tree.size() != target {
+        Err(format!(
+            "entries {previous}..{target} were asked for and {} came",
+            tree.size() - previous
+        ))
+    } else if target < head.size {
+        report.proof = "consistency proof".into();
+        check_consistency(client, url, (target, &tree.root()), (head.size, &head.root)).await
+    } else if tree.root() != head.root {
+        Err(format!(
             "entries {previous}..{} do not hash to the STH's signed root {} (they give {}): the log served entries it did not sign",
             head.size,
-            report.root,
+            report.signed_root,
             encode(&tree.root())
-        )));
+        ))
+    } else {
+        report.proof = "entries".into();
+        Ok(())
+    };
+    if let Err(e) = proved {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(failed(name, e));
     }
     move_into_place(&staging, &dir, &staged)?;
     save_state(&dir, url, &head, &tree, &tail)?;
     let _ = fs::remove_dir_all(&staging);
+    report.verified_size = target;
+    report.root = encode(&tree.root());
     Ok(report)
 }

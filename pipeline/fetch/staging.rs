@@ -43,3 +43,44 @@ pub fn move_into_place(staging: &Path, dir: &Path, rels: &[String]) -> Result<()
     }
     Ok(())
 }
+
+/// Before a log's first fetch: its directory must be new, empty, or hold
+/// an interrupted fetch (its staging area). Files that no fetch verified
+/// would sit beside verified ones, and `ingest` would take them all alike;
+/// a fetch always proves the log from its first entry, so it does not
+/// start past them either.
+pub fn check_first_fetch(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut found: Vec<String> = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == crate::fetch::tiled::STAGING {
+            return Ok(());
+        }
+        found.push(name);
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort();
+    let shown: Vec<String> = found
+        .iter()
+        .take(3)
+        .map(|n| crate::text::escape(n).into_owned())
+        .collect();
+    Err(Error::Input {
+        path: dir.to_path_buf(),
+        message: format!(
+            "holds {} that no fetch verified ({}{}): a fetch proves a log from its first entry and keeps only verified files here; fetch into another directory, or move them away",
+            if found.len() == 1 {
+                "1 file".to_owned()
+            } else {
+                format!("{} files", found.len())
+            },
+            shown.join(", "),
+            if found.len() > 3 { ", ..." } else { "" }
+        ),
+    })
+}

@@ -25,8 +25,15 @@ pub struct VerifiedState {
     pub log: String,
     /// Entries verified: the first `size` entries of the log are in the dump.
     pub size: u64,
-    /// The signed root of those entries (base64).
+    /// The root of those entries (base64).
     pub root: String,
+    /// The size of the signed tree head they were proved against: `size`,
+    /// or more when a prefix was fetched (`--to`, `--max-entries`).
+    #[serde(default)]
+    pub signed_size: u64,
+    /// That tree head's root (base64).
+    #[serde(default)]
+    pub signed_root: String,
     /// When the log signed that tree head (ms since the epoch).
     pub tree_head_timestamp: u64,
     /// When this fetch verified it (RFC 3339, UTC).
@@ -116,6 +123,36 @@ impl VerifiedState {
         Ok((tree, tail))
     }
 
+    /// What the dataset's manifest records of this state, read from the
+    /// dump directory `dir`.
+    pub fn as_verified_log(&self, dir: &Path) -> crate::dataset::manifest::VerifiedLog {
+        let tree_head_time =
+            chrono::DateTime::from_timestamp_millis(self.tree_head_timestamp as i64)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default();
+        crate::dataset::manifest::VerifiedLog {
+            size: self.size,
+            root: self.root.clone(),
+            // A state written before prefixes were fetched: its own head.
+            signed_size: if self.signed_size == 0 {
+                self.size
+            } else {
+                self.signed_size
+            },
+            signed_root: if self.signed_root.is_empty() {
+                self.root.clone()
+            } else {
+                self.signed_root.clone()
+            },
+            tree_head_time,
+            verified_at: self.verified_at.clone(),
+            dump: fs::canonicalize(dir)
+                .unwrap_or_else(|_| dir.to_path_buf())
+                .display()
+                .to_string(),
+        }
+    }
+
     /// Writes the state atomically (a temporary file, synced, renamed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = Self::path(dir);
@@ -146,8 +183,9 @@ pub fn tree_at_boundary(tree: &CompactTree, tail: &[Hash]) -> CompactTree {
         .expect("the high bits' subtrees are the boundary's edge")
 }
 
-/// Saves what was verified: `head`, and `tree` (of `head.size` leaves)
-/// as its edge at the last full tile and the leaf hashes `tail` after it.
+/// Saves what was verified: `tree` (the entries fetched, proved against
+/// the signed `head`) as its edge at the last full tile and the leaf
+/// hashes `tail` after it.
 pub fn save_state(
     dir: &Path,
     origin: &str,
@@ -158,8 +196,10 @@ pub fn save_state(
     let boundary = tree_at_boundary(tree, tail);
     VerifiedState {
         log: origin.to_owned(),
-        size: head.size,
-        root: encode(&head.root),
+        size: tree.size(),
+        root: encode(&tree.root()),
+        signed_size: head.size,
+        signed_root: encode(&head.root),
         tree_head_timestamp: head.timestamp,
         verified_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         edge: boundary.edge().iter().map(encode).collect(),

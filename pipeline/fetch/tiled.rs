@@ -17,8 +17,10 @@ use crate::ct::tile::{stated_log_name, tile_path};
 use crate::ct::tree_head::{verify_checkpoint, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
-use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::prefix::complete_from_hash_tiles;
+use crate::fetch::staging::{check_first_fetch, move_into_place, stage};
 use crate::fetch::state::{encode, save_state, write_synced, VerifiedState};
+use crate::fetch::FetchOptions;
 
 /// Entries per full tile.
 const WIDTH: u64 = 256;
@@ -45,16 +47,32 @@ pub struct FetchReport {
     pub origin: String,
     /// Entries verified before this fetch.
     pub previous_size: u64,
-    /// Entries verified now (the signed tree head's size).
+    /// Entries verified now: the signed tree head's size, or less with
+    /// `--to` / `--max-entries`.
     pub verified_size: u64,
-    /// The signed root (base64).
+    /// The root of the entries verified (base64).
     pub root: String,
+    /// The size of the signed tree head they were proved against.
+    pub signed_size: u64,
+    /// Its root (base64).
+    pub signed_root: String,
+    /// How the entries were proved: `entries` (they hash to the signed
+    /// root), `hash tiles` or `consistency proof` (a prefix of the signed
+    /// tree), or `none` (nothing new).
+    pub proof: String,
+    /// Hash tiles read to prove a prefix.
+    pub hash_tiles: u64,
     /// Data tiles downloaded (or taken from an interrupted fetch's staging).
     pub tiles: u64,
     /// Of those, read back from staging instead of downloaded.
     pub tiles_resumed: u64,
     /// `get-entries` pages downloaded (RFC 6962 logs).
     pub pages: u64,
+    /// Of those, read back from staging instead of downloaded.
+    pub pages_resumed: u64,
+    /// What a dry run would fetch: the first and last file (or page).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_fetch: Vec<String>,
     /// Issuer certificates downloaded.
     pub issuers: u64,
     /// Bytes downloaded.
@@ -92,34 +110,48 @@ fn plain(body: &[u8], limit: usize) -> std::result::Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The leaf hashes of a tile's entries and the issuer fingerprints they
-/// name; an error says what is wrong with which entry.
-fn hash_tile(data: &[u8]) -> std::result::Result<(Vec<Hash>, Vec<Hash>), String> {
-    let mut leaves = Vec::new();
-    let mut issuers = Vec::new();
-    let mut at = 0;
-    while at < data.len() {
-        let ordinal = leaves.len();
-        let (hash, used) = tile_leaf_hash(&data[at..])
-            .map_err(|e| format!("entry {ordinal} (at byte {at}): {e}"))?;
-        if let Ok((entry, _)) = decode_tile_leaf(&data[at..]) {
-            if let Chain::Fingerprints(fps) = entry.chain {
-                issuers.extend(fps);
-            }
-        }
-        leaves.push(hash);
-        at += used;
-    }
-    Ok((leaves, issuers))
+/// A data tile's entries, hashed.
+struct TileLeaves {
+    /// Each entry's leaf hash.
+    leaves: Vec<Hash>,
+    /// Where each entry ends in the tile's bytes.
+    ends: Vec<usize>,
+    /// The issuer fingerprints the first `keep` entries name.
+    issuers: Vec<Hash>,
 }
 
-/// Fetches the tiled log `log` into `out/<its name>/`.
+/// The leaf hashes of a tile's entries and the issuer fingerprints its
+/// first `keep` entries name; an error says what is wrong with which entry.
+fn hash_tile(data: &[u8], keep: usize) -> std::result::Result<TileLeaves, String> {
+    let mut t = TileLeaves {
+        leaves: Vec::new(),
+        ends: Vec::new(),
+        issuers: Vec::new(),
+    };
+    let mut at = 0;
+    while at < data.len() {
+        let ordinal = t.leaves.len();
+        let (hash, used) = tile_leaf_hash(&data[at..])
+            .map_err(|e| format!("entry {ordinal} (at byte {at}): {e}"))?;
+        if ordinal < keep {
+            if let Ok((entry, _)) = decode_tile_leaf(&data[at..]) {
+                if let Chain::Fingerprints(fps) = entry.chain {
+                    t.issuers.extend(fps);
+                }
+            }
+        }
+        t.leaves.push(hash);
+        at += used;
+        t.ends.push(at);
+    }
+    Ok(t)
+}
+
+/// Fetches the tiled log `log` into `opts.out/<its name>/`.
 pub async fn fetch(
     client: &Client,
     log: &TiledLog,
-    out: &Path,
-    dry_run: bool,
-    parallel: usize,
+    opts: &FetchOptions,
     bar: &indicatif::ProgressBar,
 ) -> Result<FetchReport> {
     let url = &log.monitoring_url;
@@ -141,13 +173,14 @@ pub async fn fetch(
             ),
         )
     })?;
-    let dir = out.join(&name);
+    let dir = opts.out.join(&name);
     let mut report = FetchReport {
         log: name.clone(),
         origin: origin.clone(),
-        verified_size: head.size,
-        root: encode(&head.root),
-        dry_run,
+        signed_size: head.size,
+        signed_root: encode(&head.root),
+        proof: "none".into(),
+        dry_run: opts.dry_run,
         ..FetchReport::default()
     };
     let state = VerifiedState::load(&dir)?;
@@ -165,41 +198,72 @@ pub async fn fetch(
             }
             s.tree(&VerifiedState::path(&dir))?
         }
-        None => (CompactTree::new(), Vec::new()),
+        None => {
+            check_first_fetch(&dir)?;
+            (CompactTree::new(), Vec::new())
+        }
     };
     let previous = state.as_ref().map_or(0, |s| s.size);
     report.previous_size = previous;
+    report.verified_size = previous;
+    report.root = state.as_ref().map(|s| s.root.clone()).unwrap_or_default();
     if head.size < previous {
         return Err(failed(&name, format!(
             "the log's checkpoint has {} entries, fewer than the {previous} verified before: a log never shrinks",
             head.size
         )));
     }
-    if head.size == previous {
-        let known = state.as_ref().map(|s| s.root.clone()).unwrap_or_default();
-        if known != report.root {
-            return Err(failed(
-                &name,
-                format!(
-                    "the log signed two roots for {previous} entries: {known} before, {} now",
-                    report.root
-                ),
-            ));
+    if head.size == previous && report.root != report.signed_root {
+        return Err(failed(
+            &name,
+            format!(
+                "the log signed two roots for {previous} entries: {} before, {} now",
+                report.root, report.signed_root
+            ),
+        ));
+    }
+    if previous > 0 && head.size > previous {
+        // Before anything is downloaded: the new checkpoint's tree must
+        // extend the verified one (completed with the log's hash tiles).
+        let mut grown = tree.clone();
+        for l in &tail {
+            grown.push(*l);
         }
+        let known = encode(&grown.root());
+        report.hash_tiles += complete_from_hash_tiles(client, url, &mut grown, head.size)
+            .await
+            .map_err(|e| failed(&name, e))?;
+        if grown.root() != head.root {
+            return Err(failed(&name, format!(
+                "the checkpoint of {} entries is not consistent with the {previous} verified before (root {known}): the log changed its history, or serves false hash tiles",
+                head.size
+            )));
+        }
+    }
+    let target = opts.target(previous, head.size);
+    if target == previous {
         return Ok(report);
     }
     let first = previous / WIDTH;
-    let last = head.size.div_ceil(WIDTH);
-    if dry_run {
+    let last = target.div_ceil(WIDTH);
+    if opts.dry_run {
+        report.verified_size = target;
         report.tiles = last - first;
+        let width = |n: u64| (head.size - n * WIDTH).min(WIDTH);
+        report.would_fetch = vec![
+            data_tile(first, width(first)),
+            data_tile(last - 1, width(last - 1)),
+        ];
+        report.would_fetch.dedup();
         return Ok(report);
     }
     let staging = dir.join(STAGING);
     fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    bar.set_length(head.size - previous);
+    bar.set_length(target - previous);
 
-    // Tiles in order, `parallel` requests at a time; one already staged by
-    // an interrupted fetch is read back instead of downloaded.
+    // Tiles in order, `parallel` requests at a time, as the signed tree
+    // holds them (the last one may be cut to `target` below); one already
+    // staged by an interrupted fetch is read back instead of downloaded.
     let tiles = futures::stream::iter(first..last)
         .map(|n| {
             let width = (head.size - n * WIDTH).min(WIDTH);
@@ -219,59 +283,93 @@ pub async fn fetch(
                 Ok((n, width, rel, body, false))
             }
         })
-        .buffered(parallel.max(1));
+        .buffered(opts.parallel.max(1));
     futures::pin_mut!(tiles);
     let mut issuers: BTreeSet<Hash> = BTreeSet::new();
     let mut staged_files: Vec<String> = Vec::new();
     let mut new_tail: Vec<Hash> = Vec::new();
+    // Leaves of the last tile past `target`: in the signed tree, not kept.
+    let mut beyond: Vec<Hash> = Vec::new();
     while let Some(next) = tiles.next().await {
         let (n, width, rel, body, resumed) = next.map_err(|e| failed(&name, e))?;
         let start = n * WIDTH;
+        let keep = (target - start).min(WIDTH);
         let data = plain(&body, 64 << 20).map_err(|e| failed(&name, format!("{rel}: {e}")))?;
-        let (leaves, names) = hash_tile(&data).map_err(|e| failed(&name, format!("{rel}: {e}")))?;
-        if leaves.len() as u64 != width {
+        let t =
+            hash_tile(&data, keep as usize).map_err(|e| failed(&name, format!("{rel}: {e}")))?;
+        if t.leaves.len() as u64 != width {
             return Err(failed(
                 &name,
                 format!(
                 "{rel} holds {} entries where the checkpoint puts {width} (entries {start}..{})",
-                leaves.len(),
+                t.leaves.len(),
                 start + width
             ),
             ));
         }
-        if n == first && !tail.is_empty() && leaves[..tail.len()] != tail[..] {
+        if n == first && !tail.is_empty() && t.leaves[..tail.len()] != tail[..] {
             return Err(failed(&name, format!(
                 "entries {start}..{} in {rel} are not the ones verified before: the log changed its history",
                 start + tail.len() as u64
             )));
         }
-        for l in &leaves {
+        let (kept, rest) = t.leaves.split_at(keep as usize);
+        for l in kept {
             tree.push(*l);
         }
-        if width < WIDTH {
-            new_tail = leaves;
+        if keep < WIDTH {
+            new_tail = kept.to_vec();
         }
-        issuers.extend(names);
+        beyond = rest.to_vec();
+        issuers.extend(t.issuers);
         if !resumed {
-            let path = staging.join(&rel);
-            stage(&path, &body)?;
+            stage(&staging.join(&rel), &body)?;
             report.bytes += body.len() as u64;
         } else {
             report.tiles_resumed += 1;
         }
+        if keep < width {
+            // The tile as the log served it at `target` entries: a partial
+            // tile is its full tile's first entries.
+            let cut = data_tile(n, keep);
+            stage(&staging.join(&cut), &data[..t.ends[keep as usize - 1]])?;
+            staged_files.push(cut);
+        } else {
+            staged_files.push(rel);
+        }
         report.tiles += 1;
-        bar.inc((start + width).saturating_sub(previous.max(start)));
-        staged_files.push(rel);
+        bar.inc((start + keep).saturating_sub(previous.max(start)));
     }
-    if tree.root() != head.root || tree.size() != head.size {
+    // The tree of the signed size: the entries fetched, then (for a
+    // prefix) the rest of the last tile and the log's hash tiles.
+    let mut signed = tree.clone();
+    if target < head.size {
+        for l in &beyond {
+            signed.push(*l);
+        }
+        report.hash_tiles = complete_from_hash_tiles(client, url, &mut signed, head.size)
+            .await
+            .map_err(|e| failed(&name, e))?;
+        report.proof = "hash tiles".into();
+    } else {
+        report.proof = "entries".into();
+    }
+    if signed.root() != head.root || signed.size() != head.size {
         // Nothing is moved into place: the staged tiles are dropped so a
         // new fetch downloads them again.
         let _ = fs::remove_dir_all(&staging);
+        let with = if target < head.size {
+            format!(
+                " with the log's hash tiles for entries {target}..{}",
+                head.size
+            )
+        } else {
+            String::new()
+        };
         return Err(failed(&name, format!(
-            "entries {previous}..{} do not hash to the checkpoint's signed root {} (they give {}): the log served entries it did not sign",
-            head.size,
-            report.root,
-            encode(&tree.root())
+            "entries {previous}..{target}{with} do not hash to the checkpoint's signed root {} (they give {}): the log served entries it did not sign",
+            report.signed_root,
+            encode(&signed.root())
         )));
     }
 
@@ -312,13 +410,15 @@ pub async fn fetch(
     bar.finish_and_clear();
     // Verified: synced, into place, then the checkpoint, then the state.
     move_into_place(&staging, &dir, &staged_files)?;
-    remove_superseded_partials(&dir, previous, head.size)?;
+    remove_superseded_partials(&dir, previous, target)?;
     let checkpoint = dir.join("checkpoint");
     let tmp = dir.join(".checkpoint.tmp");
     write_synced(&tmp, &note)?;
     fs::rename(&tmp, &checkpoint).map_err(|e| Error::io(&checkpoint, e))?;
     save_state(&dir, &origin, &head, &tree, &new_tail)?;
     let _ = fs::remove_dir_all(&staging);
+    report.verified_size = target;
+    report.root = encode(&tree.root());
     Ok(report)
 }
 
@@ -336,6 +436,10 @@ fn remove_superseded_partials(dir: &Path, previous: u64, size: u64) -> Result<()
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&old, e)),
+        }
+        // Its `.p` directory, once empty (another width may still be there).
+        if let Some(parent) = old.parent() {
+            let _ = fs::remove_dir(parent);
         }
     }
     Ok(())

@@ -92,6 +92,9 @@ pub struct Discovery {
     /// Files found under input directories that cannot be read, and why:
     /// FIFOs, devices and sockets (never opened), dangling symlinks.
     pub refused: Vec<(PathBuf, String)>,
+    /// Directories a `pipeline fetch` wrote (they hold its verified state),
+    /// with the log their files go to.
+    pub fetched: Vec<(String, PathBuf)>,
 }
 
 /// Options for [`discover`].
@@ -186,6 +189,9 @@ struct Found {
 const TILE_ROOT_FILES: &[&str] = &["checkpoint", "log.v3.json", "README.txt", "README.md"];
 
 fn walk(dir: &Path, log: &str, found: &mut Vec<Found>, disc: &mut Discovery) -> Result<()> {
+    if dir.join(crate::fetch::state::STATE_FILE).is_file() {
+        disc.fetched.push((log.to_owned(), dir.to_path_buf()));
+    }
     let tile_root = tiles::is_tile_root(dir);
     if tile_root {
         let tree = tiles::scan_tree(dir)?;

@@ -20,7 +20,7 @@ use super::stages;
 use super::write::Written;
 use crate::dataset::commit::{self, Staging};
 use crate::dataset::conflicts;
-use crate::dataset::manifest::{self, ManifestEntry};
+use crate::dataset::manifest::{self, ManifestEntry, VerifiedLog};
 use crate::dataset::replace;
 use crate::error::{Error, Result};
 use crate::ingest::{discover, DiscoverOptions, Discovery, InputFile};
@@ -138,7 +138,7 @@ pub fn ingest(opts: &IngestOptions, reporter: &dyn Reporter) -> Result<IngestSum
     }
     crate::dataset::remote::local_only(&opts.out, "ingest")?;
     check_log_name(opts, reporter)?;
-    let discovery = discover(
+    let mut discovery = discover(
         &opts.inputs,
         &DiscoverOptions {
             log: opts.log.clone(),
@@ -151,6 +151,7 @@ pub fn ingest(opts: &IngestOptions, reporter: &dyn Reporter) -> Result<IngestSum
     let mut previous = manifest::read(&opts.out)?;
     let skipped_files = (discovery.skipped.len() + discovery.superseded.len()) as u64;
     let refused_files = discovery.refused.len() as u64;
+    let fetched = std::mem::take(&mut discovery.fetched);
     let (todo, already, replaced) = select_new(discovery.files, &previous, opts.replace)?;
     previous.retain(|e| !replaced.iter().any(|r| r.path == e.path));
     let mut summary = IngestSummary {
@@ -161,29 +162,83 @@ pub fn ingest(opts: &IngestOptions, reporter: &dyn Reporter) -> Result<IngestSum
         ..IngestSummary::default()
     };
     if !todo.is_empty() {
-        read_and_commit(opts, todo, previous, &replaced, &mut summary, reporter)?;
+        let verified = verified_dumps(&fetched, reporter);
+        read_and_commit(
+            opts,
+            Inputs {
+                todo,
+                previous,
+                replaced: &replaced,
+                verified,
+            },
+            &mut summary,
+            reporter,
+        )?;
     }
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     summary.entries_per_second = summary.entries_read as f64 / summary.elapsed_seconds.max(1e-9);
     Ok(summary)
 }
 
-/// Reads `todo` into a staging area, takes the old rows of `replaced`
-/// inputs out, checks overlaps for conflicts and commits; fills `summary`.
+/// What the fetched dump directories `fetched` say was proved of their
+/// logs; a state that cannot be read is a warning, not a failure.
+fn verified_dumps(
+    fetched: &[(String, PathBuf)],
+    reporter: &dyn Reporter,
+) -> Vec<(String, VerifiedLog)> {
+    let mut out = Vec::new();
+    for (log, dir) in fetched {
+        match crate::fetch::state::VerifiedState::load(dir) {
+            Ok(Some(s)) => out.push((log.clone(), s.as_verified_log(dir))),
+            Ok(None) => {}
+            Err(e) => reporter.note(
+                Level::Warning,
+                format!(
+                    "the fetch state of {} is not used: {e}",
+                    text::escape(&dir.display().to_string())
+                ),
+            ),
+        }
+    }
+    out
+}
+
+/// What one run reads and what it changes.
+struct Inputs<'a> {
+    /// The new inputs.
+    todo: Vec<InputFile>,
+    /// The manifest's entries before the run.
+    previous: Vec<ManifestEntry>,
+    /// Inputs whose old rows the run replaces.
+    replaced: &'a [ManifestEntry],
+    /// What fetches proved of the inputs' logs.
+    verified: Vec<(String, VerifiedLog)>,
+}
+
+/// Reads the new inputs into a staging area, takes the old rows of
+/// replaced inputs out, checks overlaps for conflicts and commits; fills
+/// `summary`.
 fn read_and_commit(
     opts: &IngestOptions,
-    todo: Vec<InputFile>,
-    previous: Vec<ManifestEntry>,
-    replaced: &[ManifestEntry],
+    inputs: Inputs,
     summary: &mut IngestSummary,
     reporter: &dyn Reporter,
 ) -> Result<()> {
+    let Inputs {
+        todo,
+        previous,
+        replaced,
+        verified,
+    } = inputs;
     let run_id = format!(
         "part-{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
     );
-    let staging = Staging::create(&opts.out, &run_id)?;
+    let mut staging = Staging::create(&opts.out, &run_id)?;
+    for (log, v) in verified {
+        staging.record_verified(&log, v);
+    }
     let coverage = manifest::coverage(&previous);
     // Everything before the commit record may fail: the staging area (all
     // this run wrote) is then deleted and the dataset is as it was.

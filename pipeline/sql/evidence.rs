@@ -80,14 +80,7 @@ pub async fn attach(ctx: &SessionContext, findings: &mut [Finding]) -> Result<()
     );
     // The join hands the wanted (log, entry_index) keys to the Parquet scan,
     // which then decodes names and DNs only for those rows.
-    let mut state = ctx.state();
-    state
-        .config_mut()
-        .options_mut()
-        .execution
-        .parquet
-        .pushdown_filters = true;
-    let own = SessionContext::new_with_state(state);
+    let own = crate::sql::session::with_pushdown_filters(ctx);
     let result = rerun::rerun_if_lost(|| async { own.sql(&sql).await?.collect().await }).await;
     ctx.deregister_table(KEYS_TABLE)?;
     let batches = result?;

@@ -425,3 +425,17 @@ fn stored_schema(table: &str, partition: &str) -> SchemaRef {
     fields.push(Field::new(partition, DataType::Utf8, false));
     Arc::new(Schema::new(fields))
 }
+
+/// A session sharing `ctx`'s tables and functions, whose Parquet scans
+/// evaluate filters while decoding (`pushdown_filters`): a selective
+/// filter's other columns are then decoded only for the rows that pass.
+pub fn with_pushdown_filters(ctx: &SessionContext) -> SessionContext {
+    let mut state = ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .execution
+        .parquet
+        .pushdown_filters = true;
+    SessionContext::new_with_state(state)
+}

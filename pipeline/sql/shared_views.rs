@@ -81,14 +81,7 @@ pub struct Kept {
 pub async fn materialize(ctx: &SessionContext, cap: usize) -> Result<Option<Kept>> {
     // The scan tests the names first and decodes the other columns only
     // for the rows that pass (a few in a hundred).
-    let mut state = ctx.state();
-    state
-        .config_mut()
-        .options_mut()
-        .execution
-        .parquet
-        .pushdown_filters = true;
-    let own = SessionContext::new_with_state(state);
+    let own = crate::sql::session::with_pushdown_filters(ctx);
     let frame = own.table(NAME_SUSPECTS).await?;
     let mut stream = frame.execute_stream().await?;
     let schema = plain_schema(&stream.schema());

@@ -142,21 +142,52 @@ fn fetch(dir: &Path, server: &Server, list: &Path, log: &str, out: &str) -> Resu
 /// `pipeline fetch URL --out OUT --log-list LIST --json`: its JSON report,
 /// or its stderr.
 pub fn run_fetch(dir: &Path, url: &str, list: &Path, out: &str) -> Result<Value, String> {
-    let args = [
-        "fetch",
-        url,
-        "--out",
-        out,
-        "--log-list",
-        list.to_str().unwrap(),
-        "--json",
-    ];
+    run_fetch_with(dir, url, list, out, &[])
+}
+
+/// [`run_fetch`] with more flags.
+pub fn run_fetch_with(
+    dir: &Path,
+    url: &str,
+    list: &Path,
+    out: &str,
+    extra: &[&str],
+) -> Result<Value, String> {
+    let mut args = fetch_args(url, list, out);
+    args.push("--json");
+    args.extend_from_slice(extra);
     let o = run(&args, dir);
     if o.status.success() {
         Ok(serde_json::from_slice(&o.stdout).unwrap())
     } else {
         Err(String::from_utf8_lossy(&o.stderr).into_owned())
     }
+}
+
+/// `fetch URL --out OUT --log-list LIST`.
+fn fetch_args<'a>(url: &'a str, list: &'a Path, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "fetch",
+        url,
+        "--out",
+        out,
+        "--log-list",
+        list.to_str().unwrap(),
+    ]
+}
+
+/// `pipeline fetch URL --out OUT --parallel 1` started in the background
+/// (to be killed midway).
+pub fn spawn_fetch(dir: &Path, url: &str, list: &Path, out: &str) -> std::process::Child {
+    let mut args = fetch_args(url, list, out);
+    args.extend(["--parallel", "1"]);
+    std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 /// The sorted (entry_index, cert_sha256) of a log's certs after ingesting `input`.
@@ -226,7 +257,11 @@ fn log_prefix(from: &Path, to: &Path, name: &str, size: u64) {
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for e in fs::read_dir(from).unwrap().flatten() {
-        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 
@@ -332,11 +367,22 @@ fn a_log_that_serves_other_entries_than_it_signed_is_refused_and_nothing_is_kept
     // Honest again: it fetches and verifies.
     let ok = fetch(dir, &server, &list, log, "fetched").unwrap();
     assert_eq!(ok["verified_size"], 1500);
+
+    // Files no fetch verified are never mixed with verified ones.
+    let foreign = dir.join("foreign").join(log);
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("0-99.json"), b"{}").unwrap();
+    let err = fetch(dir, &server, &list, log, "foreign").unwrap_err();
+    assert!(
+        err.contains("holds 1 file that no fetch verified (0-99.json)"),
+        "{err}"
+    );
+    assert!(!foreign.join("tile").exists());
 }
 
 /// Every file under `dir` but the fetch state (which says when it was
 /// verified): relative path and bytes.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -368,22 +414,7 @@ fn a_fetch_killed_midway_resumes_from_its_staged_tiles_and_ends_with_the_same_fi
     // Slowly, one request at a time; killed once a few tiles are staged.
     server.slow_down(Duration::from_millis(40));
     let url = server.url(log);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args([
-            "fetch",
-            &url,
-            "--out",
-            "killed",
-            "--log-list",
-            list.to_str().unwrap(),
-            "--parallel",
-            "1",
-        ])
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_fetch(dir, &url, &list, "killed");
     let staged_dir = dir.join("killed").join(log).join(".fetch/tile/data");
     let deadline = Instant::now() + Duration::from_secs(60);
     // Whole staged tiles (a `.part` file is one being written).
@@ -425,4 +456,216 @@ fn a_fetch_killed_midway_resumes_from_its_staged_tiles_and_ends_with_the_same_fi
         .count();
     assert_eq!(downloaded as u64 + from_disk, 6000u64.div_ceil(256));
     assert_eq!(files(&killed), files(&dir.join("whole").join(log)));
+}
+
+#[test]
+fn a_prefix_of_a_tiled_log_is_proved_with_its_hash_tiles_and_grows_to_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "6000", "10", &["--compress", "none"]);
+    let log = "synth-1";
+    let server = Server::start(&dir.join("dump"));
+    let list = log_list(dir, &server, &[log]);
+    let url = server.url(log);
+    let step = |extra: &[&str]| run_fetch_with(dir, &url, &list, "steps", extra);
+
+    // A dry run says what it would fetch, and writes nothing.
+    let dry = step(&["--max-entries", "1000", "--dry-run"]).unwrap();
+    assert_eq!(dry["verified_size"], 1000);
+    assert_eq!(dry["tiles"], 4);
+    assert_eq!(
+        dry["would_fetch"],
+        serde_json::json!(["tile/data/000", "tile/data/003"])
+    );
+    assert!(!dir.join("steps").exists());
+    server.take_requests();
+
+    // 1,000 of 6,000 entries: the last tile cut to 232 entries, the rest
+    // of the tree from hash tiles.
+    let first = step(&["--max-entries", "1000"]).unwrap();
+    assert_eq!(first["verified_size"], 1000);
+    assert_eq!(first["signed_size"], 6000);
+    assert_eq!(first["proof"], "hash tiles");
+    let asked = server.take_requests();
+    let hash_tiles: Vec<&String> = asked
+        .iter()
+        .filter(|p| p.contains("/tile/") && !p.contains("/tile/data/"))
+        .collect();
+    assert_eq!(
+        hash_tiles.len() as u64,
+        first["hash_tiles"].as_u64().unwrap()
+    );
+    assert!(!hash_tiles.is_empty());
+    let fetched = dir.join("steps").join(log);
+    assert!(fetched.join("tile/data/003.p/232").is_file());
+    assert!(!fetched.join("tile/data/004").exists());
+
+    // The dataset records what was proved, and holds all of it.
+    let verified = |data: &str| -> Value {
+        let o = pipeline_ok(&["status", "--data", data, "--format", "json"], dir);
+        let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+        st["logs"][0]["verified"].clone()
+    };
+    ingested(dir, &fetched, "ds");
+    let v = verified("ds");
+    assert_eq!(v["size"], 1000);
+    assert_eq!(v["signed_size"], 6000);
+    assert_eq!(v["root"], first["root"]);
+    assert_eq!(v["missing"], 0);
+
+    // A log that rewrites its history (an entry of tile 0 changed, and its
+    // tree and checkpoint remade over it) is caught before any download.
+    let rewritten = dir.join("rewritten");
+    copy_dir(
+        &dir.join("dump").join(log).join("issuer"),
+        &rewritten.join("src/issuer"),
+    );
+    copy_dir(
+        &dir.join("dump").join(log).join("tile/data"),
+        &rewritten.join("src/tile/data"),
+    );
+    let tile0 = rewritten.join("src/tile/data/000");
+    let mut bytes = fs::read(&tile0).unwrap();
+    bytes[400] ^= 1;
+    fs::write(&tile0, bytes).unwrap();
+    log_prefix(
+        &rewritten.join("src"),
+        &rewritten.join("served").join(log),
+        log,
+        5888,
+    );
+    server.serve_from(&rewritten.join("served"));
+    server.take_requests();
+    let err = step(&[]).unwrap_err();
+    assert!(
+        err.contains(
+            "the checkpoint of 5888 entries is not consistent with the 1000 verified before"
+        ),
+        "{err}"
+    );
+    assert!(
+        !server
+            .take_requests()
+            .iter()
+            .any(|p| p.contains("/tile/data/")),
+        "no data tile downloaded"
+    );
+    server.serve_from(&dir.join("dump"));
+
+    // Then to 3,001, then all: each step proved, and the end is the same
+    // files as one whole fetch.
+    let second = step(&["--to", "3001"]).unwrap();
+    assert_eq!(second["previous_size"], 1000);
+    assert_eq!(second["verified_size"], 3001);
+    assert!(!fetched.join("tile/data/003.p").exists(), "superseded");
+    let third = step(&[]).unwrap();
+    assert_eq!(third["verified_size"], 6000);
+    assert_eq!(third["proof"], "entries");
+    fetch(dir, &server, &list, log, "whole").unwrap();
+    assert_eq!(files(&fetched), files(&dir.join("whole").join(log)));
+    ingested(dir, &fetched, "ds");
+    let v = verified("ds");
+    assert_eq!(
+        (v["size"].as_u64(), v["missing"].as_u64()),
+        (Some(6000), Some(0))
+    );
+    assert_eq!(v["signed_root"], third["signed_root"]);
+
+    // A dataset that lacks some of the verified entries says so.
+    fs::remove_file(dir.join("whole").join(log).join("tile/data/001")).unwrap();
+    ingested(dir, &dir.join("whole").join(log), "lacking");
+    let v = verified("lacking");
+    assert_eq!(
+        (v["size"].as_u64(), v["missing"].as_u64()),
+        (Some(6000), Some(256))
+    );
+    let table = pipeline_ok(&["status", "--data", "lacking"], dir);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("6000 (lacks 256)"), "{table}");
+    assert!(table.contains("the dataset lacks 256 of them"), "{table}");
+
+    // A hash tile that lies cannot prove a prefix: refused, nothing kept.
+    let level1 = dir.join("dump").join(log).join("tile/1/000.p/23");
+    let honest = fs::read(&level1).unwrap();
+    let mut changed = honest.clone();
+    changed[5 * 32 + 8] ^= 1; // node 5: entries 1280..1536
+    fs::write(&level1, &changed).unwrap();
+    let err = run_fetch_with(dir, &url, &list, "lied", &["--to", "700"]).unwrap_err();
+    assert!(
+        err.contains("with the log's hash tiles for entries 700..6000 do not hash"),
+        "{err}"
+    );
+    assert!(!dir.join("lied").join(log).join("tile").exists());
+    assert!(!dir
+        .join("lied")
+        .join(log)
+        .join(".fetch-state.json")
+        .exists());
+}
+
+#[test]
+fn the_nightly_job_fetches_verified_entries_and_reports_a_log_that_lies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    synth_tiles(dir, "6000", "14", &["--compress", "none"]);
+    let log = "synth-1";
+    let whole = dir.join("dump").join(log);
+    let then = dir.join("then");
+    log_prefix(&whole, &then.join(log), log, 1000);
+    let server = Server::start(&then);
+    let list = log_list(dir, &server, &[log]);
+    let url = server.url(log);
+    let args = [
+        "--fetch",
+        url.as_str(),
+        "--log-list",
+        list.to_str().unwrap(),
+    ];
+
+    // Night 1: the log's first 1,000 entries, fetched, verified, ingested.
+    let (code, r1, summary) = crate::nightly_job::nightly_with(dir, &args);
+    assert!(code.is_some_and(|c| c < 2), "{r1}");
+    assert_eq!(r1["fetched"][0]["verified_size"], 1000);
+    assert_eq!(r1["fetched"][0]["proof"], "entries");
+    assert_eq!(r1["logs"][0]["log"], log);
+    assert_eq!(r1["logs"][0]["entries"], 1000);
+    assert_eq!(r1["logs"][0]["verified_size"], 1000);
+    assert_eq!(r1["logs"][0]["verified_missing"], 0);
+    assert!(
+        summary.contains("Fetch synth-1: 0 -> 1000 entries verified"),
+        "{summary}"
+    );
+
+    // Night 2: the log grew, but serves a changed entry: the fetch fails by
+    // name, nothing of it is ingested, and the run says so (exit 2).
+    let tile = whole.join("tile/data/010");
+    let honest = fs::read(&tile).unwrap();
+    let mut changed = honest.clone();
+    changed[300] ^= 1;
+    fs::write(&tile, &changed).unwrap();
+    server.serve_from(&dir.join("dump"));
+    let (code, r2, summary) = crate::nightly_job::nightly_with(dir, &args);
+    assert_eq!(code, Some(2), "{r2}");
+    assert_eq!(r2["status"], "failed");
+    let err = r2["fetched"][0]["error"].as_str().unwrap();
+    assert!(
+        err.contains("do not hash to the checkpoint's signed root"),
+        "{err}"
+    );
+    assert!(summary.contains("**failed**"), "{summary}");
+    assert_eq!(
+        r2["logs"][0]["entries"], 1000,
+        "nothing unverified ingested"
+    );
+
+    // Night 3: honest again: the rest, verified and ingested.
+    fs::write(&tile, &honest).unwrap();
+    let (code, r3, _) = crate::nightly_job::nightly_with(dir, &args);
+    assert!(code.is_some_and(|c| c < 2), "{r3}");
+    assert_eq!(r3["fetched"][0]["previous_size"], 1000);
+    assert_eq!(r3["fetched"][0]["verified_size"], 6000);
+    assert_eq!(r3["logs"][0]["entries"], 6000);
+    assert_eq!(r3["logs"][0]["new_entries"], 5000);
+    assert_eq!(r3["logs"][0]["verified_size"], 6000);
+    assert_eq!(r3["logs"][0]["verified_missing"], 0);
 }

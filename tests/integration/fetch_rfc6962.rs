@@ -9,13 +9,14 @@ use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::fixtures::pipeline_ok;
-use pipeline::ct::merkle::{leaf_hash, CompactTree};
+use pipeline::ct::merkle::{consistency_proof, leaf_hash, CompactTree};
 use pipeline::ct::tree_head::TreeHead;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -32,6 +33,8 @@ enum Lie {
     Reorder(usize),
     /// The STH's signature is not the log's.
     BadSignature,
+    /// A consistency proof with one hash changed.
+    BadProof,
 }
 
 struct Log {
@@ -44,6 +47,8 @@ struct Log {
     requests: usize,
     /// A signed STH served instead of the true one.
     sth_override: Option<Value>,
+    /// Each answer this late.
+    delay: Duration,
 }
 
 fn sth(entries: &[Value], size: usize, timestamp: u64) -> Value {
@@ -77,10 +82,22 @@ fn respond(out: &mut TcpStream, status: &str, body: &[u8], cut: bool) {
     let _ = out.write_all(sent);
 }
 
+/// The number `k=` of a query string.
+fn query_arg(query: &str, k: &str) -> usize {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn handle(stream: TcpStream, log: &Mutex<Log>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
     while let Some(target) = crate::fixtures::read_request(&mut reader) {
+        let wait = log.lock().unwrap().delay;
+        std::thread::sleep(wait);
         let mut log = log.lock().unwrap();
         log.requests += 1;
         if log.fail_every > 0 && log.requests.is_multiple_of(log.fail_every) {
@@ -119,18 +136,26 @@ fn handle(stream: TcpStream, log: &Mutex<Log>) {
             );
             continue;
         }
+        if let Some((_, query)) = target.split_once("get-sth-consistency?") {
+            let arg = |k: &str| query_arg(query, k);
+            let leaves: Vec<_> = log.entries[..arg("second")]
+                .iter()
+                .map(|e| leaf_hash(&B64.decode(e["leaf_input"].as_str().unwrap()).unwrap()))
+                .collect();
+            let mut proof = consistency_proof(arg("first"), &leaves);
+            if log.lie == Lie::BadProof {
+                proof[0][0] ^= 1;
+            }
+            let hashes: Vec<String> = proof.iter().map(|h| B64.encode(h)).collect();
+            let body = serde_json::to_vec(&serde_json::json!({ "consistency": hashes })).unwrap();
+            respond(&mut out, "200 OK", &body, false);
+            continue;
+        }
         let Some(query) = target.split_once("get-entries?").map(|(_, q)| q.to_owned()) else {
             respond(&mut out, "404 Not Found", b"", false);
             continue;
         };
-        let arg = |k: &str| -> usize {
-            query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
+        let arg = |k: &str| query_arg(&query, k);
         let (start, end) = (arg("start"), arg("end"));
         let end = end.min(start + log.cap - 1).min(log.size - 1);
         let mut page: Vec<Value> = log.entries[start..=end].to_vec();
@@ -181,7 +206,7 @@ fn entries_of(dir: &Path) -> Vec<Value> {
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
             files.push((start, lines));
-        } else if name.ends_with(".json") {
+        } else if name.ends_with(".json") && !name.starts_with('.') {
             let start: u64 = name.split('-').next().unwrap().parse().unwrap();
             let page: Value = serde_json::from_slice(&text).unwrap();
             files.push((start, page["entries"].as_array().unwrap().clone()));
@@ -219,9 +244,34 @@ fn log_list(dir: &Path, port: u16) -> std::path::PathBuf {
 }
 
 fn fetch(dir: &Path, port: u16, out: &str) -> Result<Value, String> {
+    fetch_with(dir, port, out, &[])
+}
+
+fn fetch_with(dir: &Path, port: u16, out: &str, extra: &[&str]) -> Result<Value, String> {
     let list = log_list(dir, port);
     let url = format!("http://127.0.0.1:{port}/emulated/");
-    crate::fetch::run_fetch(dir, &url, &list, out)
+    crate::fetch::run_fetch_with(dir, &url, &list, out, extra)
+}
+
+/// A one-log synthetic get-entries dump in `dir/dump`: its entries.
+fn synth_entries(dir: &Path, entries: &str, seed: &str) -> Vec<Value> {
+    pipeline_ok(
+        &[
+            "synth",
+            "--entries",
+            entries,
+            "--seed",
+            seed,
+            "--logs",
+            "1",
+            "--compress",
+            "none",
+            "--out",
+            "dump",
+        ],
+        dir,
+    );
+    entries_of(&dir.join("dump/synth-1"))
 }
 
 fn emulated(entries: &[Value], size: usize, lie: Lie, fail_every: usize) -> Log {
@@ -233,6 +283,7 @@ fn emulated(entries: &[Value], size: usize, lie: Lie, fail_every: usize) -> Log 
         fail_every,
         requests: 0,
         sth_override: None,
+        delay: Duration::ZERO,
     }
 }
 
@@ -240,23 +291,7 @@ fn emulated(entries: &[Value], size: usize, lie: Lie, fail_every: usize) -> Log 
 fn an_rfc6962_log_is_fetched_through_caps_and_failures_and_every_lie_is_caught() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    pipeline_ok(
-        &[
-            "synth",
-            "--entries",
-            "2000",
-            "--seed",
-            "12",
-            "--logs",
-            "1",
-            "--compress",
-            "none",
-            "--out",
-            "dump",
-        ],
-        dir,
-    );
-    let entries = entries_of(&dir.join("dump/synth-1"));
+    let entries = synth_entries(dir, "2000", "12");
     let n = entries.len();
     assert!(n >= 1900, "{n} entries");
 
@@ -372,4 +407,116 @@ fn an_rfc6962_log_is_fetched_through_caps_and_failures_and_every_lie_is_caught()
         fetched_rows.lines().count()
     );
     assert_eq!(fetched_rows, rows(&dir.join("ref"), "b"));
+}
+
+#[test]
+fn an_rfc6962_prefix_is_proved_by_a_consistency_proof_and_a_killed_fetch_resumes_from_its_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let entries = synth_entries(dir, "1500", "13");
+    let n = entries.len();
+    let (port, log) = start(emulated(&entries, n, Lie::None, 5));
+
+    // The first 450 entries, proved a prefix of the signed tree.
+    let first = fetch_with(dir, port, "steps", &["--max-entries", "450"]).unwrap();
+    assert_eq!(first["verified_size"], 450);
+    assert_eq!(first["signed_size"], n as u64);
+    assert_eq!(first["proof"], "consistency proof");
+    let steps = dir.join("steps").join(first["log"].as_str().unwrap());
+    assert!(steps.join("400-449.json").is_file());
+    assert_eq!(entries_of(&steps), entries[..450].to_vec());
+
+    // The log rewrites its history (entry 100 changed, and a new STH over
+    // it): caught before anything is downloaded.
+    let honest = log.lock().unwrap().entries[100].clone();
+    {
+        let mut l = log.lock().unwrap();
+        let mut leaf = B64
+            .decode(l.entries[100]["leaf_input"].as_str().unwrap())
+            .unwrap();
+        leaf[30] ^= 1;
+        l.entries[100]["leaf_input"] = Value::from(B64.encode(leaf));
+        l.requests = 0;
+    }
+    let err = fetch(dir, port, "steps").unwrap_err();
+    assert!(
+        err.contains("is not consistent with the 450 verified before"),
+        "{err}"
+    );
+    assert!(!steps.join("450-549.json").exists());
+    log.lock().unwrap().entries[100] = honest;
+
+    // A false consistency proof: refused, whether it extends what was
+    // verified or proves a first prefix; the state stays at 450.
+    log.lock().unwrap().lie = Lie::BadProof;
+    let err = fetch_with(dir, port, "steps", &["--to", "900"]).unwrap_err();
+    assert!(
+        err.contains("is not consistent with the 450 verified before"),
+        "{err}"
+    );
+    let err = fetch_with(dir, port, "fresh", &["--to", "900"]).unwrap_err();
+    assert!(
+        err.contains("entries 0..900 are not the first 900 of the signed tree"),
+        "{err}"
+    );
+    assert!(!steps.join("450-549.json").exists());
+    assert!(!dir
+        .join("fresh")
+        .join(first["log"].as_str().unwrap())
+        .join("0-99.json")
+        .exists());
+    let state: Value =
+        serde_json::from_slice(&fs::read(steps.join(".fetch-state.json")).unwrap()).unwrap();
+    assert_eq!(state["size"], 450);
+
+    // Honest again: the rest, proved by its entries.
+    log.lock().unwrap().lie = Lie::None;
+    let rest = fetch(dir, port, "steps").unwrap();
+    assert_eq!(rest["previous_size"], 450);
+    assert_eq!(rest["verified_size"], n as u64);
+    assert_eq!(rest["proof"], "entries");
+    assert_eq!(entries_of(&steps), entries);
+    let whole = fetch(dir, port, "whole").unwrap();
+    let whole = dir.join("whole").join(whole["log"].as_str().unwrap());
+
+    // Killed with SIGKILL once a few pages are staged, then run again:
+    // the staged pages come from disk, and the files are the same as one
+    // uninterrupted fetch's.
+    {
+        let mut l = log.lock().unwrap();
+        l.fail_every = 0;
+        l.delay = Duration::from_millis(40);
+    }
+    let list = log_list(dir, port);
+    let url = format!("http://127.0.0.1:{port}/emulated/");
+    let mut child = crate::fetch::spawn_fetch(dir, &url, &list, "killed");
+    let killed = dir.join("killed").join(whole.file_name().unwrap());
+    let staged = || {
+        fs::read_dir(killed.join(".fetch")).map_or(0, |r| {
+            r.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while staged() < 4 {
+        assert!(Instant::now() < deadline, "nothing was staged");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the fetch ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join(".fetch-state.json").exists());
+    let kept = staged();
+    log.lock().unwrap().delay = Duration::ZERO;
+    let resumed = fetch(dir, port, "killed").unwrap();
+    assert_eq!(resumed["verified_size"], n as u64);
+    assert!(
+        resumed["pages_resumed"].as_u64().unwrap() as usize >= kept,
+        "{resumed} ({kept} staged)"
+    );
+    assert_eq!(crate::fetch::files(&killed), crate::fetch::files(&whole));
 }

@@ -13,7 +13,9 @@ fn nightly(dir: &Path) -> (Option<i32>, Value, String) {
     nightly_with(dir, &[])
 }
 
-fn nightly_with(dir: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+/// `scripts/nightly --drop drop --data data --reports reports` with `extra`:
+/// its exit status, report.json and summary.md.
+pub fn nightly_with(dir: &Path, extra: &[&str]) -> (Option<i32>, Value, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nightly");
     let out = Command::new("python3")
         .arg(script)
