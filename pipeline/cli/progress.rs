@@ -20,6 +20,17 @@ pub enum ProgressMode {
     Quiet,
 }
 
+impl ProgressMode {
+    /// `Auto` made `Bar` on a terminal, `Plain` elsewhere.
+    fn resolved(self) -> Self {
+        match self {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            ProgressMode::Auto => ProgressMode::Plain,
+            m => m,
+        }
+    }
+}
+
 /// Interval between plain progress lines.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
@@ -35,11 +46,7 @@ pub struct Progress {
 impl Progress {
     /// Starts reporting on `total_bytes` of input.
     pub fn new(total_bytes: u64, mode: ProgressMode) -> Self {
-        let mode = match mode {
-            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
-            ProgressMode::Auto => ProgressMode::Plain,
-            m => m,
-        };
+        let mode = mode.resolved();
         let bar = (mode == ProgressMode::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -112,11 +119,7 @@ pub struct EntryProgress {
 impl EntryProgress {
     /// Starts showing progress as `mode` says.
     pub fn new(mode: ProgressMode) -> Self {
-        let mode = match mode {
-            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
-            ProgressMode::Auto => ProgressMode::Plain,
-            m => m,
-        };
+        let mode = mode.resolved();
         if mode == ProgressMode::Bar {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(

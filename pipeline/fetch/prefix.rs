@@ -117,11 +117,8 @@ pub async fn check_consistency(
                 })
         })
         .collect::<Result<Vec<Hash>, String>>()?;
-    verify_consistency(first, second, first_root, second_root, &hashes).map_err(|e| {
-        format!(
-            "entries 0..{first} are not the first {first} of the signed tree of {second} ({e}): the log served entries it did not sign, or a false proof"
-        )
-    })
+    verify_consistency(first, second, first_root, second_root, &hashes)
+        .map_err(|e| format!("the consistency proof {first} -> {second} does not hold: {e}"))
 }
 
 #[cfg(test)]

@@ -14,13 +14,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures::StreamExt;
 
-use crate::ct::merkle::{leaf_hash, CompactTree, Hash};
+use crate::ct::merkle::{leaf_hash, Hash};
 use crate::ct::tree_head::{verify_sth, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
 use crate::fetch::prefix::check_consistency;
-use crate::fetch::staging::{check_first_fetch, move_into_place, stage};
-use crate::fetch::state::{encode, save_state, VerifiedState};
+use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::state::{encode, resume, save_state};
 use crate::fetch::tiled::{FetchReport, STAGING};
 use crate::fetch::FetchOptions;
 
@@ -166,45 +166,12 @@ pub async fn fetch(
         dry_run: opts.dry_run,
         ..FetchReport::default()
     };
-    let state = VerifiedState::load(&dir)?;
-    if let Some(s) = &state {
-        if s.log != *url {
-            return Err(failed(
-                name,
-                format!("{} holds the log {:?}, not {url:?}", dir.display(), s.log),
-            ));
-        }
-    }
-    let (mut tree, mut tail) = match &state {
-        Some(s) => s.tree(&VerifiedState::path(&dir))?,
-        None => {
-            check_first_fetch(&dir)?;
-            (CompactTree::new(), Vec::new())
-        }
-    };
-    for h in &tail {
-        tree.push(*h);
-    }
-    let previous = tree.size();
+    let resumed = resume(&dir, url, &head, "STH").map_err(|e| failed(name, e.to_string()))?;
+    let (mut tree, mut tail) = (resumed.tree(), resumed.tail);
+    let previous = resumed.previous;
     report.previous_size = previous;
     report.verified_size = previous;
-    report.root = state.as_ref().map(|s| s.root.clone()).unwrap_or_default();
-    if head.size < previous {
-        return Err(failed(name, format!(
-            "the log's STH has {} entries, fewer than the {previous} verified before: a log never shrinks",
-            head.size
-        )));
-    }
-    if head.size == previous && tree.root() != head.root {
-        return Err(failed(
-            name,
-            format!(
-                "the log signed two roots for {previous} entries: {} before, {} now",
-                encode(&tree.root()),
-                report.signed_root
-            ),
-        ));
-    }
+    report.root = resumed.root;
     if previous > 0 && head.size > previous {
         // Before anything is downloaded: the new STH's tree must extend the
         // verified one, by the log's consistency proof.
@@ -312,7 +279,14 @@ pub async fn fetch(
         ))
     } else if target < head.size {
         report.proof = "consistency proof".into();
-        check_consistency(client, url, (target, &tree.root()), (head.size, &head.root)).await
+        check_consistency(client, url, (target, &tree.root()), (head.size, &head.root))
+            .await
+            .map_err(|e| {
+                format!(
+                    "entries 0..{target} are not the first {target} of the signed tree of {} ({e}): the log served entries it did not sign, or a false proof",
+                    head.size
+                )
+            })
     } else if tree.root() != head.root {
         Err(format!(
             "entries {previous}..{} do not hash to the STH's signed root {} (they give {}): the log served entries it did not sign",

@@ -163,6 +163,78 @@ impl VerifiedState {
     }
 }
 
+/// Where a fetch of a log starts: what was verified of it before, checked
+/// against the log's new signed tree head.
+pub struct Resumed {
+    /// Entries verified before.
+    pub previous: u64,
+    /// Their root (base64; empty when nothing was).
+    pub root: String,
+    /// The verified tree at its last multiple of 256 entries.
+    pub boundary: CompactTree,
+    /// The verified leaf hashes after it.
+    pub tail: Vec<Hash>,
+}
+
+impl Resumed {
+    /// The whole verified tree (the boundary and the tail).
+    pub fn tree(&self) -> CompactTree {
+        let mut tree = self.boundary.clone();
+        for h in &self.tail {
+            tree.push(*h);
+        }
+        tree
+    }
+}
+
+/// Reads what was verified of the log `origin` in `dir` (nothing, for a
+/// directory no fetch wrote, which must then hold nothing else either)
+/// and checks the signed `head` (of a `kind`: checkpoint or STH) against
+/// it: a log never shrinks, nor signs two roots for one size. An error is
+/// the message for the log's name.
+pub fn resume(dir: &Path, origin: &str, head: &TreeHead, kind: &str) -> Result<Resumed> {
+    let Some(state) = VerifiedState::load(dir)? else {
+        crate::fetch::staging::check_first_fetch(dir)?;
+        return Ok(Resumed {
+            previous: 0,
+            root: String::new(),
+            boundary: CompactTree::new(),
+            tail: Vec::new(),
+        });
+    };
+    let refuse = |message: String| Error::Input {
+        path: dir.to_path_buf(),
+        message,
+    };
+    if state.log != origin {
+        return Err(refuse(format!(
+            "holds the log {:?}, not {origin:?}",
+            crate::text::escape(&state.log)
+        )));
+    }
+    let (boundary, tail) = state.tree(&VerifiedState::path(dir))?;
+    let previous = state.size;
+    if head.size < previous {
+        return Err(refuse(format!(
+            "the log's {kind} has {} entries, fewer than the {previous} verified before: a log never shrinks",
+            head.size
+        )));
+    }
+    if head.size == previous && state.root != encode(&head.root) {
+        return Err(refuse(format!(
+            "the log signed two roots for {previous} entries: {} before, {} now",
+            state.root,
+            encode(&head.root)
+        )));
+    }
+    Ok(Resumed {
+        previous,
+        root: state.root,
+        boundary,
+        tail,
+    })
+}
+
 /// Writes `data` to `path` and syncs it.
 pub fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;

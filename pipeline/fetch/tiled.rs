@@ -12,14 +12,14 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::ct::leaf::{decode_tile_leaf, tile_leaf_hash, Chain};
-use crate::ct::merkle::{CompactTree, Hash};
+use crate::ct::merkle::Hash;
 use crate::ct::tile::{stated_log_name, tile_path};
 use crate::ct::tree_head::{verify_checkpoint, LogKey};
 use crate::error::{Error, Result};
 use crate::fetch::http::Client;
 use crate::fetch::prefix::complete_from_hash_tiles;
-use crate::fetch::staging::{check_first_fetch, move_into_place, stage};
-use crate::fetch::state::{encode, save_state, write_synced, VerifiedState};
+use crate::fetch::staging::{move_into_place, stage};
+use crate::fetch::state::{encode, resume, save_state, write_synced, Resumed};
 use crate::fetch::FetchOptions;
 
 /// Entries per full tile.
@@ -183,52 +183,16 @@ pub async fn fetch(
         dry_run: opts.dry_run,
         ..FetchReport::default()
     };
-    let state = VerifiedState::load(&dir)?;
-    let (mut tree, tail) = match &state {
-        Some(s) => {
-            if s.log != origin {
-                return Err(failed(
-                    &name,
-                    format!(
-                        "{} holds the log {:?}, not {origin:?}",
-                        dir.display(),
-                        s.log
-                    ),
-                ));
-            }
-            s.tree(&VerifiedState::path(&dir))?
-        }
-        None => {
-            check_first_fetch(&dir)?;
-            (CompactTree::new(), Vec::new())
-        }
-    };
-    let previous = state.as_ref().map_or(0, |s| s.size);
+    let resumed =
+        resume(&dir, &origin, &head, "checkpoint").map_err(|e| failed(&name, e.to_string()))?;
+    let previous = resumed.previous;
     report.previous_size = previous;
     report.verified_size = previous;
-    report.root = state.as_ref().map(|s| s.root.clone()).unwrap_or_default();
-    if head.size < previous {
-        return Err(failed(&name, format!(
-            "the log's checkpoint has {} entries, fewer than the {previous} verified before: a log never shrinks",
-            head.size
-        )));
-    }
-    if head.size == previous && report.root != report.signed_root {
-        return Err(failed(
-            &name,
-            format!(
-                "the log signed two roots for {previous} entries: {} before, {} now",
-                report.root, report.signed_root
-            ),
-        ));
-    }
+    report.root = resumed.root.clone();
     if previous > 0 && head.size > previous {
         // Before anything is downloaded: the new checkpoint's tree must
         // extend the verified one (completed with the log's hash tiles).
-        let mut grown = tree.clone();
-        for l in &tail {
-            grown.push(*l);
-        }
+        let mut grown = resumed.tree();
         let known = encode(&grown.root());
         report.hash_tiles += complete_from_hash_tiles(client, url, &mut grown, head.size)
             .await
@@ -244,6 +208,13 @@ pub async fn fetch(
     if target == previous {
         return Ok(report);
     }
+    // The first tile is downloaded whole again: its leaves go onto the
+    // tree at the boundary, and its old ones must be the verified tail.
+    let Resumed {
+        boundary: mut tree,
+        tail,
+        ..
+    } = resumed;
     let first = previous / WIDTH;
     let last = target.div_ceil(WIDTH);
     if opts.dry_run {
