@@ -345,46 +345,70 @@ fn write_batches(
             .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
         return Ok(());
     }
+    if format != OutputFormat::Table {
+        // Line formats are written a slice at a time: the text copies of a
+        // slice's columns live only while it is written.
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let slices: Vec<RecordBatch> = if rows == 0 {
+            batches.to_vec()
+        } else {
+            batches.iter().flat_map(slices_of).collect()
+        };
+        return write_lines(w, format, &slices);
+    }
     let shown = batches
         .iter()
         .map(hex_binary_columns)
         .collect::<Result<Vec<_>, _>>()?;
-    match format {
-        OutputFormat::Table => {
-            let safe = shown
-                .iter()
-                .map(escape_text_columns)
-                .collect::<Result<Vec<_>, _>>()?;
-            // Durations read as `757 days 12 hours 0 mins 0 secs`, not ISO
-            // 8601's `PT65448000S`.
-            let options = arrow::util::display::FormatOptions::default()
-                .with_duration_format(arrow::util::display::DurationFormat::Pretty);
-            writeln!(
-                w,
-                "{}",
-                arrow::util::pretty::pretty_format_batches_with_options(&safe, &options)?
-            )?;
-            if safe.iter().all(|b| b.num_rows() == 0) {
-                writeln!(w, "0 rows")?;
-            }
-        }
-        OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
-            for b in &shown {
-                writer.write(&nested_as_json_text(&durations_as_seconds(b)?)?)?;
-            }
-        }
-        OutputFormat::Json => {
-            // Every column is a key of every object, null or not.
-            let mut writer = arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::LineDelimited>(w);
-            for b in &shown {
-                writer.write(&durations_as_seconds(b)?)?;
-            }
-            writer.finish()?;
-        }
-        OutputFormat::Parquet => unreachable!("handled above"),
+    let safe = shown
+        .iter()
+        .map(escape_text_columns)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Durations read as `757 days 12 hours 0 mins 0 secs`, not ISO
+    // 8601's `PT65448000S`.
+    let options = arrow::util::display::FormatOptions::default()
+        .with_duration_format(arrow::util::display::DurationFormat::Pretty);
+    writeln!(
+        w,
+        "{}",
+        arrow::util::pretty::pretty_format_batches_with_options(&safe, &options)?
+    )?;
+    if safe.iter().all(|b| b.num_rows() == 0) {
+        writeln!(w, "0 rows")?;
     }
     Ok(())
+}
+
+/// Rows written at a time by [`write_lines`].
+const SLICE_ROWS: usize = 8192;
+
+/// `batch` as zero-copy slices of at most [`SLICE_ROWS`] rows.
+fn slices_of(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
+    (0..batch.num_rows())
+        .step_by(SLICE_ROWS)
+        .map(move |at| batch.slice(at, SLICE_ROWS.min(batch.num_rows() - at)))
+}
+
+/// Writes `batches` as CSV or JSON lines.
+fn write_lines(
+    w: &mut (dyn Write + Send),
+    format: OutputFormat,
+    batches: &[RecordBatch],
+) -> Result<(), ArrowError> {
+    if format == OutputFormat::Csv {
+        let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
+        for b in batches {
+            let b = hex_binary_columns(b)?;
+            writer.write(&nested_as_json_text(&durations_as_seconds(&b)?)?)?;
+        }
+        return Ok(());
+    }
+    // Every column is a key of every object, null or not.
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::LineDelimited>(w);
+    for b in batches {
+        writer.write(&durations_as_seconds(&hex_binary_columns(b)?)?)?;
+    }
+    writer.finish()
 }
