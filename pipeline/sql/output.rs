@@ -301,7 +301,29 @@ impl Output {
         format: OutputFormat,
         batches: &[RecordBatch],
     ) -> crate::error::Result<()> {
-        let written = write_batches(&mut self.w, format, batches);
+        self.write_each(format, batches.iter().cloned().map(Ok))
+    }
+
+    /// Writes the batches `batches` yields in `format`, one at a time (only
+    /// a table is formatted from all of them at once); stops at the first
+    /// error, which names the destination or is the batches' own.
+    pub fn write_each(
+        &mut self,
+        format: OutputFormat,
+        batches: impl IntoIterator<Item = crate::error::Result<RecordBatch>>,
+    ) -> crate::error::Result<()> {
+        let mut failed = None;
+        let mut each = batches.into_iter().map_while(|b| match b {
+            Ok(b) => Some(b),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+        let written = write_batches(&mut self.w, format, &mut each);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if self.w.broken {
             // Said as an I/O error, whatever the writer made of it.
             let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
@@ -323,21 +345,22 @@ impl Output {
     }
 }
 
-/// Writes `batches` in `format` to `w` (nothing for Parquet without rows).
+/// Writes `batches` in `format` to `w` (nothing for Parquet without a
+/// batch).
 fn write_batches(
     w: &mut (dyn Write + Send),
     format: OutputFormat,
-    batches: &[RecordBatch],
+    batches: &mut dyn Iterator<Item = RecordBatch>,
 ) -> Result<(), ArrowError> {
     if format == OutputFormat::Parquet {
-        let Some(first) = batches.first() else {
+        let Some(first) = batches.next() else {
             return Ok(());
         };
         let mut writer = ArrowWriter::try_new(w, first.schema(), None)
             .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
-        for b in batches {
+        for b in std::iter::once(first).chain(batches) {
             writer
-                .write(b)
+                .write(&b)
                 .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
         }
         writer
@@ -346,19 +369,10 @@ fn write_batches(
         return Ok(());
     }
     if format != OutputFormat::Table {
-        // Line formats are written a slice at a time: the text copies of a
-        // slice's columns live only while it is written.
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let slices: Vec<RecordBatch> = if rows == 0 {
-            batches.to_vec()
-        } else {
-            batches.iter().flat_map(slices_of).collect()
-        };
-        return write_lines(w, format, &slices);
+        return write_lines(w, format, batches);
     }
     let shown = batches
-        .iter()
-        .map(hex_binary_columns)
+        .map(|b| hex_binary_columns(&b))
         .collect::<Result<Vec<_>, _>>()?;
     let safe = shown
         .iter()
@@ -389,16 +403,26 @@ fn slices_of(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
         .map(move |at| batch.slice(at, SLICE_ROWS.min(batch.num_rows() - at)))
 }
 
-/// Writes `batches` as CSV or JSON lines.
+/// `batch` as slices of at most [`SLICE_ROWS`] rows (itself when it has
+/// none: a CSV header is still written for it).
+fn slices(batch: RecordBatch) -> Vec<RecordBatch> {
+    if batch.num_rows() == 0 {
+        return vec![batch];
+    }
+    slices_of(&batch).collect()
+}
+
+/// Writes `batches` as CSV or JSON lines, a slice at a time: the text
+/// copies of a slice's columns live only while it is written.
 fn write_lines(
     w: &mut (dyn Write + Send),
     format: OutputFormat,
-    batches: &[RecordBatch],
+    batches: &mut dyn Iterator<Item = RecordBatch>,
 ) -> Result<(), ArrowError> {
     if format == OutputFormat::Csv {
         let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
-        for b in batches {
-            let b = hex_binary_columns(b)?;
+        for b in batches.flat_map(slices) {
+            let b = hex_binary_columns(&b)?;
             writer.write(&nested_as_json_text(&durations_as_seconds(&b)?)?)?;
         }
         return Ok(());
@@ -407,8 +431,8 @@ fn write_lines(
     let mut writer = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow::json::writer::LineDelimited>(w);
-    for b in batches {
-        writer.write(&durations_as_seconds(&hex_binary_columns(b)?)?)?;
+    for b in batches.flat_map(slices) {
+        writer.write(&durations_as_seconds(&hex_binary_columns(&b)?)?)?;
     }
     writer.finish()
 }

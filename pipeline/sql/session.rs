@@ -356,7 +356,15 @@ async fn register(
         None => ctx,
         Some(cluster) => on_cluster(ctx, cluster).await?,
     };
-    crate::sql::shared_views::register(&ctx, stored_facts).await?;
+    // A manifest that claims stamps its files' schema lacks (a damaged or
+    // forged one) gets the view that tests the names.
+    let has_facts = ctx
+        .table_provider("certs")
+        .await?
+        .schema()
+        .column_with_name(crate::table::name_facts::COLUMN)
+        .is_some();
+    crate::sql::shared_views::register(&ctx, stored_facts && has_facts).await?;
     Ok(ctx)
 }
 
