@@ -41,9 +41,11 @@ flagged AS (
 -- agrees (or either is unknown): a precert and its final certificate share
 -- a tbs_sha256 and are not duplicates, nor is one certificate logged twice.
 pairs AS (
-  SELECT serial, count(DISTINCT other) AS others, min(hex(other)) AS example,
-         array_agg(DISTINCT named_struct('log', log, 'entry_index', entry_index, 'cert_sha256', cert_sha256,
-                                         'issuer_cn', issuer_cn, 'not_before', not_before)) AS entries
+  SELECT serial,
+         cardinality(array_distinct(array_agg(other) FILTER (WHERE other IS NOT NULL))) AS others,
+         min(hex(other)) AS example,
+         array_distinct(array_agg(named_struct('log', log, 'entry_index', entry_index, 'cert_sha256', cert_sha256,
+                                               'issuer_cn', issuer_cn, 'not_before', not_before))) AS entries
   FROM flagged
   GROUP BY issuer_dn, serial, tbs_sha256
   HAVING count(other) > 0

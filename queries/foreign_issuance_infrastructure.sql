@@ -16,21 +16,26 @@ WITH hosts AS (
 per_org AS (
   SELECT org, host, count(*) AS entries FROM hosts GROUP BY org, host
 ),
+-- Each (organisation, host) with the host's owner (the organisation naming it
+-- on the most entries, ties to the first name) and the organisation's own
+-- most-named host: window functions over the few rows of per_org, as a
+-- self-join would compute per_org (and read certs) twice.
 ranked AS (
   SELECT org, host, entries,
-         row_number() OVER (PARTITION BY host ORDER BY entries DESC, org) AS by_host,
+         first_value(org) OVER by_host AS owner,
+         first_value(entries) OVER by_host AS owner_entries,
          max(entries) OVER (PARTITION BY org) AS org_top
   FROM per_org
+  WINDOW by_host AS (PARTITION BY host ORDER BY entries DESC, org)
 ),
 -- (certificate organisation, host) pairs where the host is another
 -- organisation's and barely this one's.
 foreign_hosts AS (
-  SELECT mine.org, mine.host, mine.entries AS own_entries, mine.org_top,
-         owner.org AS owner, owner.entries AS owner_entries
-  FROM ranked mine JOIN ranked owner ON owner.host = mine.host AND owner.by_host = 1
-  WHERE owner.org <> mine.org
-    AND owner.entries >= ${min_entries}
-    AND mine.entries * 100 < ${max_own_percent} * mine.org_top
+  SELECT org, host, entries AS own_entries, org_top, owner, owner_entries
+  FROM ranked
+  WHERE owner <> org
+    AND owner_entries >= ${min_entries}
+    AND entries * 100 < ${max_own_percent} * org_top
 ),
 -- One sentence per foreign host of each entry (the few foreign hosts first:
 -- the join builds its table from them, not from every entry's hosts).

@@ -4,6 +4,8 @@
 -- description: At least min_certs certificates (distinct tbs_sha256) of one issuer share one exact not_before while their earliest evidence of issuance (earliest embedded SCT, or a precert entry's log timestamp) spans at least min_span_days days: the not_before is a template, not the issuance time. Every entry of those certificates is reported, with the span and its ends.
 -- param: min_certs = 20 | certificates of one issuer that must share the not_before
 -- param: min_span_days = 7 | days the earliest evidence of those certificates must span
+-- set: datafusion.execution.parquet.pushdown_filters = true
+-- set: datafusion.optimizer.repartition_joins = false
 WITH subscriber AS (
   SELECT log, entry_index, cert_sha256, tbs_sha256, issuer_cn, issuer_dn, not_before,
          least(array_min(sct_timestamps),

@@ -63,7 +63,8 @@ pub enum Command {
     /// rejects, parse errors, entry times, bytes on disk, last ingest.
     Status(StatusArgs),
     /// Merge each log partition's many small files into large files sorted
-    /// by entry_index, atomically, keeping the manifest true.
+    /// by entry_index, atomically, keeping the manifest true (and refresh
+    /// stale stored name facts).
     Compact(CompactArgs),
     /// Upload a local dataset to object storage (s3://BUCKET/PREFIX) so that
     /// its readers see the old snapshot or the new one, never a mix: data

@@ -149,7 +149,7 @@ fn run_check(opts: &CheckOptions) -> anyhow::Result<ExitCode> {
             ExitCode::from(2)
         });
     }
-    let (report, shown) = runtime()?.block_on(check::run(opts))?;
+    let report = runtime()?.block_on(check::run(opts))?;
     render::check_notes(&report, opts.timings);
     // Line-oriented formats keep stdout machine-readable: the summary goes to stderr.
     if opts.format == OutputFormat::Table {
@@ -160,8 +160,8 @@ fn run_check(opts: &CheckOptions) -> anyhow::Result<ExitCode> {
         render::check_summary(&mut std::io::stderr(), &report)?;
     }
     let mut out = Output::open(opts.out.as_deref())?;
-    if shown.num_rows() > 0 || opts.format != OutputFormat::Table {
-        out.write(opts.format, &[shown])?;
+    if !report.findings.is_empty() || opts.format != OutputFormat::Table {
+        out.write_each(opts.format, check::shown_batches(&report.findings))?;
     }
     out.finish()?;
     Ok(if !report.broken.is_empty() {

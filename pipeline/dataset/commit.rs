@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::data_file;
 use crate::dataset::manifest::{self, FileRecord, Manifest, ManifestEntry, MANIFEST_FILE};
 use crate::dataset::snapshot::{self, is_data_file};
 use crate::error::{Error, Result};
@@ -189,19 +190,23 @@ impl Staging {
         let current = manifest::read_manifest(&self.data)?;
         let old = current.files.unwrap_or_default();
         let mut files = std::collections::BTreeMap::new();
+        let mut name_facts = std::collections::BTreeMap::new();
         for rel in entries.iter().flat_map(|e| &e.output_files) {
             if files.contains_key(rel) {
                 continue;
             }
             let staged = self.dir.join(rel);
-            let record = if staged.exists() {
+            let (record, stamp) = if staged.exists() {
                 file_record(&staged)?
             } else if let Some(r) = old.get(rel) {
-                *r
+                (*r, current.name_facts.get(rel).cloned())
             } else {
                 file_record(&self.data.join(rel))?
             };
             files.insert(rel.clone(), record);
+            if let Some(stamp) = stamp {
+                name_facts.insert(rel.clone(), stamp);
+            }
         }
         let mut verified = current.verified;
         verified.extend(self.verified.clone());
@@ -212,6 +217,7 @@ impl Staging {
             generation: current.generation + 1,
             files: Some(files),
             verified,
+            name_facts,
         })
     }
 
@@ -305,14 +311,19 @@ fn read_record(data: &Path, dir: &Path) -> Result<CommitRecord> {
 /// bytes; a million files would be 300 MB).
 const MAX_RECORD_BYTES: u64 = 1 << 30;
 
-/// The size and footer row count of a data file.
-pub fn file_record(path: &Path) -> Result<FileRecord> {
+/// The size and footer row count of a data file, and the stamp of the
+/// name facts its footer says it holds.
+pub fn file_record(path: &Path) -> Result<(FileRecord, Option<String>)> {
     let size = fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
-    let rows = crate::dataset::data_file::rows(path).map_err(|message| Error::Input {
+    let bad = |message| Error::Input {
         path: path.to_path_buf(),
         message,
-    })?;
-    Ok(FileRecord { size, rows })
+    };
+    let meta = data_file::read(path).map_err(bad)?;
+    let rows = meta.file_metadata().num_rows();
+    let rows = u64::try_from(rows).map_err(|_| bad(format!("footer states {rows} rows")))?;
+    let stamp = data_file::footer_value(&meta, crate::table::name_facts::FOOTER_KEY);
+    Ok((FileRecord { size, rows }, stamp))
 }
 
 /// Carries out a validated commit record; returns the final paths of the moved files.

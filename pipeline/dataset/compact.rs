@@ -18,6 +18,7 @@ use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
 use crate::notes::Reporter;
+use crate::table::name_facts;
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
 
@@ -108,9 +109,19 @@ async fn rewrite(
         reject_schema()
     };
     let mut writer = PartitionWriter::new(out_dir, prefix.to_owned(), schema.clone());
+    let certs = table == "certs";
+    if certs {
+        // The facts are computed again: the files read may predate them,
+        // or hold another release's.
+        writer = name_facts::stamped(writer);
+    }
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
-        let batch = conform(&batch?, &schema, table)?;
+        let mut batch = conform(&batch?, &schema, table)?;
+        if certs {
+            batch = name_facts::with_facts(&batch)
+                .map_err(|e| Error::Internal(format!("compacting certs: {e}")))?;
+        }
         rows += batch.num_rows() as u64;
         writer.write(&batch)?;
     }
@@ -147,10 +158,21 @@ pub async fn compact(opts: &CompactOptions, reporter: &dyn Reporter) -> Result<V
         std::process::id()
     );
     let snap = snapshot::open_locked(data)?;
+    // A certs file without this binary's name facts (an older release's,
+    // or another Public Suffix List's) is rewritten even alone, so that
+    // readers can use the stored facts again.
+    let stale = |files: &[PathBuf]| {
+        files.iter().any(|f| {
+            let rel = f.strip_prefix(data).map(|r| r.display().to_string());
+            rel.ok()
+                .and_then(|r| snap.manifest.name_facts.get(&r).cloned())
+                .is_none_or(|stamp| stamp != name_facts::STAMP)
+        })
+    };
     let mut todo = Vec::new();
     for table in ["certs", "rejects"] {
         for (log, files) in partitions(data, &snap, table) {
-            if files.len() >= opts.min_files.max(2) {
+            if files.len() >= opts.min_files.max(2) || (table == "certs" && stale(&files)) {
                 todo.push((table, log, files));
             }
         }

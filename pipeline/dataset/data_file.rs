@@ -34,6 +34,16 @@ pub fn read(path: &Path) -> Result<ParquetMetaData, String> {
     }
 }
 
+/// The value of key `key` in a footer's key-value metadata.
+pub fn footer_value(meta: &ParquetMetaData, key: &str) -> Option<String> {
+    meta.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .clone()
+}
+
 /// The rows a Parquet file's footer states.
 pub fn rows(path: &Path) -> Result<u64, String> {
     let rows = read(path)?.file_metadata().num_rows();

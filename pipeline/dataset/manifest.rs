@@ -120,6 +120,9 @@ const GENERATION_KEY: &str = "pipeline.generation";
 const FILES_KEY: &str = "pipeline.files";
 /// The Parquet key holding [`Manifest::verified`] (JSON, by log name).
 const VERIFIED_KEY: &str = "pipeline.verified";
+/// The Parquet key holding [`Manifest::name_facts`] (JSON, by file), the
+/// same key as the data files' own.
+const NAME_FACTS_KEY: &str = crate::table::name_facts::FOOTER_KEY;
 
 /// What the manifest records of one data file when its commit wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +166,24 @@ pub struct Manifest {
     pub files: Option<std::collections::BTreeMap<String, FileRecord>>,
     /// Per log, what a fetch had proved of it when it was last ingested.
     pub verified: std::collections::BTreeMap<String, VerifiedLog>,
+    /// The stamp of the stored name facts of each `certs` file that has
+    /// them (see [`crate::table::name_facts::STAMP`]), by dataset-relative
+    /// path, from the file's footer when its commit wrote it.
+    pub name_facts: std::collections::BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Whether every `certs` file the manifest names holds name facts with
+    /// this binary's stamp, so that readers may use them.
+    pub fn name_facts_current(&self) -> bool {
+        self.entries
+            .iter()
+            .flat_map(|e| &e.output_files)
+            .filter(|f| f.starts_with("certs/"))
+            .all(|f| {
+                self.name_facts.get(f).map(String::as_str) == Some(crate::table::name_facts::STAMP)
+            })
+    }
 }
 
 /// Reads the manifest of a dataset; an absent file is an empty manifest.
@@ -191,7 +212,7 @@ pub fn parse<R: ChunkReader + 'static>(content: R, path: &Path) -> Result<Manife
         path: path.to_path_buf(),
         message,
     };
-    let (generation, files, verified) =
+    let (generation, files, verified, name_facts) =
         decode_meta(builder.metadata().file_metadata().key_value_metadata()).map_err(bad)?;
     let reader = builder.build().map_err(parquet_err)?;
     let mut out = Vec::new();
@@ -204,6 +225,7 @@ pub fn parse<R: ChunkReader + 'static>(content: R, path: &Path) -> Result<Manife
         generation,
         files,
         verified,
+        name_facts,
     })
 }
 
@@ -219,16 +241,17 @@ pub fn generation(data: &Path) -> Result<u64> {
     })?;
     let kv = meta.file_metadata().key_value_metadata();
     decode_meta(kv)
-        .map(|(g, _, _)| g)
+        .map(|(g, ..)| g)
         .map_err(|message| Error::Input { path, message })
 }
 
 type FileRecords = std::collections::BTreeMap<String, FileRecord>;
 type VerifiedLogs = std::collections::BTreeMap<String, VerifiedLog>;
+type Stamps = std::collections::BTreeMap<String, String>;
 
 fn decode_meta(
     kv: Option<&Vec<KeyValue>>,
-) -> Result<(u64, Option<FileRecords>, VerifiedLogs), String> {
+) -> Result<(u64, Option<FileRecords>, VerifiedLogs, Stamps), String> {
     let value = |key: &str| {
         kv.and_then(|kv| kv.iter().find(|k| k.key == key))
             .and_then(|k| k.value.as_deref())
@@ -257,7 +280,12 @@ fn decode_meta(
         Some(text) => serde_json::from_str(text)
             .map_err(|e| format!("manifest verified logs are unreadable: {e}"))?,
     };
-    Ok((generation, files, verified))
+    let name_facts = match value(NAME_FACTS_KEY) {
+        None => Stamps::new(),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| format!("manifest name fact stamps are unreadable: {e}"))?,
+    };
+    Ok((generation, files, verified, name_facts))
 }
 
 fn decode_batch(batch: &RecordBatch, out: &mut Vec<ManifestEntry>) -> Result<(), String> {
@@ -493,6 +521,10 @@ pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
         let text = serde_json::to_string(&manifest.verified).expect("verified logs serialise");
         kv.push(KeyValue::new(VERIFIED_KEY.to_owned(), text));
     }
+    if !manifest.name_facts.is_empty() {
+        let text = serde_json::to_string(&manifest.name_facts).expect("stamps serialise");
+        kv.push(KeyValue::new(NAME_FACTS_KEY.to_owned(), text));
+    }
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .set_key_value_metadata(Some(kv))
@@ -576,8 +608,9 @@ mod tests {
             },
         ];
         let path = dir.path().join(MANIFEST_FILE);
+        let files_named = || "certs/log=argon/part-x-00000.parquet".to_owned();
         let files = [(
-            "certs/log=argon/part-x-00000.parquet".to_owned(),
+            files_named(),
             FileRecord {
                 size: 10,
                 rows: 998,
@@ -595,6 +628,9 @@ mod tests {
             generation: 7,
             files: Some(files.into_iter().collect()),
             verified: [("argon".to_owned(), verified)].into_iter().collect(),
+            name_facts: [(files_named(), "1;psl-x".to_owned())]
+                .into_iter()
+                .collect(),
         };
         write(&path, &manifest).unwrap();
         assert_eq!(read(dir.path()).unwrap(), entries);

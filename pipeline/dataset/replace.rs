@@ -19,8 +19,10 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 use rangemap::RangeInclusiveSet;
 
+use crate::dataset::data_file::footer_value;
 use crate::dataset::manifest::{self, ManifestEntry};
 use crate::error::{Error, Result};
+use crate::table::name_facts;
 use crate::table::writer::PartitionWriter;
 
 /// Rows read per batch while rewriting.
@@ -134,6 +136,7 @@ fn rewrite_file(
         return Ok(None);
     }
     let schema = builder.schema().clone();
+    let builder_meta = builder.metadata().clone();
     let reader = builder
         .with_batch_size(READ_BATCH_ROWS)
         .build()
@@ -150,6 +153,10 @@ fn rewrite_file(
         return Ok(None);
     }
     let mut writer = PartitionWriter::new(out_dir, prefix, schema);
+    // Rows only go: the facts a file holds stay true, under its stamp.
+    if let Some(stamp) = footer_value(&builder_meta, name_facts::FOOTER_KEY) {
+        writer.add_metadata(name_facts::FOOTER_KEY, &stamp);
+    }
     for batch in &kept {
         writer.write(batch)?;
     }

@@ -17,6 +17,7 @@ use crate::ingest::decode::ChunkOutput;
 use crate::ingest::discover::Layout;
 use crate::ingest::reject::{RejectKind, RejectRecord};
 use crate::table::batch::{CertBatchBuilder, RejectBatchBuilder};
+use crate::table::name_facts;
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
 use crate::x509::cert_record::CertRecord;
@@ -173,11 +174,11 @@ impl Sinks {
         let (out, run_id, keep_der) = (&self.out, &self.run_id, self.keep_der);
         self.logs.entry(log.clone()).or_insert_with(|| LogSink {
             certs: CertBatchBuilder::new(keep_der),
-            cert_files: PartitionWriter::new(
+            cert_files: name_facts::stamped(PartitionWriter::new(
                 layout::dir(out, "certs", log),
                 run_id.clone(),
                 cert_schema(keep_der),
-            ),
+            )),
             rejects: RejectBatchBuilder::new(),
             reject_files: PartitionWriter::new(
                 layout::dir(out, "rejects", log),

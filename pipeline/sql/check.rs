@@ -647,6 +647,34 @@ fn first_code_line(sql: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
+/// Findings put in one record batch by [`findings_batches`].
+const FINDINGS_BATCH_ROWS: usize = 8192;
+
+/// The findings as record batches of [`finding_schema`], a few thousand
+/// rows each (one batch without rows when there are none), built one at a
+/// time as they are taken.
+pub fn findings_batches(
+    findings: &[Finding],
+    run_time_ms: i64,
+) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+    let none = findings.is_empty().then_some(&findings[..0]);
+    findings
+        .chunks(FINDINGS_BATCH_ROWS)
+        .chain(none)
+        .map(move |chunk| findings_batch(chunk, run_time_ms))
+}
+
+/// The findings as `pipeline check` shows them: [`findings_batches`]
+/// without the `run_time` column.
+pub fn shown_batches(findings: &[Finding]) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
+    findings_batches(findings, 0).map(|b| {
+        let b = b?;
+        let last = b.num_columns() - 1;
+        b.project(&(0..last).collect::<Vec<_>>())
+            .map_err(|e| Error::arrow("choosing the findings columns to show", e))
+    })
+}
+
 /// The findings as a record batch of [`finding_schema`].
 pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBatch> {
     fn text<'a>(findings: &'a [Finding], f: impl Fn(&'a Finding) -> Option<&'a str>) -> ArrayRef {
@@ -706,7 +734,7 @@ pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBa
 /// [`crate::sql::baseline`]).
 pub fn store(
     data: &Path,
-    batch: &RecordBatch,
+    batches: impl IntoIterator<Item = Result<RecordBatch>>,
     run: &str,
     rules_run: &[RuleRun],
 ) -> Result<Vec<PathBuf>> {
@@ -717,7 +745,9 @@ pub fn store(
     w.add_metadata(baseline::RULES_KEY, &listed);
     // A run without findings is stored too (an empty file), so that the
     // next `check --new` compares with it and not with an older run.
-    w.write_even_if_empty(batch)?;
+    for batch in batches {
+        w.write_even_if_empty(&batch?)?;
+    }
     w.finish()
 }
 
@@ -726,23 +756,25 @@ pub fn store(
 async fn store_run(
     data: &Path,
     store_options: &StoreOptions,
-    batch: &RecordBatch,
+    findings: &[Finding],
+    run_time_ms: i64,
     run: &str,
     rules_run: &[RuleRun],
 ) -> Result<Vec<PathBuf>> {
+    let batches = || findings_batches(findings, run_time_ms);
     let remote = match remote::locate(data, store_options)? {
         Location::Local(dir) => {
             // Runs stored before hashes were binary get today's columns
             // first, so that the table keeps one schema.
             baseline::upgrade_local_runs(&dir)?;
-            return store(&dir, batch, run, rules_run);
+            return store(&dir, batches(), run, rules_run);
         }
         Location::Remote(r) => r,
     };
     let tmp = std::env::temp_dir().join(format!("pipeline-findings-{}-{run}", std::process::id()));
     let result = async {
         let mut stored = Vec::new();
-        for file in store(&tmp, batch, run, rules_run)? {
+        for file in store(&tmp, batches(), run, rules_run)? {
             let name = file
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -793,30 +825,32 @@ async fn stored_keys(
     Ok(set)
 }
 
-/// With `--new`: keeps only the findings of each rule that its baseline
-/// run (see [`crate::sql::baseline`]) did not report. Returns what was
-/// compared with and how many findings were already known.
-async fn keep_new(
+/// With `--new`: which findings of each rule its baseline run (see
+/// [`crate::sql::baseline`]) did not report, and what was compared with.
+async fn new_findings(
     ctx: &SessionContext,
     opts: &CheckOptions,
-    report: &mut CheckReport,
-) -> Result<(String, usize)> {
+    report: &CheckReport,
+) -> Result<(String, Vec<bool>)> {
     let runs = baseline::stored_runs(&opts.data[0], &opts.session.store).await?;
     let chosen = baseline::baselines(&runs, &report.rule_runs);
     let names: BTreeSet<&str> = chosen.values().map(|r| r.run.as_str()).collect();
     let seen = stored_keys(ctx, &names).await?;
-    let before = report.findings.len();
-    report.findings.retain(|f| {
-        let Some(run) = chosen.get(&f.rule) else {
-            return true;
-        };
-        let key = (
-            run.run.clone(),
-            f.rule.clone(),
-            f.cert_sha256.clone().unwrap_or_default(),
-        );
-        !seen.contains(&key)
-    });
+    let new = report
+        .findings
+        .iter()
+        .map(|f| {
+            let Some(run) = chosen.get(&f.rule) else {
+                return true;
+            };
+            let key = (
+                run.run.clone(),
+                f.rule.clone(),
+                f.cert_sha256.clone().unwrap_or_default(),
+            );
+            !seen.contains(&key)
+        })
+        .collect();
     let compared = match names.len() {
         0 => String::new(),
         1 => format!("run {}", names.first().expect("one")),
@@ -825,14 +859,14 @@ async fn keep_new(
             names.last().expect("several")
         ),
     };
-    Ok((compared, before - report.findings.len()))
+    Ok((compared, new))
 }
 
 /// Runs `pipeline check`: runs the rules, stores the findings (see
 /// [`CheckOptions::stores`]), and with `new` keeps only findings the
-/// earlier runs did not report. Returns the report and the findings batch
-/// to show; the caller renders both and maps the report to an exit status.
-pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
+/// earlier runs did not report. Returns the report; the caller renders it
+/// (the findings with [`shown_batches`]) and maps it to an exit status.
+pub async fn run(opts: &CheckOptions) -> Result<CheckReport> {
     if opts.format == OutputFormat::Parquet && opts.out.is_none() {
         return Err(Error::Usage("--format parquet needs --out FILE".into()));
     }
@@ -842,11 +876,10 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     let ctx = session::open_datasets(&opts.data, &opts.session, false).await?;
     let now = chrono::Utc::now();
     let mut report = run_rules(&ctx, opts).await?;
-    let mut batch = findings_batch(&report.findings, now.timestamp_millis())?;
     // The comparison is made before this run is stored, against the runs
     // before it.
     let known = if opts.new {
-        Some(keep_new(&ctx, opts, &mut report).await?)
+        Some(new_findings(&ctx, opts, &report).await?)
     } else {
         None
     };
@@ -857,19 +890,22 @@ pub async fn run(opts: &CheckOptions) -> Result<(CheckReport, RecordBatch)> {
     if opts.stores() && report.broken.is_empty() {
         let run = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let rules_run: Vec<RuleRun> = report.rule_runs.iter().map(|(r, _)| r.clone()).collect();
-        report.stored =
-            store_run(&opts.data[0], &opts.session.store, &batch, &run, &rules_run).await?;
+        report.stored = store_run(
+            &opts.data[0],
+            &opts.session.store,
+            &report.findings,
+            now.timestamp_millis(),
+            &run,
+            &rules_run,
+        )
+        .await?;
     }
-    if let Some((_, already)) = &known {
-        if *already > 0 {
-            // Only the new findings are shown.
-            batch = findings_batch(&report.findings, now.timestamp_millis())?;
-        }
+    if let Some((compared, new)) = known {
+        // Only the new findings are shown.
+        let before = report.findings.len();
+        let mut new = new.into_iter();
+        report.findings.retain(|_| new.next().unwrap_or(true));
+        report.previous_run = Some((compared, before - report.findings.len()));
     }
-    report.previous_run = known;
-    let last = batch.num_columns() - 1;
-    let shown = batch
-        .project(&(0..last).collect::<Vec<_>>())
-        .map_err(|e| Error::arrow("choosing the findings columns to show", e))?;
-    Ok((report, shown))
+    Ok(report)
 }

@@ -301,7 +301,29 @@ impl Output {
         format: OutputFormat,
         batches: &[RecordBatch],
     ) -> crate::error::Result<()> {
-        let written = write_batches(&mut self.w, format, batches);
+        self.write_each(format, batches.iter().cloned().map(Ok))
+    }
+
+    /// Writes the batches `batches` yields in `format`, one at a time (only
+    /// a table is formatted from all of them at once); stops at the first
+    /// error, which names the destination or is the batches' own.
+    pub fn write_each(
+        &mut self,
+        format: OutputFormat,
+        batches: impl IntoIterator<Item = crate::error::Result<RecordBatch>>,
+    ) -> crate::error::Result<()> {
+        let mut failed = None;
+        let mut each = batches.into_iter().map_while(|b| match b {
+            Ok(b) => Some(b),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+        let written = write_batches(&mut self.w, format, &mut each);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if self.w.broken {
             // Said as an I/O error, whatever the writer made of it.
             let e = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
@@ -323,21 +345,22 @@ impl Output {
     }
 }
 
-/// Writes `batches` in `format` to `w` (nothing for Parquet without rows).
+/// Writes `batches` in `format` to `w` (nothing for Parquet without a
+/// batch).
 fn write_batches(
     w: &mut (dyn Write + Send),
     format: OutputFormat,
-    batches: &[RecordBatch],
+    batches: &mut dyn Iterator<Item = RecordBatch>,
 ) -> Result<(), ArrowError> {
     if format == OutputFormat::Parquet {
-        let Some(first) = batches.first() else {
+        let Some(first) = batches.next() else {
             return Ok(());
         };
         let mut writer = ArrowWriter::try_new(w, first.schema(), None)
             .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
-        for b in batches {
+        for b in std::iter::once(first).chain(batches) {
             writer
-                .write(b)
+                .write(&b)
                 .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
         }
         writer
@@ -345,46 +368,71 @@ fn write_batches(
             .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
         return Ok(());
     }
+    if format != OutputFormat::Table {
+        return write_lines(w, format, batches);
+    }
     let shown = batches
-        .iter()
-        .map(hex_binary_columns)
+        .map(|b| hex_binary_columns(&b))
         .collect::<Result<Vec<_>, _>>()?;
-    match format {
-        OutputFormat::Table => {
-            let safe = shown
-                .iter()
-                .map(escape_text_columns)
-                .collect::<Result<Vec<_>, _>>()?;
-            // Durations read as `757 days 12 hours 0 mins 0 secs`, not ISO
-            // 8601's `PT65448000S`.
-            let options = arrow::util::display::FormatOptions::default()
-                .with_duration_format(arrow::util::display::DurationFormat::Pretty);
-            writeln!(
-                w,
-                "{}",
-                arrow::util::pretty::pretty_format_batches_with_options(&safe, &options)?
-            )?;
-            if safe.iter().all(|b| b.num_rows() == 0) {
-                writeln!(w, "0 rows")?;
-            }
-        }
-        OutputFormat::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
-            for b in &shown {
-                writer.write(&nested_as_json_text(&durations_as_seconds(b)?)?)?;
-            }
-        }
-        OutputFormat::Json => {
-            // Every column is a key of every object, null or not.
-            let mut writer = arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::LineDelimited>(w);
-            for b in &shown {
-                writer.write(&durations_as_seconds(b)?)?;
-            }
-            writer.finish()?;
-        }
-        OutputFormat::Parquet => unreachable!("handled above"),
+    let safe = shown
+        .iter()
+        .map(escape_text_columns)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Durations read as `757 days 12 hours 0 mins 0 secs`, not ISO
+    // 8601's `PT65448000S`.
+    let options = arrow::util::display::FormatOptions::default()
+        .with_duration_format(arrow::util::display::DurationFormat::Pretty);
+    writeln!(
+        w,
+        "{}",
+        arrow::util::pretty::pretty_format_batches_with_options(&safe, &options)?
+    )?;
+    if safe.iter().all(|b| b.num_rows() == 0) {
+        writeln!(w, "0 rows")?;
     }
     Ok(())
+}
+
+/// Rows written at a time by [`write_lines`].
+const SLICE_ROWS: usize = 8192;
+
+/// `batch` as zero-copy slices of at most [`SLICE_ROWS`] rows.
+fn slices_of(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
+    (0..batch.num_rows())
+        .step_by(SLICE_ROWS)
+        .map(move |at| batch.slice(at, SLICE_ROWS.min(batch.num_rows() - at)))
+}
+
+/// `batch` as slices of at most [`SLICE_ROWS`] rows (itself when it has
+/// none: a CSV header is still written for it).
+fn slices(batch: RecordBatch) -> Vec<RecordBatch> {
+    if batch.num_rows() == 0 {
+        return vec![batch];
+    }
+    slices_of(&batch).collect()
+}
+
+/// Writes `batches` as CSV or JSON lines, a slice at a time: the text
+/// copies of a slice's columns live only while it is written.
+fn write_lines(
+    w: &mut (dyn Write + Send),
+    format: OutputFormat,
+    batches: &mut dyn Iterator<Item = RecordBatch>,
+) -> Result<(), ArrowError> {
+    if format == OutputFormat::Csv {
+        let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(w);
+        for b in batches.flat_map(slices) {
+            let b = hex_binary_columns(&b)?;
+            writer.write(&nested_as_json_text(&durations_as_seconds(&b)?)?)?;
+        }
+        return Ok(());
+    }
+    // Every column is a key of every object, null or not.
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::LineDelimited>(w);
+    for b in batches.flat_map(slices) {
+        writer.write(&durations_as_seconds(&hex_binary_columns(&b)?)?)?;
+    }
+    writer.finish()
 }

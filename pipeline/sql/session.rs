@@ -210,6 +210,8 @@ pub(crate) struct Part {
     pub(crate) files: BTreeSet<ObjectPath>,
     /// Whether `certs`, `rejects` and `findings` have files.
     pub(crate) present: [bool; 3],
+    /// Whether every `certs` file holds name facts with this binary's stamp.
+    pub(crate) name_facts: bool,
     /// Its manifest's entries.
     pub(crate) entries: Vec<ManifestEntry>,
     /// The local snapshot held while the session lives.
@@ -245,6 +247,7 @@ pub(crate) fn local_part(snapshot: Arc<Snapshot>) -> crate::error::Result<Part> 
             !snapshot.table_files("rejects").is_empty(),
             has_parquet(&data.join("findings")),
         ],
+        name_facts: snapshot.manifest.name_facts_current(),
         entries: snapshot.entries().to_vec(),
         hold: Some(snapshot),
     })
@@ -268,6 +271,7 @@ pub(crate) async fn remote_part(remote: Remote) -> crate::error::Result<Part> {
         tables: DATA_TABLES.iter().map(|t| remote.path(t)).collect(),
         files: files.keys().map(|f| remote.path(f)).collect(),
         present,
+        name_facts: manifest.name_facts_current(),
         entries: manifest.entries,
         hold: None,
     })
@@ -282,6 +286,7 @@ async fn register(
     allow_write: bool,
 ) -> Result<SessionContext> {
     let ctx = new_context(options)?;
+    let stored_facts = parts.iter().all(|p| p.name_facts);
     udfs::register(&ctx);
     crate::sql::hex_literals::register(&ctx);
     // DataFusion finds one store per URL (the local file system, a
@@ -351,7 +356,15 @@ async fn register(
         None => ctx,
         Some(cluster) => on_cluster(ctx, cluster).await?,
     };
-    crate::sql::shared_views::register(&ctx).await?;
+    // A manifest that claims stamps its files' schema lacks (a damaged or
+    // forged one) gets the view that tests the names.
+    let has_facts = ctx
+        .table_provider("certs")
+        .await?
+        .schema()
+        .column_with_name(crate::table::name_facts::COLUMN)
+        .is_some();
+    crate::sql::shared_views::register(&ctx, stored_facts && has_facts).await?;
     Ok(ctx)
 }
 

@@ -2,7 +2,9 @@
 //! subject CN or SAN IP the name rules look for (`facts`, mostly from
 //! [`crate::sql::name_facts`], is not 0).
 //!
-//! Every session has it as a view. `check` reads it once for all the rules
+//! Every session has it as a view: over the facts ingest stored in `certs`
+//! when every file has this binary's (see [`crate::table::name_facts`]),
+//! else computing them from the names. `check` reads it once for all the rules
 //! that name it and keeps the rows in memory (a few in a hundred
 //! certificates on any realistic dataset), so the names of `certs` are
 //! read and tested once rather than once per rule. Above
@@ -21,6 +23,14 @@ use futures::StreamExt;
 /// The view's name.
 pub const NAME_SUSPECTS: &str = "name_suspects";
 
+/// Its definition when the stored facts are used: the same rows and
+/// columns as [`NAME_SUSPECTS_SQL`], read from `certs.name_facts` (which
+/// [`crate::table::name_facts::cert_facts`] computed as that view does).
+pub const NAME_SUSPECTS_STORED_SQL: &str = r"
+SELECT log, entry_index, cert_sha256, issuer_cn, not_before, not_after, subject_cn,
+       san_dns, san_ip, name_facts AS facts
+FROM certs WHERE name_facts <> 0 AND NOT coalesce(is_ca, false)";
+
 /// Its definition: `facts` is [`name_facts`](crate::sql::name_facts)'s
 /// bits for `san_dns` (1 to 16) and those of the subject CN and the SAN
 /// IPs: 32 the CN looks like a host name (not IPv4) and its TLD is not
@@ -29,7 +39,7 @@ pub const NAME_SUSPECTS: &str = "name_suspects";
 /// that calls the function twice; `san_dns` is never NULL.)
 pub const NAME_SUSPECTS_SQL: &str = r"
 SELECT log, entry_index, cert_sha256, issuer_cn, not_before, not_after, subject_cn,
-       san_dns, san_ip, facts
+       san_dns, san_ip, CAST(facts AS INT) AS facts
 FROM (SELECT log, entry_index, cert_sha256, issuer_cn, not_before, not_after, subject_cn,
              san_dns, san_ip,
              name_facts(san_dns)
@@ -46,10 +56,16 @@ WHERE facts <> 0";
 /// The most memory `check` keeps the view's rows in.
 pub const MATERIALIZE_CAP: usize = 512 << 20;
 
-/// Registers the view with `ctx` (which has `certs` and the UDFs).
-pub async fn register(ctx: &SessionContext) -> Result<()> {
-    let plan = ctx.sql(NAME_SUSPECTS_SQL).await?.into_unoptimized_plan();
-    let view = ViewTable::new(plan, Some(NAME_SUSPECTS_SQL.to_owned()));
+/// Registers the view with `ctx` (which has `certs` and the UDFs): over the
+/// stored facts if `stored` (every `certs` file has this binary's).
+pub async fn register(ctx: &SessionContext, stored: bool) -> Result<()> {
+    let sql = if stored {
+        NAME_SUSPECTS_STORED_SQL
+    } else {
+        NAME_SUSPECTS_SQL
+    };
+    let plan = ctx.sql(sql).await?.into_unoptimized_plan();
+    let view = ViewTable::new(plan, Some(sql.to_owned()));
     ctx.register_table(NAME_SUSPECTS, Arc::new(view))?;
     Ok(())
 }

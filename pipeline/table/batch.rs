@@ -195,6 +195,13 @@ impl CertBatchBuilder {
     /// Builds a batch of the buffered rows and empties the builder.
     pub fn finish(&mut self) -> Result<RecordBatch> {
         self.rows = 0;
+        let (subject_cn, san_dns, san_ip): (ArrayRef, ArrayRef, ArrayRef) = (
+            Arc::new(self.subject_cn.finish()),
+            Arc::new(self.san_dns.finish()),
+            Arc::new(self.san_ip.finish()),
+        );
+        let facts = super::name_facts::cert_facts_column(&san_dns, &subject_cn, &san_ip)
+            .map_err(|e| Error::Internal(format!("computing name facts: {e}")))?;
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.entry_index.finish()),
             Arc::new(self.entry_timestamp.finish()),
@@ -207,11 +214,11 @@ impl CertBatchBuilder {
             Arc::new(self.issuer_cn.finish()),
             Arc::new(self.issuer_org.finish()),
             Arc::new(self.subject_dn.finish()),
-            Arc::new(self.subject_cn.finish()),
+            subject_cn,
             Arc::new(self.subject_org.finish()),
             Arc::new(self.has_san.finish()),
-            Arc::new(self.san_dns.finish()),
-            Arc::new(self.san_ip.finish()),
+            san_dns,
+            san_ip,
             Arc::new(self.signature_algorithm.finish()),
             Arc::new(self.signature_oid.finish()),
             Arc::new(self.key_algorithm.finish()),
@@ -233,6 +240,7 @@ impl CertBatchBuilder {
             Arc::new(self.chain_sha256.finish()),
             Arc::new(self.parse_error.finish()),
             Arc::new(self.source_file.finish()),
+            Arc::new(facts),
         ];
         if let Some(der) = &mut self.der {
             columns.push(Arc::new(der.finish()));

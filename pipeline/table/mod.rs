@@ -2,5 +2,6 @@
 //! fill them and the Parquet writer settings.
 
 pub(crate) mod batch;
+pub mod name_facts;
 pub mod schema;
 pub(crate) mod writer;

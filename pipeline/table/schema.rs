@@ -69,6 +69,8 @@ pub fn cert_schema(keep_der: bool) -> SchemaRef {
         list("chain_sha256", DataType::Binary),
         Field::new("parse_error", DataType::Utf8, true),
         Field::new("source_file", DataType::Utf8, true),
+        // Null in files written before it existed; see `sql::name_facts`.
+        Field::new(super::name_facts::COLUMN, DataType::Int32, true),
     ];
     if keep_der {
         fields.push(Field::new("der", DataType::Binary, false));

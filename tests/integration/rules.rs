@@ -234,3 +234,140 @@ fn parameters_change_what_is_found() {
         .all(|f| f.rule != "missing_sct_after_promise"
             || f.issuer_cn.as_deref() == Some("Example Issuing CA 1")));
 }
+
+/// The (log, entry_index, facts) rows of `sql`, a `name_suspects` definition.
+async fn suspects(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> BTreeSet<(String, i64, i32)> {
+    use arrow::array::{AsArray, Int32Array, Int64Array};
+    let batches = ctx
+        .sql(&format!("SELECT log, entry_index, facts FROM ({sql})"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut out = BTreeSet::new();
+    for b in &batches {
+        let logs = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        let logs = logs.as_string::<i32>();
+        let index: &Int64Array = b.column(1).as_primitive();
+        let facts: &Int32Array = b.column(2).as_primitive();
+        for i in 0..b.num_rows() {
+            out.insert((logs.value(i).to_owned(), index.value(i), facts.value(i)));
+        }
+    }
+    out
+}
+
+/// Whether a session over `data` reads `name_suspects` from the stored
+/// facts (else it tests the names), and what all rules find there.
+fn read_through(rt: &tokio::runtime::Runtime, data: &Path) -> (bool, CheckReport) {
+    rt.block_on(async {
+        let ctx = session::open(data).await.unwrap();
+        let b = ctx
+            .sql("SELECT definition FROM information_schema.views WHERE table_name = 'name_suspects'")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let definition = arrow::util::pretty::pretty_format_batches(&b).unwrap().to_string();
+        let stored = definition.contains("name_facts AS facts");
+        assert!(stored || definition.contains("name_facts(san_dns)"), "{definition}");
+        (stored, run_rules(&ctx, &check_options(data)).await.unwrap())
+    })
+}
+
+#[test]
+fn stored_name_facts_are_the_ones_the_view_computes() {
+    use pipeline::sql::shared_views::{NAME_SUSPECTS_SQL, NAME_SUSPECTS_STORED_SQL};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    for log in ["real-certs", "zlint", "synthetic"] {
+        run_ingest(&[data_dir().join("wrapped").join(log)], &out, None);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (computed, stored) = rt.block_on(async {
+        let ctx = session::open(&out).await.unwrap();
+        (
+            suspects(&ctx, NAME_SUSPECTS_SQL).await,
+            suspects(&ctx, NAME_SUSPECTS_STORED_SQL).await,
+        )
+    });
+    // Row for row, the same facts; and the corpus sets every bit.
+    assert_eq!(computed, stored);
+    let all = stored.iter().fold(0, |acc, k| acc | k.2);
+    assert_eq!(all, 255, "bits seen: {all:#b} in {} rows", stored.len());
+    // A fresh dataset is read through its stored facts.
+    let (stored_view, fresh) = read_through(&rt, &out);
+    assert!(stored_view);
+
+    // Files whose stamp is another release's (or another Public Suffix
+    // List's) are read through the computed view, with the same findings.
+    let path = pipeline::dataset::manifest::manifest_path(&out);
+    let mut m = pipeline::dataset::manifest::read_manifest(&out).unwrap();
+    assert!(m.name_facts_current());
+    let first = m.name_facts.keys().next().unwrap().clone();
+    m.name_facts.insert(first, "0;psl-0.0.0".into());
+    assert!(!m.name_facts_current());
+    pipeline::dataset::manifest::write(&path, &m).unwrap();
+    let (stored_view, old) = read_through(&rt, &out);
+    assert!(!stored_view);
+    assert!(fresh.findings.len() > 100, "{}", fresh.findings.len());
+    assert_eq!(found(&fresh), found(&old));
+    assert_eq!(fresh.findings, old.findings);
+
+    // Compaction computes the facts again and stamps its files: the stored
+    // facts are read again, still the computed ones.
+    crate::fixtures::pipeline_ok(
+        &["compact", "--data", "data", "--min-files", "1"],
+        tmp.path(),
+    );
+    assert!(pipeline::dataset::manifest::read_manifest(&out)
+        .unwrap()
+        .name_facts_current());
+    let (stored_view, compacted) = read_through(&rt, &out);
+    assert!(stored_view);
+    let again = rt.block_on(async {
+        let ctx = session::open(&out).await.unwrap();
+        suspects(&ctx, NAME_SUSPECTS_STORED_SQL).await
+    });
+    assert_eq!(again, computed);
+    assert_eq!(found(&fresh), found(&compacted));
+
+    // A manifest that claims stamps for files without the column (damaged
+    // or forged: `pipeline verify` names such files) is read through the
+    // view that tests the names, not refused.
+    let m = pipeline::dataset::manifest::read_manifest(&out).unwrap();
+    assert!(m.name_facts_current());
+    for rel in m.name_facts.keys() {
+        strip_column(&out.join(rel), "name_facts");
+    }
+    let (stored_view, forged) = read_through(&rt, &out);
+    assert!(!stored_view);
+    assert_eq!(found(&fresh), found(&forged));
+}
+
+/// Rewrites the Parquet file at `path` without its column `name`.
+fn strip_column(path: &Path, name: &str) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<arrow::array::RecordBatch> = reader.map(Result::unwrap).collect();
+    let schema = batches[0].schema();
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| schema.field(i).name() != name)
+        .collect();
+    assert!(keep.len() < schema.fields().len(), "{path:?} has no {name}");
+    let projected = schema.project(&keep).unwrap();
+    let file = fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, projected.into(), None).unwrap();
+    for b in &batches {
+        w.write(&b.project(&keep).unwrap()).unwrap();
+    }
+    w.close().unwrap();
+}
