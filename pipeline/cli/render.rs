@@ -215,6 +215,13 @@ pub fn check_notes(report: &CheckReport, timings: bool) {
     if !report.broken.is_empty() {
         eprintln!("note: the findings of this run were not stored (a rule failed)");
     }
+    if report.names_tested {
+        eprintln!(
+            "note: name_suspects tested every name: some certs files lack this release's \
+             stored name facts (written by an older release or with another Public Suffix \
+             List); `pipeline compact --data DIR` stores them, and check then reads them"
+        );
+    }
     if timings {
         for (step, seconds) in &report.before_rules_seconds {
             eprintln!("timing: ({step}) {seconds:.3} s");

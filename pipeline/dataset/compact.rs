@@ -18,6 +18,7 @@ use crate::dataset::manifest;
 use crate::dataset::snapshot::{self, Snapshot};
 use crate::error::{Error, Result};
 use crate::notes::Reporter;
+use crate::sql::memory_limit::{parse_memory_limit, MemoryLimit, DEFAULT_MEMORY_LIMIT};
 use crate::table::name_facts;
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
@@ -35,6 +36,11 @@ pub struct CompactOptions {
     /// When another run is writing to DIR, wait for it instead of failing.
     #[arg(long)]
     pub wait: bool,
+    /// Memory the sort of a partition may hold, e.g. 512M or 8G (binary
+    /// units); past it the sort spills to files in TMPDIR. `auto`: half the
+    /// machine's memory (or of the cgroup's limit); `none`: no bound.
+    #[arg(long, value_name = "SIZE", default_value = DEFAULT_MEMORY_LIMIT, value_parser = parse_memory_limit)]
+    pub memory_limit: MemoryLimit,
 }
 
 /// One partition compacted; keys are part of `compact --json`.
@@ -100,8 +106,9 @@ async fn rewrite(
     table: &str,
     out_dir: PathBuf,
     prefix: &str,
+    limit: MemoryLimit,
 ) -> Result<(Vec<PathBuf>, u64)> {
-    let (columns, mut stream) = crate::sql::sorted_read::by_entry_index(files).await?;
+    let (columns, mut stream) = crate::sql::sorted_read::by_entry_index(files, limit).await?;
     let has_der = columns.iter().any(|c| c == "der");
     let schema = if table == "certs" {
         cert_schema(has_der)
@@ -188,7 +195,7 @@ pub async fn compact(opts: &CompactOptions, reporter: &dyn Reporter) -> Result<V
         let mut renamed: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (table, log, files) in &todo {
             let out = crate::dataset::layout::dir(staging.dir(), table, log);
-            let (written, rows) = rewrite(files, table, out, &run_id).await?;
+            let (written, rows) = rewrite(files, table, out, &run_id, opts.memory_limit).await?;
             let before = footer_rows(files)?;
             if before != rows {
                 return Err(Error::Internal(format!(

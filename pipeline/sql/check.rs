@@ -172,6 +172,9 @@ pub struct CheckReport {
     pub before_rules_seconds: Vec<(&'static str, f64)>,
     /// The rows of `name_suspects` kept in memory for the rules, if they were.
     pub shared_rows: Option<shared_views::Kept>,
+    /// Whether the rules read `name_suspects` by testing every name, as
+    /// some `certs` file lacks this binary's stored name facts.
+    pub names_tested: bool,
     /// Seconds spent looking the findings' certificates up, and counting
     /// each issuer's certificates, after the rules.
     pub after_rules_seconds: Vec<(&'static str, f64)>,
@@ -421,8 +424,10 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
         let params = overrides.get(&rule.id).cloned().unwrap_or_default();
         report.rule_runs.push(rule_run(rule, &params));
     }
+    let names_read = rules.iter().any(|r| shared_views::names_view(&r.sql));
+    report.names_tested = names_read && !shared_views::reads_stored_facts(ctx).await?;
     // The rules that read `name_suspects` share one read of it.
-    if opts.session.cluster.is_none() && rules.iter().any(|r| shared_views::names_view(&r.sql)) {
+    if opts.session.cluster.is_none() && names_read {
         let started = std::time::Instant::now();
         if let Some(kept) = shared_views::materialize(ctx, shared_views::MATERIALIZE_CAP).await? {
             report.before_rules_seconds =

@@ -1,6 +1,12 @@
 //! `--memory-limit`: how much memory a query's joins, sorts and
 //! aggregations may hold before they spill to disk.
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+
 /// The default of `--memory-limit`.
 pub const DEFAULT_MEMORY_LIMIT: &str = "auto";
 
@@ -66,6 +72,20 @@ pub fn auto_memory_limit() -> Option<u64> {
         (t, c) => t.or(c),
     };
     usable.map(|b| (b / 2).max(1))
+}
+
+/// A runtime whose joins, sorts and aggregations hold at most `limit`
+/// together (each operator that can spill gets a fair share), past which
+/// they spill to files in TMPDIR.
+pub fn runtime_within(limit: MemoryLimit) -> RuntimeEnvBuilder {
+    let runtime = RuntimeEnvBuilder::new();
+    let MemoryLimit(Some(limit)) = limit else {
+        return runtime;
+    };
+    let pool = FairSpillPool::new(usize::try_from(limit).unwrap_or(usize::MAX));
+    // Tracking names the biggest holders in a "resources exhausted" error.
+    let top = NonZeroUsize::new(5).expect("5 is not zero");
+    runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)))
 }
 
 /// `MemTotal` of /proc/meminfo's text, in bytes.

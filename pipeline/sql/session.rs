@@ -5,7 +5,6 @@
 //! and the tests all use it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,9 +15,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::local::LocalFileSystem;
 use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::object_store::ObjectStore;
@@ -414,13 +411,7 @@ fn new_context(options: &SessionOptions) -> Result<SessionContext> {
     // target_partitions stays DataFusion's default, one per core, so that
     // DATAFUSION_EXECUTION_TARGET_PARTITIONS can change it.
     let config = config.with_information_schema(true);
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let MemoryLimit(Some(limit)) = options.memory_limit {
-        let pool = FairSpillPool::new(usize::try_from(limit).unwrap_or(usize::MAX));
-        // Tracking names the biggest holders in a "resources exhausted" error.
-        let top = NonZeroUsize::new(5).expect("5 is not zero");
-        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)));
-    }
+    let runtime = crate::sql::memory_limit::runtime_within(options.memory_limit);
     Ok(SessionContext::new_with_config_rt(
         config,
         runtime.build_arc()?,

@@ -70,6 +70,16 @@ pub async fn register(ctx: &SessionContext, stored: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether the view of `ctx` reads the stored facts (else it tests every
+/// name); asked before [`materialize`] replaces it.
+pub async fn reads_stored_facts(ctx: &SessionContext) -> Result<bool> {
+    let provider = ctx.table_provider(NAME_SUSPECTS).await?;
+    Ok(provider
+        .downcast_ref::<ViewTable>()
+        .and_then(ViewTable::definition)
+        .is_some_and(|d| d == NAME_SUSPECTS_STORED_SQL))
+}
+
 /// Whether SQL text names the view (as a word).
 pub fn names_view(sql: &str) -> bool {
     sql.match_indices(NAME_SUSPECTS).any(|(at, _)| {

@@ -15,14 +15,22 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, StreamExt};
 
 use crate::error::Result;
+use crate::sql::memory_limit::{runtime_within, MemoryLimit};
 
 /// Batches in `entry_index` order (nulls last).
 pub type SortedBatches = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 
 /// The rows of `files`, sorted by `entry_index`, and the names of their
-/// columns (as the files' common schema has them).
-pub async fn by_entry_index(files: &[PathBuf]) -> Result<(Vec<String>, SortedBatches)> {
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+/// columns (as the files' common schema has them). The sort holds at most
+/// `limit` in memory and spills the rest to files in TMPDIR.
+pub async fn by_entry_index(
+    files: &[PathBuf],
+    limit: MemoryLimit,
+) -> Result<(Vec<String>, SortedBatches)> {
+    let ctx = SessionContext::new_with_config_rt(
+        SessionConfig::new().with_target_partitions(1),
+        runtime_within(limit).build_arc()?,
+    );
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let urls = files

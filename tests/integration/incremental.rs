@@ -504,6 +504,26 @@ fn partition_files(data: &Path) -> std::collections::BTreeMap<String, Vec<PathBu
     out
 }
 
+/// The entry_index values of a Parquet file, in file order.
+fn entry_indices(path: &Path) -> Vec<i64> {
+    let file = fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut indices = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let col = batch.column_by_name("entry_index").unwrap();
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        indices.extend(col.iter().flatten());
+    }
+    indices
+}
+
 #[test]
 fn compact_merges_nightly_files_sorted_and_keeps_the_manifest_true() {
     let tmp = tempfile::tempdir().unwrap();
@@ -536,21 +556,7 @@ fn compact_merges_nightly_files_sorted_and_keeps_the_manifest_true() {
     for (partition, files) in partition_files(&data) {
         assert_eq!(files.len(), 1, "{partition}: {files:?}");
         // Sorted by entry_index within the file.
-        let file = fs::File::open(&files[0]).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut indices = Vec::new();
-        for batch in reader {
-            let batch = batch.unwrap();
-            let col = batch.column_by_name("entry_index").unwrap();
-            let col = col
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .unwrap();
-            indices.extend(col.iter().flatten());
-        }
+        let indices = entry_indices(&files[0]);
         let unsorted = indices.windows(2).position(|w| w[0] > w[1]);
         assert!(
             unsorted.is_none(),
@@ -586,6 +592,50 @@ fn compact_merges_nightly_files_sorted_and_keeps_the_manifest_true() {
         json_lines(&out.stdout)[0]["compacted"],
         serde_json::json!([])
     );
+}
+
+#[test]
+fn compact_sorts_within_its_memory_limit_and_a_limit_too_small_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let files = dump(dir, "100000");
+    // Two nights, so that every partition has two files to merge.
+    for night in 0..2 {
+        let landed: Vec<PathBuf> = files.iter().skip(night).step_by(2).cloned().collect();
+        copy_into_drop(dir, &landed);
+        ingest(dir, "data", &["drop/synth-1", "drop/synth-2"], &[]);
+    }
+    let data = dir.join("data");
+    let before = contents(dir, "data");
+    let files_before = partition_files(&data);
+    assert!(files_before
+        .iter()
+        .any(|(p, f)| p.starts_with("certs") && f.len() == 2));
+
+    // Too little memory for the sort's merge: refused, nothing changed.
+    let out = run(&["compact", "--data", "data", "--memory-limit", "8M"], dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memory"), "{err}");
+    assert_eq!(partition_files(&data), files_before);
+    assert_same(
+        &contents(dir, "data"),
+        &before,
+        "after a refused compaction",
+    );
+
+    // Within 32 MiB (the 50,000 certs rows of a partition take more in
+    // Arrow, so the sort spills): the same rows, sorted, one file each.
+    ok(&["compact", "--data", "data", "--memory-limit", "32M"], dir);
+    assert_same(&contents(dir, "data"), &before, "after compaction");
+    for (partition, files) in partition_files(&data) {
+        assert_eq!(files.len(), 1, "{partition}: {files:?}");
+        let indices = entry_indices(&files[0]);
+        assert!(
+            indices.windows(2).all(|w| w[0] <= w[1]),
+            "{partition} not sorted"
+        );
+    }
 }
 
 #[test]
