@@ -257,6 +257,15 @@ pub fn status_table(w: &mut dyn Write, st: &Status) -> std::io::Result<()> {
     for p in &st.problems {
         writeln!(w, "warning: damaged dataset: {p}")?;
     }
+    if st.certs_files_without_name_facts > 0 {
+        writeln!(
+            w,
+            "note: {} certs files lack this release's stored name facts, so `check` tests \
+             every name (slower); `pipeline compact --data {}` stores them",
+            st.certs_files_without_name_facts,
+            crate::text::escape(&st.data)
+        )?;
+    }
     if !st.problems.is_empty() {
         writeln!(
             w,

@@ -98,6 +98,11 @@ pub struct Status {
     /// With several datasets: the entries two of them both hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overlaps: Vec<Overlap>,
+    /// `certs` files without this release's stored name facts (written by
+    /// an older release or with another Public Suffix List): while there
+    /// are any, `check` tests every name instead of reading the facts, and
+    /// `pipeline compact` stores them.
+    pub certs_files_without_name_facts: u64,
 }
 
 /// Entries of one log that two datasets both hold (`status` of several
@@ -128,6 +133,7 @@ pub fn merge(parts: Vec<Status>) -> Status {
     let mut held: BTreeMap<String, Vec<(String, RangeInclusiveSet<u64>)>> = BTreeMap::new();
     for part in parts {
         out.interrupted_run_pending |= part.interrupted_run_pending;
+        out.certs_files_without_name_facts += part.certs_files_without_name_facts;
         let name = part.data;
         out.problems.extend(
             part.problems
@@ -422,6 +428,13 @@ pub(crate) fn compute(
     foreign: &[String],
     src: &dyn Files,
 ) -> Result<Status> {
+    let without_facts = files
+        .keys()
+        .filter(|f| f.starts_with("certs/"))
+        .filter(|f| {
+            manifest.name_facts.get(*f).map(String::as_str) != Some(crate::table::name_facts::STAMP)
+        })
+        .count() as u64;
     let (problems, damaged) = set_aside_damage(&mut files, foreign, manifest.generation, src);
     let certs = per_log(&files, src, "certs")?;
     let rejects = per_log(&files, src, "rejects")?;
@@ -482,6 +495,7 @@ pub(crate) fn compute(
         interrupted_run_pending: false,
         problems,
         overlaps: Vec::new(),
+        certs_files_without_name_facts: without_facts,
     })
 }
 

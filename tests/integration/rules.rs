@@ -315,6 +315,7 @@ fn stored_name_facts_are_the_ones_the_view_computes() {
     pipeline::dataset::manifest::write(&path, &m).unwrap();
     let (stored_view, old) = read_through(&rt, &out);
     assert!(!stored_view && old.names_tested);
+    assert_eq!(files_without_facts(tmp.path()), 1);
     assert!(fresh.findings.len() > 100, "{}", fresh.findings.len());
     assert_eq!(found(&fresh), found(&old));
     assert_eq!(fresh.findings, old.findings);
@@ -330,6 +331,7 @@ fn stored_name_facts_are_the_ones_the_view_computes() {
         .name_facts_current());
     let (stored_view, compacted) = read_through(&rt, &out);
     assert!(stored_view);
+    assert_eq!(files_without_facts(tmp.path()), 0);
     let again = rt.block_on(async {
         let ctx = session::open(&out).await.unwrap();
         suspects(&ctx, NAME_SUSPECTS_STORED_SQL).await
@@ -348,6 +350,14 @@ fn stored_name_facts_are_the_ones_the_view_computes() {
     let (stored_view, forged) = read_through(&rt, &out);
     assert!(!stored_view);
     assert_eq!(found(&fresh), found(&forged));
+}
+
+/// What `pipeline status` counts of `dir/data`'s certs files without this
+/// release's name facts.
+fn files_without_facts(dir: &Path) -> u64 {
+    let out = crate::fixtures::pipeline_ok(&["status", "--data", "data", "--format", "json"], dir);
+    let status = &crate::fixtures::json_lines(&out.stdout)[0];
+    status["certs_files_without_name_facts"].as_u64().unwrap()
 }
 
 /// Rewrites the Parquet file at `path` without its column `name`.
