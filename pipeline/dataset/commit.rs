@@ -320,8 +320,7 @@ pub fn file_record(path: &Path) -> Result<(FileRecord, Option<String>)> {
         message,
     };
     let meta = data_file::read(path).map_err(bad)?;
-    let rows = meta.file_metadata().num_rows();
-    let rows = u64::try_from(rows).map_err(|_| bad(format!("footer states {rows} rows")))?;
+    let rows = data_file::rows_in(&meta).map_err(bad)?;
     let stamp = data_file::footer_value(&meta, crate::table::name_facts::FOOTER_KEY);
     Ok((FileRecord { size, rows }, stamp))
 }

@@ -170,10 +170,8 @@ pub async fn compact(opts: &CompactOptions, reporter: &dyn Reporter) -> Result<V
     // readers can use the stored facts again.
     let stale = |files: &[PathBuf]| {
         files.iter().any(|f| {
-            let rel = f.strip_prefix(data).map(|r| r.display().to_string());
-            rel.ok()
-                .and_then(|r| snap.manifest.name_facts.get(&r).cloned())
-                .is_none_or(|stamp| stamp != name_facts::STAMP)
+            f.strip_prefix(data)
+                .is_ok_and(|r| snap.manifest.lacks_name_facts(&r.display().to_string()))
         })
     };
     let mut todo = Vec::new();

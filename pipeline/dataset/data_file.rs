@@ -46,7 +46,12 @@ pub fn footer_value(meta: &ParquetMetaData, key: &str) -> Option<String> {
 
 /// The rows a Parquet file's footer states.
 pub fn rows(path: &Path) -> Result<u64, String> {
-    let rows = read(path)?.file_metadata().num_rows();
+    rows_in(&read(path)?)
+}
+
+/// The rows a footer states.
+pub fn rows_in(meta: &ParquetMetaData) -> Result<u64, String> {
+    let rows = meta.file_metadata().num_rows();
     u64::try_from(rows).map_err(|_| format!("footer states {rows} rows"))
 }
 

@@ -179,10 +179,14 @@ impl Manifest {
         self.entries
             .iter()
             .flat_map(|e| &e.output_files)
-            .filter(|f| f.starts_with("certs/"))
-            .all(|f| {
-                self.name_facts.get(f).map(String::as_str) == Some(crate::table::name_facts::STAMP)
-            })
+            .all(|f| !self.lacks_name_facts(f))
+    }
+
+    /// Whether `rel` (dataset-relative) is a `certs` file without name
+    /// facts of this binary's stamp.
+    pub fn lacks_name_facts(&self, rel: &str) -> bool {
+        rel.starts_with("certs/")
+            && self.name_facts.get(rel).map(String::as_str) != Some(crate::table::name_facts::STAMP)
     }
 }
 

@@ -430,10 +430,7 @@ pub(crate) fn compute(
 ) -> Result<Status> {
     let without_facts = files
         .keys()
-        .filter(|f| f.starts_with("certs/"))
-        .filter(|f| {
-            manifest.name_facts.get(*f).map(String::as_str) != Some(crate::table::name_facts::STAMP)
-        })
+        .filter(|f| manifest.lacks_name_facts(f))
         .count() as u64;
     let (problems, damaged) = set_aside_damage(&mut files, foreign, manifest.generation, src);
     let certs = per_log(&files, src, "certs")?;

@@ -396,20 +396,16 @@ fn write_batches(
 /// Rows written at a time by [`write_lines`].
 const SLICE_ROWS: usize = 8192;
 
-/// `batch` as zero-copy slices of at most [`SLICE_ROWS`] rows.
-fn slices_of(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
-    (0..batch.num_rows())
-        .step_by(SLICE_ROWS)
-        .map(move |at| batch.slice(at, SLICE_ROWS.min(batch.num_rows() - at)))
-}
-
-/// `batch` as slices of at most [`SLICE_ROWS`] rows (itself when it has
-/// none: a CSV header is still written for it).
+/// `batch` as zero-copy slices of at most [`SLICE_ROWS`] rows (itself when
+/// it has none: a CSV header is still written for it).
 fn slices(batch: RecordBatch) -> Vec<RecordBatch> {
     if batch.num_rows() == 0 {
         return vec![batch];
     }
-    slices_of(&batch).collect()
+    (0..batch.num_rows())
+        .step_by(SLICE_ROWS)
+        .map(|at| batch.slice(at, SLICE_ROWS.min(batch.num_rows() - at)))
+        .collect()
 }
 
 /// Writes `batches` as CSV or JSON lines, a slice at a time: the text

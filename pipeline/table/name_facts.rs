@@ -14,9 +14,8 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int32Builder, ListArray, RecordBatch};
 use arrow::datatypes::DataType;
 
-use crate::table::writer::PartitionWriter;
-
 use crate::dns::{is_reserved_ip, normalize, suffix_facts, tld_is_delegated, undelegated, TldMemo};
+use crate::table::writer::PartitionWriter;
 
 /// A name (without `*.`) is itself a public suffix: `any_public_suffix`.
 pub const PUBLIC_SUFFIX: i32 = 1;
