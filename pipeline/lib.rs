@@ -23,6 +23,7 @@
 //! - [`cli`] defines the flags and renders what the library returns;
 //! - [`synth`] writes realistic dumps with planted anomalies and their ground truth.
 
+pub mod allocator;
 pub mod build_info;
 pub mod cli;
 pub mod ct;
