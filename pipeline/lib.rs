@@ -21,8 +21,10 @@
 //!   `check` and `query`, and (in `sql::cluster`) the Ballista scheduler,
 //!   executor and client that run them on a cluster;
 //! - [`cli`] defines the flags and renders what the library returns;
-//! - [`synth`] writes realistic dumps with planted anomalies and their ground truth.
+//! - [`synth`] writes realistic dumps with planted anomalies and their ground truth;
+//! - [`allocator`] hands the memory a finished phase freed back to the kernel.
 
+pub mod allocator;
 pub mod build_info;
 pub mod cli;
 pub mod ct;

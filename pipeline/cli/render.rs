@@ -97,7 +97,7 @@ pub fn check_summary(w: &mut dyn Write, report: &CheckReport) -> std::io::Result
             Severity::Warning => line.warnings += 1,
             Severity::Notice => line.notices += 1,
         }
-        *line.rules.entry(f.rule.as_str()).or_default() += 1;
+        *line.rules.entry(&*f.rule).or_default() += 1;
     }
     writeln!(
         w,

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::sql::baseline::{self, RuleRun};
 use crate::sql::evidence::{self, crt_sh_link, Evidence};
 use crate::sql::hex_literals::decode_hex;
+use crate::sql::interner::Interner;
 use crate::sql::output::OutputFormat;
 use crate::sql::rerun;
 use crate::sql::rules::{self, Rule, RuleError, Severity};
@@ -92,9 +93,10 @@ pub struct CheckOptions {
     #[arg(long)]
     pub new: bool,
     /// How many rules run at once. Each rule already uses every core; two
-    /// at a time fill the gaps while one waits on a join or an aggregation.
+    /// at a time fill the gaps while one waits on a join or an aggregation
+    /// (a few percent faster, for two rules' hash tables in memory at once).
     /// With more than 1, a rule's time in --timings includes sharing the CPU.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
     /// The SQL session: log list and memory.
     #[command(flatten)]
@@ -112,30 +114,31 @@ impl CheckOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// Rule id.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// Rule severity.
     pub severity: Severity,
     /// The log.
-    pub log: Option<String>,
+    pub log: Option<Arc<str>>,
     /// The entry's index.
     pub entry_index: Option<i64>,
     /// SHA-256 of the certificate (32 bytes).
-    pub cert_sha256: Option<Vec<u8>>,
+    pub cert_sha256: Option<Box<[u8]>>,
     /// The issuer's CN.
-    pub issuer_cn: Option<String>,
+    pub issuer_cn: Option<Arc<str>>,
     /// not_before, ms since the epoch.
     pub not_before_ms: Option<i64>,
     /// Why.
-    pub detail: Option<String>,
-    /// The certificate's serial, subject, names and issuer.
-    pub evidence: Evidence,
+    pub detail: Option<Box<str>>,
+    /// The certificate's serial, subject, names and issuer (shared by the
+    /// findings of one entry).
+    pub evidence: Arc<Evidence>,
 }
 
 impl Finding {
     /// How the issuer is named: its CN, else its organisation, else its DN
     /// (empty when none is known).
     pub fn issuer_name(&self) -> &str {
-        fn nonempty(s: &Option<String>) -> Option<&str> {
+        fn nonempty(s: &Option<Arc<str>>) -> Option<&str> {
             s.as_deref().filter(|s| !s.is_empty())
         }
         nonempty(&self.issuer_cn)
@@ -232,7 +235,7 @@ fn strings(col: &ArrayRef) -> Result<StringArray> {
 /// A rule's `cert_sha256` column as bytes: binary as it is in `certs`, or
 /// hex text (either case) as rules written before hashes were binary
 /// everywhere return it.
-fn hash_column(col: &ArrayRef) -> std::result::Result<Vec<Option<Vec<u8>>>, String> {
+fn hash_column(col: &ArrayRef) -> std::result::Result<Vec<Option<Box<[u8]>>>, String> {
     let binary = cast(col, &DataType::Binary).map_err(|e| e.to_string())?;
     let binary = binary.as_binary::<i32>();
     let text = matches!(
@@ -244,10 +247,12 @@ fn hash_column(col: &ArrayRef) -> std::result::Result<Vec<Option<Vec<u8>>>, Stri
         .map(|v| {
             v.map(|bytes| {
                 if !text {
-                    return Ok(bytes.to_vec());
+                    return Ok(bytes.into());
                 }
                 let t = String::from_utf8_lossy(bytes);
-                decode_hex(&t).ok_or_else(|| format!("cert_sha256 {t:?} is neither bytes nor hex"))
+                decode_hex(&t)
+                    .map(Vec::into_boxed_slice)
+                    .ok_or_else(|| format!("cert_sha256 {t:?} is neither bytes nor hex"))
             })
             .transpose()
         })
@@ -256,7 +261,10 @@ fn hash_column(col: &ArrayRef) -> std::result::Result<Vec<Option<Vec<u8>>>, Stri
 
 /// Turns a rule's result batches into findings, checking the required columns.
 fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<Finding>, String> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    let id: Arc<str> = Arc::from(rule.id.as_str());
+    let none = Arc::new(Evidence::default());
+    let mut shared = Interner::default();
     for batch in batches {
         let missing: Vec<&str> = FINDING_COLUMNS
             .iter()
@@ -277,18 +285,20 @@ fn to_findings(rule: &Rule, batches: &[RecordBatch]) -> std::result::Result<Vec<
         let ts_type = timestamp_type();
         let nb = cast(get("not_before"), &ts_type).map_err(|e| e.to_string())?;
         let nb: &TimestampMillisecondArray = nb.as_primitive();
-        let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
+        fn text(a: &StringArray, i: usize) -> Option<&str> {
+            (!a.is_null(i)).then(|| a.value(i))
+        }
         for (i, sha) in sha.into_iter().enumerate() {
             out.push(Finding {
-                rule: rule.id.clone(),
+                rule: id.clone(),
                 severity: rule.severity,
-                log: opt(&log, i),
+                log: text(&log, i).map(|l| shared.get(l)),
                 entry_index: (!index.is_null(i)).then(|| index.value(i)),
                 cert_sha256: sha,
-                issuer_cn: opt(&issuer, i),
+                issuer_cn: text(&issuer, i).map(|c| shared.get(c)),
                 not_before_ms: (!nb.is_null(i)).then(|| nb.value(i)),
-                detail: opt(&detail, i),
-                evidence: Evidence::default(),
+                detail: text(&detail, i).map(Box::from),
+                evidence: none.clone(),
             });
         }
     }
@@ -412,6 +422,9 @@ pub fn list_rules(opts: &CheckOptions) -> Result<(Vec<RuleInfo>, Vec<RuleError>)
     Ok((infos, broken))
 }
 
+/// A rule that ran: its findings or what went wrong, and its seconds.
+type RuleDone = (Rule, std::result::Result<Vec<Finding>, RuleError>, f64);
+
 /// Runs the rules and gathers the report (nothing is printed or stored).
 pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<CheckReport> {
     let (mut rules, broken, where_from) = load_rules(opts)?;
@@ -434,18 +447,31 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
                 vec![(shared_views::NAME_SUSPECTS, started.elapsed().as_secs_f64())];
             report.shared_rows = Some(kept);
         }
+        crate::allocator::release_freed();
     }
+    // The rules that read the kept rows run first, so that the rows can go
+    // before the others run; the report lists the rules in their order.
+    let mut order: Vec<(usize, Rule)> = rules.into_iter().enumerate().collect();
+    order.sort_by_key(|(_, rule)| !shared_views::names_view(&rule.sql));
+    let mut names_left = match report.shared_rows {
+        Some(_) => order
+            .iter()
+            .filter(|(_, r)| shared_views::names_view(&r.sql))
+            .count(),
+        None => 0,
+    };
+    let mut done: Vec<Option<RuleDone>> = (0..order.len()).map(|_| None).collect();
     // Rules run `jobs` at a time, each on its own task (a rule's plan then
     // keeps the cores busy while another one waits on a join or a final
-    // aggregation); results come back in rule order.
-    let runs = rules.into_iter().map(|rule| {
+    // aggregation).
+    let runs = order.into_iter().map(|(at, rule)| {
         let ctx = ctx.clone();
         let params = overrides.get(&rule.id).cloned().unwrap_or_default();
         let id = rule.id.clone();
         let task = tokio::spawn(async move {
             let started = std::time::Instant::now();
             let result = run_rule(&ctx, &rule, &params).await;
-            (rule, result, started.elapsed().as_secs_f64())
+            (at, rule, result, started.elapsed().as_secs_f64())
         });
         // A rule that panics (a bug in a UDF, say) is named in the error.
         task.map(move |joined| {
@@ -454,7 +480,19 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
     });
     let mut runs = futures::stream::iter(runs).buffered(usize::from(opts.jobs.max(1)));
     while let Some(run) = runs.next().await {
-        let (rule, result, seconds) = run?;
+        let (at, rule, result, seconds) = run?;
+        if names_left > 0 && shared_views::names_view(&rule.sql) {
+            names_left -= 1;
+            if names_left == 0 {
+                shared_views::register(ctx, !report.names_tested).await?;
+            }
+        }
+        // The rule's hash tables are gone: their memory goes back now, so
+        // that the next rules' peaks do not stack on it.
+        crate::allocator::release_freed();
+        done[at] = Some((rule, result, seconds));
+    }
+    for (rule, result, seconds) in done.into_iter().flatten() {
         report.rule_seconds.push((rule.id.clone(), seconds));
         match result {
             Ok(mut findings) => {
@@ -469,6 +507,8 @@ pub async fn run_rules(ctx: &SessionContext, opts: &CheckOptions) -> Result<Chec
     evidence::attach(ctx, &mut report.findings).await?;
     let looked_up = std::time::Instant::now();
     report.issuer_certs = issuer_certs(ctx).await?;
+    // What the lookups freed goes back before the findings are written.
+    crate::allocator::release_freed();
     report.after_rules_seconds = vec![
         ("evidence", (looked_up - started).as_secs_f64()),
         ("issuer counts", looked_up.elapsed().as_secs_f64()),
@@ -698,7 +738,7 @@ pub fn findings_batch(findings: &[Finding], run_time_ms: i64) -> Result<RecordBa
     }
     let links: Vec<Option<String>> = findings.iter().map(Finding::crt_sh).collect();
     let columns: Vec<ArrayRef> = vec![
-        s(|f| Some(f.rule.as_str())),
+        s(|f| Some(&f.rule)),
         s(|f| Some(f.severity.as_str())),
         s(|f| f.log.as_deref()),
         Arc::new(
@@ -823,7 +863,7 @@ async fn stored_keys(
             set.insert((
                 runs.value(i).to_owned(),
                 rules.value(i).to_owned(),
-                h.unwrap_or_default(),
+                h.unwrap_or_default().into_vec(),
             ));
         }
     }
@@ -845,13 +885,13 @@ async fn new_findings(
         .findings
         .iter()
         .map(|f| {
-            let Some(run) = chosen.get(&f.rule) else {
+            let Some(run) = chosen.get(&*f.rule) else {
                 return true;
             };
             let key = (
                 run.run.clone(),
-                f.rule.clone(),
-                f.cert_sha256.clone().unwrap_or_default(),
+                f.rule.to_string(),
+                f.cert_sha256.as_deref().unwrap_or_default().to_vec(),
             );
             !seen.contains(&key)
         })

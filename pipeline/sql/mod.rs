@@ -10,6 +10,7 @@ pub mod check;
 pub mod cluster;
 pub mod evidence;
 pub(crate) mod hex_literals;
+pub(crate) mod interner;
 pub mod memory_limit;
 pub(crate) mod name_facts;
 pub mod output;

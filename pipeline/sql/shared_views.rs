@@ -57,7 +57,8 @@ WHERE facts <> 0";
 pub const MATERIALIZE_CAP: usize = 512 << 20;
 
 /// Registers the view with `ctx` (which has `certs` and the UDFs): over the
-/// stored facts if `stored` (every `certs` file has this binary's).
+/// stored facts if `stored` (every `certs` file has this binary's). It
+/// replaces the rows [`materialize`] kept, if any.
 pub async fn register(ctx: &SessionContext, stored: bool) -> Result<()> {
     let sql = if stored {
         NAME_SUSPECTS_STORED_SQL
@@ -66,6 +67,7 @@ pub async fn register(ctx: &SessionContext, stored: bool) -> Result<()> {
     };
     let plan = ctx.sql(sql).await?.into_unoptimized_plan();
     let view = ViewTable::new(plan, Some(sql.to_owned()));
+    ctx.deregister_table(NAME_SUSPECTS)?;
     ctx.register_table(NAME_SUSPECTS, Arc::new(view))?;
     Ok(())
 }

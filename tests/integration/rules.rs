@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use pipeline::sql::check::{run_rules, CheckOptions, CheckReport};
 use pipeline::sql::output::OutputFormat;
 use pipeline::sql::session::{self, SessionOptions};
+use pipeline::sql::shared_views;
 use serde_json::Value;
 
 use crate::fixtures::{data_dir, run_ingest};
@@ -59,8 +60,8 @@ fn found(report: &CheckReport) -> BTreeSet<Key> {
         .iter()
         .map(|f| {
             (
-                f.rule.clone(),
-                f.log.clone().unwrap(),
+                f.rule.to_string(),
+                f.log.as_deref().unwrap().to_owned(),
                 f.entry_index.unwrap(),
             )
         })
@@ -77,6 +78,52 @@ fn every_rule_file_loads_and_runs() {
         "{:?}",
         report.rules_run
     );
+}
+
+/// The rules that read the kept `name_suspects` rows run first and the
+/// rows go when they are done, yet the report lists rules and findings in
+/// rule order, and the session has the view back afterwards.
+#[test]
+fn rules_report_in_rule_order_and_the_kept_name_rows_are_let_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("data");
+    run_ingest(&[data_dir().join("wrapped").join("synthetic")], &out, None);
+    let opts = CheckOptions {
+        jobs: 1,
+        ..check_options(&out)
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let ctx = session::open(&out).await.unwrap();
+        let report = run_rules(&ctx, &opts).await.unwrap();
+        let kept = report
+            .shared_rows
+            .expect("name_suspects kept for the rules");
+        assert!(kept.rows > 0);
+        let mut ids = report.rules_run.clone();
+        ids.sort();
+        assert_eq!(report.rules_run, ids, "rules out of their file order");
+        let position = |rule: &str| report.rules_run.iter().position(|r| r == rule).unwrap();
+        let order: Vec<usize> = report.findings.iter().map(|f| position(&f.rule)).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "findings not in rule order"
+        );
+        assert!(order.first() < order.last(), "findings of one rule only");
+        // The kept rows are gone: the view is back, over the stored facts,
+        // with the rows that were kept.
+        assert!(shared_views::reads_stored_facts(&ctx).await.unwrap());
+        let rows: usize = ctx
+            .sql("SELECT * FROM name_suspects")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, kept.rows);
+    });
 }
 
 #[test]
@@ -175,8 +222,8 @@ fn planted_findings_are_found_and_decoys_are_not() {
         report
             .findings
             .iter()
-            .find(|f| f.rule == rule)
-            .and_then(|f| f.detail.clone())
+            .find(|f| &*f.rule == rule)
+            .and_then(|f| f.detail.as_deref().map(str::to_owned))
             .unwrap_or_default()
     };
     assert!(detail("unvalidated_parent_domain").contains("github.io is the parent of x.github.io"));
@@ -231,7 +278,7 @@ fn parameters_change_what_is_found() {
     assert!(report
         .findings
         .iter()
-        .all(|f| f.rule != "missing_sct_after_promise"
+        .all(|f| &*f.rule != "missing_sct_after_promise"
             || f.issuer_cn.as_deref() == Some("Example Issuing CA 1")));
 }
 
