@@ -22,7 +22,7 @@
 //!   executor and client that run them on a cluster;
 //! - [`cli`] defines the flags and renders what the library returns;
 //! - [`synth`] writes realistic dumps with planted anomalies and their ground truth;
-//! - [`allocator`] hands the memory a finished phase freed back to the kernel.
+//! - [`allocator`] hands the memory a finished phase or an idle thread freed back to the kernel.
 
 pub mod allocator;
 pub mod build_info;

@@ -67,15 +67,11 @@ fn run_ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The runtime every command runs on. Its blocking threads (the reads of
-/// Parquet files) end 100 ms after their last task, not Tokio's 10 s: the
-/// allocator hands a thread's freed pages back only when that thread
-/// allocates again or ends, and an idle reader thread does neither. On
-/// `check` over 10M entries the 10 s threads held 0.25-0.3 GB between rules.
+/// The runtime the commands run on (see [`crate::allocator::BLOCKING_THREAD_IDLE`]).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_keep_alive(std::time::Duration::from_millis(100))
+        .thread_keep_alive(crate::allocator::BLOCKING_THREAD_IDLE)
         .build()?)
 }
 

@@ -114,10 +114,12 @@ impl Logging<'_> {
 }
 
 /// The runtime a scheduler or executor runs on (deep plans recurse: Ballista's
-/// binaries give their threads 32 MiB stacks too).
+/// binaries give their threads 32 MiB stacks too; idle reader threads end
+/// soon, see [`crate::allocator::BLOCKING_THREAD_IDLE`]).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(32 << 20)
+        .thread_keep_alive(crate::allocator::BLOCKING_THREAD_IDLE)
         .build()
 }
