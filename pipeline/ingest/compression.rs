@@ -102,8 +102,14 @@ impl FileDigest {
 fn rest_of_file(path: &Path, offset: u64, mut feed: impl FnMut(&[u8])) -> io::Result<u64> {
     let mut file = open_input(path)?;
     file.seek(SeekFrom::Start(offset))?;
+    // Nearly always everything was read: no buffer for the final, empty read.
+    let mut first = [0u8; 1];
+    if file.read(&mut first)? == 0 {
+        return Ok(0);
+    }
+    feed(&first);
+    let mut total = 1;
     let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0;
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
