@@ -236,10 +236,14 @@ where
         .enumerate()
         .with_min_len(MIN_RUN)
         .fold(
-            || Run {
-                scratch: S::default(),
-                certs: CertBatchBuilder::new(opts.keep_der),
-                rejects: Vec::new(),
+            // Boxed: the fold hands its state from entry to entry, and a
+            // builder of every column is kilobytes.
+            || {
+                Box::new(Run {
+                    scratch: S::default(),
+                    certs: CertBatchBuilder::new(opts.keep_der),
+                    rejects: Vec::new(),
+                })
             },
             |mut run, (i, item)| {
                 match decode(&mut run.scratch, i, item) {

@@ -48,9 +48,19 @@ const NO_DICTIONARY_COLUMNS: &[&str] = &[
 /// they are written and read faster.
 const PLAIN_COLUMNS: &[&str] = &["serial", "subject_dn", "subject_cn", "san_dns.list.item"];
 
-/// The leaf columns of the list columns. Query engines do not prune by
-/// statistics inside lists, so none are computed for them.
-const LIST_COLUMNS: &[&str] = &[
+/// Columns written without statistics: the values inside list columns
+/// (query engines do not prune by them) and the columns of random values
+/// (hashes, serials, subjects), whose every page spans nearly the whole
+/// range and so never rules one out; a lookup by `cert_sha256` has its
+/// bloom filter. Computing them took about 7% of the Parquet work.
+const NO_STATISTICS_COLUMNS: &[&str] = &[
+    "cert_sha256",
+    "tbs_sha256",
+    "spki_sha256",
+    "issuer_key_hash",
+    "serial",
+    "subject_dn",
+    "subject_cn",
     "san_dns.list.item",
     "san_ip.list.item",
     "policy_oids.list.item",
@@ -86,7 +96,7 @@ pub fn writer_properties() -> WriterProperties {
     for col in PLAIN_COLUMNS {
         b = b.set_column_encoding(column_path(col), Encoding::PLAIN);
     }
-    for col in LIST_COLUMNS {
+    for col in NO_STATISTICS_COLUMNS {
         b = b.set_column_statistics_enabled(column_path(col), EnabledStatistics::None);
     }
     b = b

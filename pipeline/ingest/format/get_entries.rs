@@ -46,7 +46,7 @@ pub struct JsonEntry<'a> {
 /// Decides the layout of a JSON dump from the start of the decompressed content: a page
 /// names `"entries"` before any `"leaf_input"`.
 pub fn detect_layout(head: &[u8]) -> Layout {
-    let find = |needle: &[u8]| head.windows(needle.len()).position(|w| w == needle);
+    let find = |needle: &[u8]| memchr::memmem::find(head, needle);
     match (find(b"\"entries\""), find(b"\"leaf_input\"")) {
         (Some(e), Some(l)) if e < l => Layout::Page,
         (Some(_), None) => Layout::Page,
