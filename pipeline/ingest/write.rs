@@ -1,7 +1,7 @@
-//! The writer stage of ingest: rows of decoded chunks go to one set of
-//! batch builders and Parquet writers per log, in the staging tree; an entry
-//! whose (log, index) is already stored is counted as a duplicate and kept
-//! aside for the conflict check.
+//! The writer stage of ingest: the record batches of decoded chunks go to
+//! one set of Parquet writers per log, in the staging tree; an entry whose
+//! (log, index) is already stored is counted as a duplicate, left out of
+//! its batch and kept aside for the conflict check.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
