@@ -11,7 +11,8 @@ the binary and prepares the virtualenv). For N entries:
    the same Parquet files: our statement time / DuckDB's per query;
 5. the Python baseline ingester (scripts/peers/py_ingest.py) on the same dump:
    its row count must match ours; our throughput / its throughput;
-6. prints a markdown table and writes bench/results/<date>-<N>.json.
+6. prints a markdown table and writes bench/results/<date>-<N>.json (-2, -3, ...
+   for further runs that day).
 """
 import argparse
 import datetime
@@ -202,7 +203,12 @@ def main():
 
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A second run the same day gets -2, -3, ...: results are evidence, never overwritten.
     target = out_dir / f"{results['date']}-{a.entries}.json"
+    n = 2
+    while target.exists():
+        target = out_dir / f"{results['date']}-{a.entries}-{n}.json"
+        n += 1
     target.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
     print(f"\nwritten to {target.relative_to(ROOT)}")

@@ -1,18 +1,25 @@
 //! Decoding one [`Chunk`] of dump input into `certs` rows and `rejects` rows.
 //! Each format's decoder lives with the format (`format/*`); this module
 //! dispatches a chunk to it and holds what they share. Entries of a chunk are
-//! decoded in parallel with rayon; the output keeps input order, whatever the
-//! thread count.
+//! decoded in parallel with rayon, each thread building record batches of
+//! its run of entries; the output keeps input order, whatever the thread
+//! count.
 
 use std::sync::{Arc, LazyLock};
 
 use base64::engine::general_purpose::PAD_INDIFFERENT;
 use base64::engine::Simd;
 
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
+use arrow::record_batch::RecordBatch;
+use rayon::prelude::*;
+
 use crate::ingest::buffers;
 use crate::ingest::format::{cert_files, get_entries, tiles};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
-use crate::ingest::{Chunk, InputFile};
+use crate::ingest::{Chunk, InputFile, Layout};
+use crate::table::batch::CertBatchBuilder;
 use crate::x509::cert_record::{CertRecord, ExtractOptions};
 
 /// The rows decoded from one chunk, in input order.
@@ -20,8 +27,11 @@ use crate::x509::cert_record::{CertRecord, ExtractOptions};
 pub struct ChunkOutput {
     /// The file the chunk came from (its `log` names the partition).
     pub file: Arc<InputFile>,
-    /// One row per decoded entry.
-    pub certs: Vec<CertRecord>,
+    /// The decoded entries as `certs` rows ([`cert_schema`]), in input
+    /// order, built by the decoding threads.
+    ///
+    /// [`cert_schema`]: crate::table::schema::cert_schema
+    pub certs: Vec<RecordBatch>,
     /// One row per entry (or unreadable stretch) that could not be framed.
     pub rejects: Vec<RejectRecord>,
     /// Chain fingerprints of tile entries that the log's `issuer/` lacks
@@ -30,17 +40,32 @@ pub struct ChunkOutput {
 }
 
 impl ChunkOutput {
-    /// Entries read: every entry became a cert row or a reject.
-    pub fn entries(&self) -> u64 {
-        (self.certs.len() + self.rejects.len()) as u64
+    /// An output with the given rejects and no rows.
+    pub(crate) fn rejects_only(file: Arc<InputFile>, rejects: Vec<RejectRecord>) -> Self {
+        ChunkOutput {
+            file,
+            certs: Vec::new(),
+            rejects,
+            missing_issuers: Vec::new(),
+        }
     }
 
-    /// Cert rows with a parse_error.
-    pub fn parse_errors(&self) -> u64 {
+    /// Cert rows.
+    pub fn cert_rows(&self) -> usize {
+        self.certs.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Entries read: every entry became a cert row or a reject.
+    pub fn entries(&self) -> u64 {
+        (self.cert_rows() + self.rejects.len()) as u64
+    }
+
+    /// The `entry_index` of each cert row, in order.
+    pub fn entry_indices(&self) -> impl Iterator<Item = i64> + '_ {
         self.certs
             .iter()
-            .filter(|c| c.parse_error.is_some())
-            .count() as u64
+            .filter_map(|b| b.column_by_name("entry_index"))
+            .flat_map(|c| c.as_primitive::<Int64Type>().values().iter().copied())
     }
 }
 
@@ -106,13 +131,7 @@ pub fn decode_chunk(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
                 kind: RejectKind::Io,
                 reason: format!("{message}; the rest of the file could not be read"),
             };
-            let out = ChunkOutput {
-                file,
-                certs: Vec::new(),
-                rejects: vec![reject],
-                missing_issuers: Vec::new(),
-            };
-            (out, None)
+            (ChunkOutput::rejects_only(file, vec![reject]), None)
         }
         Chunk::Tile {
             file,
@@ -171,36 +190,84 @@ pub fn decode_chunk_guarded(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "a panic".into());
-        ChunkOutput {
-            file: file.clone(),
-            certs: Vec::new(),
-            rejects: vec![RejectRecord {
-                entry_index: None,
-                source_file: file.name.clone(),
-                position,
-                kind: RejectKind::Io,
-                reason: format!(
-                    "internal error while decoding ({what}): the entries of this chunk were not stored; please report it"
-                ),
-            }],
-            missing_issuers: Vec::new(),
-        }
+        let reject = RejectRecord {
+            entry_index: None,
+            source_file: file.name.clone(),
+            position,
+            kind: RejectKind::Io,
+            reason: format!(
+                "internal error while decoding ({what}): the entries of this chunk were not stored; please report it"
+            ),
+        };
+        ChunkOutput::rejects_only(file, vec![reject])
     })
 }
 
-/// The rows of a chunk from the outcomes of its entries, in order.
-pub(crate) fn collect(file: Arc<InputFile>, outcomes: Vec<Outcome>) -> ChunkOutput {
-    let mut out = ChunkOutput {
-        file,
-        certs: Vec::with_capacity(outcomes.len()),
-        rejects: Vec::new(),
-        missing_issuers: Vec::new(),
-    };
-    for o in outcomes {
-        match o {
-            Outcome::Cert(c) => out.certs.push(c),
-            Outcome::Reject(r) => out.rejects.push(r),
-        }
+/// Entries a decoding thread takes at least, so that a chunk becomes a few
+/// batches of some hundreds of rows rather than many small ones.
+const MIN_RUN: usize = 128;
+
+/// One thread's run of consecutive entries of a chunk: its cert rows go
+/// straight into a batch builder, so a record is built, appended and freed
+/// on the same thread, and the writer receives columns.
+struct Run<S> {
+    scratch: S,
+    certs: CertBatchBuilder,
+    rejects: Vec<RejectRecord>,
+}
+
+/// Decodes `items` (the entries of one chunk) in parallel with `decode`
+/// and gathers the outcomes in input order.
+pub(crate) fn decode_each<T, S>(
+    file: Arc<InputFile>,
+    items: &[T],
+    opts: ExtractOptions,
+    decode: impl Fn(&mut S, usize, &T) -> Outcome + Sync + Send,
+) -> ChunkOutput
+where
+    T: Sync,
+    S: Default + Send,
+{
+    // Rows of certificate files say which file: their index is only their
+    // place among the folder's certificates.
+    let source = (file.layout == Layout::Certs).then(|| file.name.clone());
+    let runs: Vec<(Option<RecordBatch>, Vec<RejectRecord>)> = items
+        .par_iter()
+        .enumerate()
+        .with_min_len(MIN_RUN)
+        .fold(
+            // Boxed: the fold hands its state from entry to entry, and a
+            // builder of every column is kilobytes.
+            || {
+                Box::new(Run {
+                    scratch: S::default(),
+                    certs: CertBatchBuilder::new(opts.keep_der),
+                    rejects: Vec::new(),
+                })
+            },
+            |mut run, (i, item)| {
+                match decode(&mut run.scratch, i, item) {
+                    Outcome::Cert(c) => run.certs.append(&c, source.as_deref()),
+                    Outcome::Reject(r) => run.rejects.push(r),
+                }
+                run
+            },
+        )
+        .map(|mut run| {
+            let batch = (!run.certs.is_empty()).then(|| {
+                // Only a bug makes this fail; the chunk then becomes one
+                // reject (decode_chunk_guarded).
+                run.certs
+                    .finish()
+                    .unwrap_or_else(|e| panic!("building the rows of a chunk: {e}"))
+            });
+            (batch, run.rejects)
+        })
+        .collect();
+    let mut out = ChunkOutput::rejects_only(file, Vec::new());
+    for (batch, rejects) in runs {
+        out.certs.extend(batch);
+        out.rejects.extend(rejects);
     }
     out
 }

@@ -2,8 +2,8 @@
 //! memory stays bounded whatever the input size:
 //! - a reader thread decompresses files and cuts them into chunks;
 //! - the calling thread takes waves of chunks and decodes them in parallel
-//!   (rayon keeps their order);
-//! - a writer thread ([`super::write`]) builds record batches and writes
+//!   into record batches (rayon keeps their order);
+//! - a writer thread ([`super::write`]) leaves out duplicates and writes
 //!   Parquet files.
 
 use std::collections::BTreeMap;

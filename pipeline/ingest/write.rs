@@ -1,28 +1,30 @@
-//! The writer stage of ingest: rows of decoded chunks go to one set of
-//! batch builders and Parquet writers per log, in the staging tree; an entry
-//! whose (log, index) is already stored is counted as a duplicate and kept
-//! aside for the conflict check.
+//! The writer stage of ingest: the record batches of decoded chunks go to
+//! one set of Parquet writers per log, in the staging tree; an entry whose
+//! (log, index) is already stored is counted as a duplicate, left out of
+//! its batch and kept aside for the conflict check.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray, BooleanArray};
+use arrow::compute::{filter, filter_record_batch};
+use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
 use rangemap::RangeInclusiveSet;
 
 use crate::dataset::conflicts::Duplicate;
 use crate::dataset::layout;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ingest::decode::ChunkOutput;
-use crate::ingest::discover::Layout;
 use crate::ingest::reject::{RejectKind, RejectRecord};
-use crate::table::batch::{CertBatchBuilder, RejectBatchBuilder};
+use crate::table::batch::RejectBatchBuilder;
 use crate::table::name_facts;
 use crate::table::schema::{cert_schema, reject_schema};
 use crate::table::writer::PartitionWriter;
-use crate::x509::cert_record::CertRecord;
 
-/// Rows buffered per log before a record batch is written.
+/// Reject rows buffered per log before a record batch is written.
 const BATCH_ROWS: usize = 8192;
 
 /// What one input file gave.
@@ -97,20 +99,43 @@ impl Intake {
         }
     }
 
-    /// Whether to store `cert` (else it is a duplicate).
-    fn keep_cert(&mut self, cert: &CertRecord) -> bool {
-        if !self.fresh(cert.entry_index as u64) {
-            let dup = Duplicate {
-                cert_sha256: Some(cert.cert_sha256),
-                timestamp_ms: Some(cert.entry_timestamp_ms),
-                ..self.duplicate(cert.entry_index)
-            };
-            self.dups.push(dup);
-            return false;
+    /// The rows of `batch` (cert rows) to store: all of it, or without its
+    /// duplicates.
+    fn keep_certs(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Internal(format!("a certs batch without `{name}`")))
+        };
+        let index = column("entry_index")?.as_primitive::<Int64Type>();
+        let time = column("entry_timestamp")?.as_primitive::<TimestampMillisecondType>();
+        let sha = column("cert_sha256")?.as_binary::<i32>();
+        let parse_error = column("parse_error")?;
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let entry_index = index.value(row);
+            let fresh = self.fresh(entry_index as u64);
+            if !fresh {
+                let dup = Duplicate {
+                    cert_sha256: sha.value(row).try_into().ok(),
+                    timestamp_ms: Some(time.value(row)),
+                    ..self.duplicate(entry_index)
+                };
+                self.dups.push(dup);
+            }
+            keep.push(fresh);
         }
-        self.now.rows += 1;
-        self.now.parse_errors += u64::from(cert.parse_error.is_some());
-        true
+        let kept = keep.iter().filter(|k| **k).count();
+        self.now.rows += kept as u64;
+        if kept == batch.num_rows() {
+            self.now.parse_errors += (batch.num_rows() - parse_error.null_count()) as u64;
+            return Ok(batch);
+        }
+        let keep = BooleanArray::from(keep);
+        let failed =
+            filter(parse_error, &keep).map_err(|e| Error::arrow("leaving out duplicates", e))?;
+        self.now.parse_errors += (failed.len() - failed.null_count()) as u64;
+        filter_record_batch(&batch, &keep).map_err(|e| Error::arrow("leaving out duplicates", e))
     }
 
     /// Whether to store `reject`. An io reject stands for a lost stretch,
@@ -136,7 +161,6 @@ impl Intake {
 
 /// The open output of one log.
 struct LogSink {
-    certs: CertBatchBuilder,
     cert_files: PartitionWriter,
     rejects: RejectBatchBuilder,
     reject_files: PartitionWriter,
@@ -173,7 +197,6 @@ impl Sinks {
     fn sink(&mut self, log: &Arc<str>) -> &mut LogSink {
         let (out, run_id, keep_der) = (&self.out, &self.run_id, self.keep_der);
         self.logs.entry(log.clone()).or_insert_with(|| LogSink {
-            certs: CertBatchBuilder::new(keep_der),
             cert_files: name_facts::stamped(PartitionWriter::new(
                 layout::dir(out, "certs", log),
                 run_id.clone(),
@@ -214,17 +237,9 @@ impl Sinks {
                 .entry(reject.source_file.to_string())
                 .or_insert_with(|| reject.reason.clone());
         }
-        // Rows of certificate files say which file: their index is only
-        // their place among the folder's certificates.
-        let source = (output.file.layout == Layout::Certs).then(|| output.file.name.clone());
         let sink = self.sink(&log);
-        for cert in &output.certs {
-            if intake.keep_cert(cert) {
-                sink.certs.append(cert, source.as_deref());
-                if sink.certs.len() >= BATCH_ROWS {
-                    sink.cert_files.write(&sink.certs.finish()?)?;
-                }
-            }
+        for batch in output.certs {
+            sink.cert_files.write(&intake.keep_certs(batch)?)?;
         }
         for reject in &output.rejects {
             if intake.keep_reject(reject) {
@@ -271,14 +286,10 @@ impl Sinks {
     fn finish_all(&mut self) -> Result<()> {
         for (log, sink) in std::mem::take(&mut self.logs) {
             let LogSink {
-                mut certs,
-                mut cert_files,
+                cert_files,
                 mut rejects,
                 mut reject_files,
             } = sink;
-            if !certs.is_empty() {
-                cert_files.write(&certs.finish()?)?;
-            }
             if !rejects.is_empty() {
                 reject_files.write(&rejects.finish()?)?;
             }

@@ -23,9 +23,9 @@ fn binary_list() -> ListBuilder<BinaryBuilder> {
     ListBuilder::new(BinaryBuilder::new()).with_field(item(DataType::Binary))
 }
 
-fn append_strings(b: &mut ListBuilder<StringBuilder>, values: &[String]) {
+fn append_strings(b: &mut ListBuilder<StringBuilder>, values: &[impl AsRef<str>]) {
     for v in values {
-        b.values().append_value(v);
+        b.values().append_value(v.as_ref());
     }
     b.append(true);
 }
@@ -130,11 +130,6 @@ impl CertBatchBuilder {
             source_file: StringBuilder::new(),
             der: keep_der.then(BinaryBuilder::new),
         }
-    }
-
-    /// Rows appended since the last [`finish`](Self::finish).
-    pub fn len(&self) -> usize {
-        self.rows
     }
 
     /// True when no rows are buffered.

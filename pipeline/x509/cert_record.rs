@@ -6,7 +6,7 @@
 //! filled; a certificate that x509-parser rejects outright still gets a row
 //! with its hashes and, where the DER framing allows, its serial.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sha2::{Digest, Sha256};
@@ -72,15 +72,15 @@ pub struct CertRecord {
     /// SAN iPAddresses, as text.
     pub san_ip: Vec<String>,
     /// Signature algorithm name (OpenSSL's), or the dotted OID when unknown.
-    pub signature_algorithm: Option<String>,
+    pub signature_algorithm: Option<Cow<'static, str>>,
     /// Signature algorithm OID, dotted.
-    pub signature_oid: Option<String>,
+    pub signature_oid: Option<Cow<'static, str>>,
     /// Key algorithm: RSA, EC, Ed25519, DSA, ...
-    pub key_algorithm: Option<String>,
+    pub key_algorithm: Option<Cow<'static, str>>,
     /// Key size in bits (RSA modulus, DSA p, curve size).
     pub key_bits: Option<i32>,
     /// EC curve name (P-256, ...).
-    pub key_curve: Option<String>,
+    pub key_curve: Option<Cow<'static, str>>,
     /// SHA-256 of the SubjectPublicKeyInfo DER.
     pub spki_sha256: Option<Sha256Digest>,
     /// notBefore, ms since the Unix epoch (UTC).
@@ -92,7 +92,7 @@ pub struct CertRecord {
     /// certificatePolicies policy OIDs.
     pub policy_oids: Vec<String>,
     /// Extended key usages (names for the common ones, else dotted OIDs).
-    pub eku: Vec<String>,
+    pub eku: Vec<Cow<'static, str>>,
     /// authorityInfoAccess OCSP URIs, in certificate order.
     pub ocsp_urls: Vec<String>,
     /// authorityInfoAccess caIssuers URIs, in certificate order.
@@ -303,21 +303,19 @@ fn extract_precert_tbs(tbs: &[u8], rec: &mut CertRecord, problems: &mut Problems
 /// What can be read without x509-parser when it rejects the certificate.
 fn fill_fallback(tbs: Option<der::Tlv<'_>>, rec: &mut CertRecord) {
     if let Some(serial) = tbs.and_then(der::serial_of_tbs) {
-        rec.serial = Some(hex::encode(serial));
+        rec.serial = Some(lower_hex(serial));
     }
 }
 
 fn set_signature(alg: &AlgorithmIdentifier<'_>, rec: &mut CertRecord) {
-    rec.signature_algorithm = Some(oid_names::name_or_dotted(
-        SIGNATURE_ALGORITHMS,
-        &alg.algorithm,
-    ));
-    rec.signature_oid = Some(oid_names::dotted(SIGNATURE_ALGORITHMS, &alg.algorithm));
+    let (name, dotted) = oid_names::name_and_dotted(SIGNATURE_ALGORITHMS, &alg.algorithm);
+    rec.signature_algorithm = Some(name);
+    rec.signature_oid = Some(dotted);
 }
 
 fn fill_tbs(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Problems) {
     rec.cert_version = Some(tbs.version.0 as i32 + 1);
-    rec.serial = Some(hex::encode(tbs.raw_serial()));
+    rec.serial = Some(lower_hex(tbs.raw_serial()));
     let issuer = describe_name(tbs.issuer(), "issuer", problems);
     rec.issuer_dn = Some(issuer.dn);
     rec.issuer_cn = issuer.cn;
@@ -338,7 +336,10 @@ fn fill_key(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Probl
     rec.spki_sha256 = Some(sha256(spki.raw));
     let alg = &spki.algorithm.algorithm;
     let known = oid_names::lookup(KEY_ALGORITHMS, alg);
-    rec.key_algorithm = Some(known.map_or_else(|| oid_names::oid_text(alg), |k| k.name.to_owned()));
+    rec.key_algorithm = Some(known.map_or_else(
+        || Cow::Owned(oid_names::oid_text(alg)),
+        |k| Cow::Borrowed(k.name),
+    ));
     if let Some(k) = known.filter(|k| k.bits > 0) {
         rec.key_bits = Some(k.bits as i32);
     }
@@ -363,10 +364,10 @@ fn fill_key(tbs: &TbsCertificate<'_>, rec: &mut CertRecord, problems: &mut Probl
             match curve {
                 Some(c) => match oid_names::lookup(CURVES, &c) {
                     Some(named) => {
-                        rec.key_curve = Some(named.name.to_owned());
+                        rec.key_curve = Some(Cow::Borrowed(named.name));
                         rec.key_bits = Some(named.bits as i32);
                     }
-                    None => rec.key_curve = Some(oid_names::oid_text(&c)),
+                    None => rec.key_curve = Some(Cow::Owned(oid_names::oid_text(&c))),
                 },
                 None => problems.add("EC public key: parameters are not a named curve"),
             }
@@ -521,7 +522,7 @@ fn add_ekus(eku: &ExtendedKeyUsage<'_>, rec: &mut CertRecord) {
         (eku.ocsp_signing, "OCSPSigning"),
     ];
     rec.eku
-        .extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_owned()));
+        .extend(flags.iter().filter(|f| f.0).map(|f| Cow::Borrowed(f.1)));
     rec.eku.extend(
         eku.other
             .iter()
@@ -610,6 +611,22 @@ fn ip_to_string(bytes: &[u8]) -> Option<String> {
     }
 }
 
+/// `bytes` as lowercase hex.
+fn lower_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    push_hex(&mut s, bytes);
+    s
+}
+
+/// Appends `bytes` to `out` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+}
+
 /// The text forms of a distinguished name.
 struct NameText {
     dn: String,
@@ -621,7 +638,9 @@ struct NameText {
 /// multi-valued RDNs joined by ` + `), decoding every directory string type.
 fn describe_name(name: &X509Name<'_>, which: &str, problems: &mut Problems) -> NameText {
     let mut out = NameText {
-        dn: String::new(),
+        // The text is about as long as the DER (its tags and lengths become
+        // attribute names and separators), so one allocation mostly does.
+        dn: String::with_capacity(name.as_raw().len()),
         cn: None,
         org: None,
     };
@@ -646,8 +665,8 @@ fn describe_name(name: &X509Name<'_>, which: &str, problems: &mut Problems) -> N
             }
             out.dn.push_str(&value);
             match known.map(|k| k.name) {
-                Some("CN") if out.cn.is_none() => out.cn = Some(value),
-                Some("O") if out.org.is_none() => out.org = Some(value),
+                Some("CN") if out.cn.is_none() => out.cn = Some(value.into_owned()),
+                Some("O") if out.org.is_none() => out.org = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -655,8 +674,9 @@ fn describe_name(name: &X509Name<'_>, which: &str, problems: &mut Problems) -> N
     out
 }
 
-/// Decodes an attribute value to text; the flag is true when bytes were lost.
-fn directory_string(value: &Any<'_>) -> (String, bool) {
+/// Decodes an attribute value to text (borrowed when the bytes already are
+/// UTF-8); the flag is true when bytes were lost.
+fn directory_string<'a>(value: &Any<'a>) -> (Cow<'a, str>, bool) {
     let data = value.data;
     match value.tag() {
         Tag::Utf8String
@@ -664,8 +684,8 @@ fn directory_string(value: &Any<'_>) -> (String, bool) {
         | Tag::Ia5String
         | Tag::NumericString
         | Tag::VisibleString => match std::str::from_utf8(data) {
-            Ok(s) => (s.to_owned(), false),
-            Err(_) => (String::from_utf8_lossy(data).into_owned(), true),
+            Ok(s) => (Cow::Borrowed(s), false),
+            Err(_) => (String::from_utf8_lossy(data), true),
         },
         // T.61 in practice holds Latin-1.
         Tag::TeletexString => (data.iter().map(|&b| char::from(b)).collect(), false),
@@ -702,10 +722,8 @@ fn directory_string(value: &Any<'_>) -> (String, bool) {
         _ => {
             let mut s = String::with_capacity(1 + 2 * data.len());
             s.push('#');
-            for b in data {
-                let _ = write!(s, "{b:02x}");
-            }
-            (s, false)
+            push_hex(&mut s, data);
+            (Cow::Owned(s), false)
         }
     }
 }
@@ -739,13 +757,13 @@ mod tests {
     #[test]
     fn directory_strings_decode() {
         let bmp = Any::from_tag_and_data(Tag::BmpString, &[0x6c, 0x83, 0x90, 0x1a]);
-        assert_eq!(directory_string(&bmp), ("沃通".to_owned(), false));
+        assert_eq!(directory_string(&bmp), (Cow::from("沃通"), false));
         let t61 = Any::from_tag_and_data(Tag::TeletexString, &[0x4d, 0xfc]);
-        assert_eq!(directory_string(&t61), ("Mü".to_owned(), false));
+        assert_eq!(directory_string(&t61), (Cow::from("Mü"), false));
         let bad = Any::from_tag_and_data(Tag::Utf8String, &[0x41, 0xff]);
-        assert_eq!(directory_string(&bad), ("A\u{fffd}".to_owned(), true));
+        assert_eq!(directory_string(&bad), (Cow::from("A\u{fffd}"), true));
         let other = Any::from_tag_and_data(Tag::OctetString, &[0xab]);
-        assert_eq!(directory_string(&other), ("#ab".to_owned(), false));
+        assert_eq!(directory_string(&other), (Cow::from("#ab"), false));
     }
 
     #[test]

@@ -195,49 +195,58 @@ pub fn ct_tbs_sha256(tbs: Tlv<'_>) -> Option<[u8; 32]> {
     if tbs.tag != TAG_SEQUENCE {
         return None;
     }
+    // The fields and extensions are walked again rather than collected:
+    // reading a header costs less than allocating.
     let mut fields = Children::new(tbs.content);
-    let all: Vec<Tlv<'_>> = fields.by_ref().collect();
+    let ext_field = fields
+        .by_ref()
+        .enumerate()
+        .find(|(_, f)| f.tag == TAG_EXTENSIONS);
+    // The rest must be well-formed too.
+    fields.by_ref().for_each(drop);
     if !fields.complete() {
         return None;
     }
-    let ext_field = all.iter().position(|f| f.tag == TAG_EXTENSIONS);
-    let Some(ext_pos) = ext_field else {
+    let Some((ext_pos, ext_field)) = ext_field else {
         return Some(Sha256::digest(tbs.raw).into());
     };
-    let (ext_seq, _) = read_tlv(all[ext_pos].content)?;
+    let (ext_seq, _) = read_tlv(ext_field.content)?;
     if ext_seq.tag != TAG_SEQUENCE {
         return None;
     }
-    let mut exts = Children::new(ext_seq.content);
-    let extensions: Vec<Tlv<'_>> = exts.by_ref().collect();
+    let extensions = || Children::new(ext_seq.content);
+    let (mut kept, mut ct) = (0usize, false);
+    let mut exts = extensions();
+    for e in exts.by_ref() {
+        if is_ct_extension(&e) {
+            ct = true;
+        } else {
+            kept += e.raw.len();
+        }
+    }
     if !exts.complete() {
         return None;
     }
-    if !extensions.iter().any(is_ct_extension) {
+    if !ct {
         return Some(Sha256::digest(tbs.raw).into());
     }
-    let kept: usize = extensions
-        .iter()
-        .filter(|e| !is_ct_extension(e))
-        .map(|e| e.raw.len())
-        .sum();
     let seq_len = header_len(kept) + kept;
     let a3_len = if kept == 0 {
         0
     } else {
         header_len(seq_len) + seq_len
     };
-    let body_len = tbs.content.len() - all[ext_pos].raw.len() + a3_len;
+    let body_len = tbs.content.len() - ext_field.raw.len() + a3_len;
 
     let mut h = Sha256::new();
     hash_header(&mut h, TAG_SEQUENCE, body_len);
-    for (i, field) in all.iter().enumerate() {
+    for (i, field) in Children::new(tbs.content).enumerate() {
         if i != ext_pos {
             h.update(field.raw);
         } else if kept > 0 {
             hash_header(&mut h, TAG_EXTENSIONS, seq_len);
             hash_header(&mut h, TAG_SEQUENCE, kept);
-            for e in extensions.iter().filter(|e| !is_ct_extension(e)) {
+            for e in extensions().filter(|e| !is_ct_extension(e)) {
                 h.update(e.raw);
             }
         }

@@ -4,6 +4,8 @@
 //!
 //! Look-ups compare the OID's encoded bytes, so they do not allocate.
 
+use std::borrow::Cow;
+
 use x509_parser::asn1_rs::{oid, Oid};
 
 /// One named OID.
@@ -280,17 +282,24 @@ pub fn dotted_from_raw(raw: &[u8]) -> Option<String> {
             }
             continue;
         }
-        // Writing to a String cannot fail.
-        let _ = if first {
+        let arc = if first {
             let (a, rest) = match value {
                 0..=39 => (0, value),
                 40..=79 => (1, value - 40),
                 _ => (2, value - 80),
             };
             first = false;
-            write!(out, "{a}.{rest}")
+            out.push(char::from(b'0' + a));
+            rest
         } else {
-            write!(out, ".{value}")
+            value
+        };
+        out.push('.');
+        // Writing to a String cannot fail; arcs nearly always fit 64 bits,
+        // whose formatting is much the faster.
+        let _ = match u64::try_from(arc) {
+            Ok(small) => write!(out, "{small}"),
+            Err(_) => write!(out, "{arc}"),
         };
         value = 0;
     }
@@ -314,30 +323,44 @@ pub fn lookup(table: &'static [OidName], oid: &Oid<'_>) -> Option<&'static OidNa
 }
 
 /// The table's name for `oid`, or its dotted form when the table lacks it.
-pub fn name_or_dotted(table: &'static [OidName], oid: &Oid<'_>) -> String {
+pub fn name_or_dotted(table: &'static [OidName], oid: &Oid<'_>) -> Cow<'static, str> {
     match lookup(table, oid) {
-        Some(e) => e.name.to_owned(),
-        None => oid_text(oid),
+        Some(e) => Cow::Borrowed(e.name),
+        None => Cow::Owned(oid_text(oid)),
     }
 }
 
-/// The dotted form of `oid`, without allocating when a table knows it.
-pub fn dotted(table: &'static [OidName], oid: &Oid<'_>) -> String {
+/// The table's name and dotted form of `oid`, without allocating when the
+/// table knows it.
+pub fn name_and_dotted(
+    table: &'static [OidName],
+    oid: &Oid<'_>,
+) -> (Cow<'static, str>, Cow<'static, str>) {
     match lookup(table, oid) {
-        Some(e) => e.dotted.to_owned(),
-        None => oid_text(oid),
+        Some(e) => (Cow::Borrowed(e.name), Cow::Borrowed(e.dotted)),
+        None => {
+            let dotted = oid_text(oid);
+            (Cow::Owned(dotted.clone()), Cow::Owned(dotted))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
 
     #[test]
     fn dotted_edge_cases() {
         assert_eq!(dotted_from_raw(&[0x00]).as_deref(), Some("0.0"));
         assert_eq!(dotted_from_raw(&[0x88, 0x37]).as_deref(), Some("2.999"));
+        // An arc past 64 bits (2^64).
+        let big = [
+            0x2a, 0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ];
+        assert_eq!(
+            dotted_from_raw(&big).as_deref(),
+            Some("1.2.18446744073709551616")
+        );
         assert_eq!(dotted_from_raw(&[0x2b, 0x81]), None);
         assert_eq!(dotted_from_raw(&[]), None);
     }

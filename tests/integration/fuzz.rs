@@ -71,7 +71,7 @@ proptest! {
     ) {
         let layout = if page { Layout::Page } else { Layout::LINES };
         let outputs = read_and_decode(&data, layout);
-        let certs: usize = outputs.iter().map(|o| o.certs.len()).sum();
+        let certs: usize = outputs.iter().map(|o| o.cert_rows()).sum();
         let rejects: Vec<_> = outputs.iter().flat_map(|o| &o.rejects).collect();
         if page {
             // Each element is a row or a reject at its ordinal, in order;
@@ -126,8 +126,8 @@ proptest! {
         // At most one row per slot of the tile, plus one reject for the rest.
         prop_assert!(out.entries() <= u64::from(width) + 1);
         let range = coord.start_index() as i64..=(coord.start_index() + u64::from(width)) as i64;
-        for c in &out.certs {
-            prop_assert!(range.contains(&c.entry_index));
+        for index in out.entry_indices() {
+            prop_assert!(range.contains(&index));
         }
         for r in &out.rejects {
             prop_assert!(r.entry_index.is_some_and(|i| range.contains(&i)));

@@ -647,11 +647,12 @@ fn an_overlap_is_stored_once_and_a_differing_copy_is_reported_as_a_conflict() {
     let page: Value = serde_json::from_slice(&fs::read(real).unwrap()).unwrap();
     let entries = page["entries"].as_array().unwrap();
     crate::fixtures::write_page(&dir.join("argon/0-3.json"), entries);
-    // A second download of indices 2-3: index 2 as stored, index 3 holding
-    // another certificate (entry 0's).
+    // A second download of indices 2-4: index 2 as stored, index 3 holding
+    // another certificate (entry 0's), index 4 new (entry 1's certificate):
+    // one batch of which only the last row is stored.
     crate::fixtures::write_page(
-        &dir.join("mirror/argon/2-3.json"),
-        &[entries[2].clone(), entries[0].clone()],
+        &dir.join("mirror/argon/2-4.json"),
+        &[entries[2].clone(), entries[0].clone(), entries[1].clone()],
     );
     let first = ingest(dir, "data", &["argon"], &[]);
     assert_eq!(first["rows"].as_u64(), Some(4));
@@ -671,11 +672,11 @@ fn an_overlap_is_stored_once_and_a_differing_copy_is_reported_as_a_conflict() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let s = json_lines(&out.stdout).remove(0);
-    assert_eq!(s["rows"].as_u64(), Some(0));
+    assert_eq!(s["rows"].as_u64(), Some(1));
     assert_eq!(s["duplicates"].as_u64(), Some(2));
     assert_eq!(s["conflicts"].as_u64(), Some(1));
     assert!(
-        err.contains("conflict: log argon entry 3 in mirror/argon/2-3.json"),
+        err.contains("conflict: log argon entry 3 in mirror/argon/2-4.json"),
         "{err}"
     );
     assert!(!err.contains("entry 2 in"), "{err}");
@@ -686,9 +687,17 @@ fn an_overlap_is_stored_once_and_a_differing_copy_is_reported_as_a_conflict() {
     );
     assert_eq!(m[0]["d"].as_u64(), Some(2));
     assert_eq!(m[0]["c"].as_u64(), Some(1));
-    // The stored entry 3 is still the original.
-    let stored = query(dir, "data", "SELECT count(*) AS n FROM certs");
-    assert_eq!(stored[0]["n"].as_u64(), Some(4));
+    // The stored entry 3 is still the original; entry 4 is entry 1's
+    // certificate, stored once.
+    let stored = query(
+        dir,
+        "data",
+        "SELECT entry_index AS i, cert_sha256 AS h FROM certs ORDER BY entry_index",
+    );
+    let index: Vec<u64> = stored.iter().map(|r| r["i"].as_u64().unwrap()).collect();
+    assert_eq!(index, [0, 1, 2, 3, 4]);
+    assert_eq!(stored[4]["h"], stored[1]["h"]);
+    assert_ne!(stored[3]["h"], stored[0]["h"]);
 }
 
 /// A tmpfs mounted for the test, unmounted when dropped.

@@ -8,12 +8,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use rayon::prelude::*;
 
 use super::RecordFormat;
 use crate::ct::tile::log_name_from_url;
 use crate::ingest::compression;
-use crate::ingest::decode::{collect, ChunkOutput, Outcome, Scratch, BASE64};
+use crate::ingest::decode::{decode_each, ChunkOutput, Outcome, Scratch, BASE64};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
 use crate::ingest::streams::Records;
 use crate::ingest::{InputFile, TextRecords};
@@ -92,17 +91,18 @@ fn csv_records(
 fn decode_axeman(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
     let file = &chunk.file;
     let records = csv_records(&chunk.data, chunk.first_line, chunk.first_byte);
-    let outcomes: Vec<Outcome> = records
-        .par_iter()
-        .map_init(Scratch::default, |scratch, (line, byte_offset, record)| {
+    decode_each(
+        file.clone(),
+        &records,
+        opts,
+        |scratch: &mut Scratch, _, (line, byte_offset, record)| {
             let position = Position::Line {
                 line: *line,
                 byte_offset: *byte_offset,
             };
             decode_row(file, position, record, scratch, opts)
-        })
-        .collect();
-    collect(file.clone(), outcomes)
+        },
+    )
 }
 
 /// Decodes one row: its `cert_index` and `cert_der_b64` fields.

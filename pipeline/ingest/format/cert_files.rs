@@ -10,9 +10,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
-use crate::ingest::decode::{collect, index_at, ChunkOutput, Outcome};
+use crate::ingest::decode::{decode_each, index_at, ChunkOutput, Outcome};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
 use crate::ingest::{Chunk, InputFile, Layout};
 use crate::x509::cert_record::{self, ExtractOptions};
@@ -100,30 +98,25 @@ pub(crate) fn decode_certs(
         kind,
         reason,
     };
-    let outcomes: Vec<Outcome> = blobs
-        .par_iter()
-        .enumerate()
-        .map(|(i, blob)| {
-            let ordinal = first_ordinal + i as u64;
-            let der = match blob {
-                Ok(der) if !der.is_empty() => der,
-                Ok(_) => {
-                    return Outcome::Reject(reject(
-                        ordinal,
-                        RejectKind::Framing,
-                        "empty certificate".into(),
-                    ))
-                }
-                Err(e) => return Outcome::Reject(reject(ordinal, RejectKind::Base64, e.clone())),
-            };
-            match index_at(start, ordinal) {
-                Ok(index) => Outcome::Cert(cert_record::extract_unlogged(index, der, opts)),
-                Err(why) => Outcome::Reject(reject(ordinal, RejectKind::Index, why)),
+    let mut out = decode_each(file.clone(), &blobs, opts, |_: &mut (), i, blob| {
+        let ordinal = first_ordinal + i as u64;
+        let der = match blob {
+            Ok(der) if !der.is_empty() => der,
+            Ok(_) => {
+                return Outcome::Reject(reject(
+                    ordinal,
+                    RejectKind::Framing,
+                    "empty certificate".into(),
+                ))
             }
-        })
-        .collect();
+            Err(e) => return Outcome::Reject(reject(ordinal, RejectKind::Base64, e.clone())),
+        };
+        match index_at(start, ordinal) {
+            Ok(index) => Outcome::Cert(cert_record::extract_unlogged(index, der, opts)),
+            Err(why) => Outcome::Reject(reject(ordinal, RejectKind::Index, why)),
+        }
+    });
     let n = first_ordinal + blobs.len() as u64;
-    let mut out = collect(file.clone(), outcomes);
     if let Some(why) = read_error {
         out.rejects.push(reject(
             n,

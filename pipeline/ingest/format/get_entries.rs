@@ -14,10 +14,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use rayon::prelude::*;
 
 use crate::ct::leaf;
-use crate::ingest::decode::{collect, index_at, ChunkOutput, Outcome, Scratch, BASE64};
+use crate::ingest::decode::{decode_each, index_at, ChunkOutput, Outcome, Scratch, BASE64};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
 use crate::ingest::streams::Records;
 use crate::ingest::{InputFile, PageEnd, TextRecords};
@@ -47,7 +46,7 @@ pub struct JsonEntry<'a> {
 /// Decides the layout of a JSON dump from the start of the decompressed content: a page
 /// names `"entries"` before any `"leaf_input"`.
 pub fn detect_layout(head: &[u8]) -> Layout {
-    let find = |needle: &[u8]| head.windows(needle.len()).position(|w| w == needle);
+    let find = |needle: &[u8]| memchr::memmem::find(head, needle);
     match (find(b"\"entries\""), find(b"\"leaf_input\"")) {
         (Some(e), Some(l)) if e < l => Layout::Page,
         (Some(_), None) => Layout::Page,
@@ -60,7 +59,7 @@ pub fn detect_layout(head: &[u8]) -> Layout {
 /// entries.
 pub fn is_tree_head(head: &[u8]) -> bool {
     // Pages and lines are not parsed whole just to learn they are not one.
-    if !head.windows(11).any(|w| w == b"\"tree_size\"") {
+    if memchr::memmem::find(head, b"\"tree_size\"").is_none() {
         return false;
     }
     let Ok(serde_json::Value::Object(o)) = serde_json::from_slice::<serde_json::Value>(head) else {
@@ -257,10 +256,11 @@ pub(crate) fn decode_page(
     opts: ExtractOptions,
 ) -> ChunkOutput {
     let start = file.start_index;
-    let outcomes: Vec<Outcome> = elements
-        .par_iter()
-        .enumerate()
-        .map_init(Scratch::default, |scratch, (i, &(from, to))| {
+    let mut out = decode_each(
+        file.clone(),
+        elements,
+        opts,
+        |scratch: &mut Scratch, i, &(from, to)| {
             let ordinal = first_ordinal + i as u64;
             let index = match start {
                 Some(s) => index_at(s, ordinal),
@@ -283,9 +283,8 @@ pub(crate) fn decode_page(
                 Ok(Err(e)) => reject(format!("entry is not a get-entries object: {e}")),
                 Err(e) => reject(format!("entry is not valid JSON: {e}")),
             }
-        })
-        .collect();
-    let mut out = collect(file.clone(), outcomes);
+        },
+    );
     if let Some(end) = end {
         out.rejects.push(RejectRecord {
             entry_index: start.and_then(|s| index_at(s, end.ordinal).ok()),
@@ -327,9 +326,11 @@ pub static JSON_LINES: RecordFormat = RecordFormat {
 fn decode_lines(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
     let file = &chunk.file;
     let lines = split_lines(&chunk.data, chunk.first_line, chunk.first_byte);
-    let outcomes: Vec<Outcome> = lines
-        .par_iter()
-        .map_init(Scratch::default, |scratch, &(line, byte_offset, text)| {
+    decode_each(
+        file.clone(),
+        &lines,
+        opts,
+        |scratch: &mut Scratch, _, &(line, byte_offset, text)| {
             let position = Position::Line { line, byte_offset };
             match parse_line(text) {
                 Ok(entry) => {
@@ -348,9 +349,8 @@ fn decode_lines(chunk: &TextRecords, opts: ExtractOptions) -> ChunkOutput {
                     reason: format!("line is not a JSON entry: {e}"),
                 }),
             }
-        })
-        .collect();
-    collect(file.clone(), outcomes)
+        },
+    )
 }
 
 /// Why an entry of a JSON-lines file without `index` has no index.

@@ -22,10 +22,8 @@ use crate::error::{Error, Result};
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::ct::leaf::{self, LogEntry};
-use crate::ingest::decode::{collect, index_at, ChunkOutput, Outcome};
+use crate::ingest::decode::{decode_each, index_at, ChunkOutput, Outcome};
 use crate::ingest::reject::{Position, RejectKind, RejectRecord};
 use crate::ingest::InputFile;
 use crate::x509::cert_record::{self, ExtractOptions};
@@ -247,28 +245,23 @@ pub(crate) fn decode_tile(
         reason,
     };
     let (leaves, tail) = frame(data, coord, read_error);
-    let outcomes: Vec<Outcome> = leaves
-        .par_iter()
-        .enumerate()
-        .map(|(ordinal, leaf)| {
-            let ordinal = ordinal as u64;
-            let index = start + ordinal;
-            if let Ok(Some(stated)) = leaf::leaf_index(leaf.extensions) {
-                if stated != index {
-                    return Outcome::Reject(reject(
+    let issuers = file.issuers.clone();
+    let mut out = decode_each(file, &leaves, opts, |_: &mut (), ordinal, leaf| {
+        let ordinal = ordinal as u64;
+        let index = start + ordinal;
+        if let Ok(Some(stated)) = leaf::leaf_index(leaf.extensions) {
+            if stated != index {
+                return Outcome::Reject(reject(
                         ordinal,
                         RejectKind::Index,
                         format!(
                             "leaf_index extension says {stated}, but the tile's path puts the entry at {index}"
                         ),
                     ));
-                }
             }
-            Outcome::Cert(cert_record::extract(index as i64, leaf, opts))
-        })
-        .collect();
-    let issuers = file.issuers.clone();
-    let mut out = collect(file, outcomes);
+        }
+        Outcome::Cert(cert_record::extract(index as i64, leaf, opts))
+    });
     out.rejects
         .extend(tail.map(|(ordinal, kind, reason)| reject(ordinal, kind, reason)));
     if let Some(issuers) = issuers.filter(|i| i.has_dir) {
