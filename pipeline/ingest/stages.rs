@@ -116,14 +116,20 @@ pub(crate) fn run(
     Ok(written)
 }
 
+/// Chunks read ahead of the decoders at most. The in-flight budget is what
+/// keeps the decoders fed; this queue only lets the reader run on while a
+/// chunk is being handed over.
+const READ_AHEAD: usize = 2;
+
 /// Starts the reader thread: it reads `files` in order and queues their
-/// chunks (at most 8 waiting), counting input bytes in `bytes_read`.
+/// chunks (at most [`READ_AHEAD`] waiting), counting input bytes in
+/// `bytes_read`.
 fn spawn_reader(
     files: &[InputFile],
     bytes_read: Arc<AtomicU64>,
 ) -> Result<(Receiver<Chunk>, thread::JoinHandle<()>)> {
     let reader = ChunkReader::new(files.to_vec(), bytes_read);
-    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(8);
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(READ_AHEAD);
     let handle = thread::Builder::new()
         .name("reader".into())
         .spawn(move || {
