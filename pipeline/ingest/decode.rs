@@ -204,8 +204,10 @@ pub fn decode_chunk_guarded(chunk: Chunk, opts: ExtractOptions) -> ChunkOutput {
 }
 
 /// Entries a decoding thread takes at least, so that a chunk becomes a few
-/// batches of some hundreds of rows rather than many small ones.
-const MIN_RUN: usize = 128;
+/// batches of some hundreds of rows rather than many small ones (Parquet
+/// pays per batch). A data tile (256 entries) is one run: the other thread
+/// is busy with the next chunk meanwhile.
+const MIN_RUN: usize = 256;
 
 /// One thread's run of consecutive entries of a chunk: its cert rows go
 /// straight into a batch builder, so a record is built, appended and freed

@@ -7,6 +7,7 @@ pub mod compression;
 pub mod decode;
 mod discover;
 pub mod format;
+mod in_flight;
 pub(crate) mod page_stream;
 mod read;
 pub mod reject;

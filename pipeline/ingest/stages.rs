@@ -1,33 +1,33 @@
 //! The stages of ingest, run at once with bounded queues between them, so
 //! memory stays bounded whatever the input size:
 //! - a reader thread decompresses files and cuts them into chunks;
-//! - the calling thread takes waves of chunks and decodes them in parallel
-//!   into record batches (rayon keeps their order);
-//! - a writer thread ([`super::write`]) leaves out duplicates and writes
-//!   Parquet files.
+//! - the calling thread hands each chunk to the decoding threads as soon as
+//!   it arrives, as long as the chunks decoded or waiting to be written
+//!   weigh less than [`super::in_flight::IN_FLIGHT_WEIGHT`] (see [`Chunk::weight`]); a thread
+//!   that finishes a chunk takes the next one at once, so no thread waits
+//!   for another's last chunk;
+//! - a writer thread ([`super::write`]) puts the decoded chunks back in
+//!   input order, leaves out duplicates and writes Parquet files.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread;
 
 use rangemap::RangeInclusiveSet;
-use rayon::prelude::*;
 
+#[cfg(test)]
+use super::in_flight::IN_FLIGHT_WEIGHT;
+use super::in_flight::{Budget, Decoded};
 use super::write::{Sinks, Written};
 use super::IngestOptions;
 use crate::error::{Error, Result};
-use crate::ingest::decode::{decode_chunk_guarded, ChunkOutput};
+use crate::ingest::decode::decode_chunk_guarded;
 use crate::ingest::{Chunk, ChunkReader, InputFile};
 use crate::notes::Reporter;
 use crate::x509::cert_record::ExtractOptions;
-
-/// Input bytes decoded per wave.
-const WAVE_BYTES: usize = 32 << 20;
-/// Chunks decoded per wave at most.
-const WAVE_CHUNKS: usize = 256;
 
 /// Reads, decodes and writes `files` into the staging tree `out`.
 pub(crate) fn run(
@@ -51,44 +51,59 @@ pub(crate) fn run(
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (chunk_rx, reader_thread) = spawn_reader(files, bytes_read.clone())?;
 
-    let (wave_tx, wave_rx) = sync_channel::<Vec<ChunkOutput>>(2);
+    let budget = Arc::new(Budget::default());
+    let (decoded_tx, decoded_rx) = channel::<Decoded>();
     let sinks = Sinks::new(
         out.to_path_buf(),
         run_id.to_owned(),
         opts.keep_der,
         coverage,
     );
+    let writer_budget = budget.clone();
     let writer_thread = thread::Builder::new()
         .name("writer".into())
-        .spawn(move || sinks.run(wave_rx))
+        .spawn(move || sinks.run(decoded_rx, &writer_budget))
         .map_err(|e| Error::io("writer thread", e))?;
 
     reporter.start(total_bytes);
     let extract = ExtractOptions {
         keep_der: opts.keep_der,
     };
-    let counter = bytes_read.clone();
-    let decode_all = move || {
-        let mut entries_done = 0u64;
-        while let Some(wave) = next_wave(&chunk_rx) {
-            let outputs: Vec<ChunkOutput> = wave
-                .into_par_iter()
-                .map(|chunk| decode_chunk_guarded(chunk, extract))
-                .collect();
-            entries_done += outputs.iter().map(ChunkOutput::entries).sum::<u64>();
-            reporter.progress(entries_done, counter.load(Ordering::Relaxed));
-            if wave_tx.send(outputs).is_err() {
-                break; // the writer failed; its error is reported below
-            }
+    let entries_done = Arc::new(AtomicU64::new(0));
+    for (seq, chunk) in (0u64..).zip(chunk_rx.iter()) {
+        let weight = chunk.weight();
+        if !budget.admit(weight) {
+            break; // the writer failed; its error is reported below
         }
-        // Closing the queue ends the writer; dropping it here also makes the
-        // closure run once, so it cannot outlive the call holding it open.
-        drop(wave_tx);
-    };
-    match &pool {
-        Some(p) => p.install(decode_all),
-        None => decode_all(),
+        let (tx, budget, done) = (decoded_tx.clone(), budget.clone(), entries_done.clone());
+        let task = move || {
+            let output = decode_chunk_guarded(chunk, extract);
+            done.fetch_add(output.entries(), Ordering::Relaxed);
+            // A failed send means the writer stopped; it reports why.
+            let _ = tx.send(Decoded {
+                seq,
+                weight,
+                output,
+            });
+            budget.task_done();
+        };
+        match &pool {
+            Some(p) => p.spawn_fifo(task),
+            None => rayon::spawn_fifo(task),
+        }
+        reporter.progress(
+            entries_done.load(Ordering::Relaxed),
+            bytes_read.load(Ordering::Relaxed),
+        );
     }
+    // Closing the queue ends the writer once the last task has sent.
+    drop(decoded_tx);
+    drop(chunk_rx);
+    budget.wait_idle();
+    reporter.progress(
+        entries_done.load(Ordering::Relaxed),
+        bytes_read.load(Ordering::Relaxed),
+    );
     reporter.finish();
     let written = writer_thread
         .join()
@@ -101,14 +116,20 @@ pub(crate) fn run(
     Ok(written)
 }
 
+/// Chunks read ahead of the decoders at most. The in-flight budget is what
+/// keeps the decoders fed; this queue only lets the reader run on while a
+/// chunk is being handed over.
+const READ_AHEAD: usize = 2;
+
 /// Starts the reader thread: it reads `files` in order and queues their
-/// chunks (at most 8 waiting), counting input bytes in `bytes_read`.
+/// chunks (at most [`READ_AHEAD`] waiting), counting input bytes in
+/// `bytes_read`.
 fn spawn_reader(
     files: &[InputFile],
     bytes_read: Arc<AtomicU64>,
 ) -> Result<(Receiver<Chunk>, thread::JoinHandle<()>)> {
     let reader = ChunkReader::new(files.to_vec(), bytes_read);
-    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(8);
+    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(READ_AHEAD);
     let handle = thread::Builder::new()
         .name("reader".into())
         .spawn(move || {
@@ -122,21 +143,38 @@ fn spawn_reader(
     Ok((chunk_rx, handle))
 }
 
-/// Collects the next wave of chunks: up to [`WAVE_BYTES`] of their weight
-/// (bytes, and a row's worth per entry; see [`Chunk::weight`]) or
-/// [`WAVE_CHUNKS`] chunks.
-fn next_wave(rx: &Receiver<Chunk>) -> Option<Vec<Chunk>> {
-    let first = rx.recv().ok()?;
-    let mut weight = first.weight();
-    let mut wave = vec![first];
-    while weight < WAVE_BYTES && wave.len() < WAVE_CHUNKS {
-        match rx.try_recv() {
-            Ok(chunk) => {
-                weight += chunk.weight();
-                wave.push(chunk);
-            }
-            Err(_) => break,
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::Layout;
+    use crate::notes::Silent;
+
+    #[test]
+    fn a_writer_that_fails_stops_the_decoders_without_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        // Enough lines for several times the in-flight weight.
+        let lines = 4 * IN_FLIGHT_WEIGHT / 512;
+        let input = dir.path().join("garbage.jsonl");
+        std::fs::write(&input, "x\n".repeat(lines)).unwrap();
+        let mut file = InputFile::detached(&input, Layout::LINES);
+        file.log = Arc::from("log");
+        // The staging tree lies under a regular file: the first write fails.
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, "").unwrap();
+        let opts = IngestOptions {
+            threads: Some(2),
+            ..IngestOptions::default()
+        };
+        let err = run(
+            &opts,
+            &Silent,
+            &[file],
+            &blocker.join("staging"),
+            "run",
+            BTreeMap::new(),
+        )
+        .err()
+        .expect("the writer cannot create its directory");
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
     }
-    Some(wave)
 }

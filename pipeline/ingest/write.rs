@@ -18,6 +18,7 @@ use crate::dataset::conflicts::Duplicate;
 use crate::dataset::layout;
 use crate::error::{Error, Result};
 use crate::ingest::decode::ChunkOutput;
+use crate::ingest::in_flight::{Budget, Decoded};
 use crate::ingest::reject::{RejectKind, RejectRecord};
 use crate::table::batch::RejectBatchBuilder;
 use crate::table::name_facts;
@@ -283,6 +284,25 @@ impl Sinks {
         Ok(())
     }
 
+    fn write_in_order(&mut self, rx: Receiver<Decoded>, budget: &Budget) -> Result<()> {
+        let mut waiting = BTreeMap::new();
+        let mut next = 0u64;
+        for decoded in rx.iter() {
+            waiting.insert(decoded.seq, decoded);
+            while let Some(d) = waiting.remove(&next) {
+                self.write_output(d.output)?;
+                budget.release(d.weight);
+                next += 1;
+            }
+        }
+        if let Some(seq) = waiting.keys().next() {
+            return Err(Error::Internal(format!(
+                "ingest lost decoded chunk {next} (chunk {seq} arrived)"
+            )));
+        }
+        Ok(())
+    }
+
     fn finish_all(&mut self) -> Result<()> {
         for (log, sink) in std::mem::take(&mut self.logs) {
             let LogSink {
@@ -301,14 +321,13 @@ impl Sinks {
         Ok(())
     }
 
-    /// Writes every wave. On failure it stops reading (which stops the
-    /// decoders); the caller deletes the staging area it wrote into.
-    pub(crate) fn run(mut self, rx: Receiver<Vec<ChunkOutput>>) -> Result<Written> {
-        for wave in rx.iter() {
-            for output in wave {
-                self.write_output(output)?;
-            }
-        }
+    /// Writes the decoded chunks in input order (they arrive in the order
+    /// they were finished), handing each one's weight back to `budget`. On
+    /// failure (or a panic) it closes `budget`, which stops the decoders; the caller
+    /// deletes the staging area it wrote into.
+    pub(crate) fn run(mut self, rx: Receiver<Decoded>, budget: &Budget) -> Result<Written> {
+        let _closer = budget.closer();
+        self.write_in_order(rx, budget)?;
         self.finish_all()?;
         Ok(self.written)
     }
