@@ -173,8 +173,7 @@ mod tests {
             "run",
             BTreeMap::new(),
         )
-        .err()
-        .expect("the writer cannot create its directory");
+        .expect_err("the writer cannot create its directory");
         assert!(err.to_string().contains("not-a-dir"), "{err}");
     }
 }
