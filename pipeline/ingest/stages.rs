@@ -18,8 +18,6 @@ use std::thread;
 
 use rangemap::RangeInclusiveSet;
 
-#[cfg(test)]
-use super::in_flight::IN_FLIGHT_WEIGHT;
 use super::in_flight::{Budget, Decoded};
 use super::write::{Sinks, Written};
 use super::IngestOptions;
@@ -146,6 +144,7 @@ fn spawn_reader(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::in_flight::IN_FLIGHT_WEIGHT;
     use crate::ingest::Layout;
     use crate::notes::Silent;
 
