@@ -3,9 +3,9 @@
 //! - a reader thread decompresses files and cuts them into chunks;
 //! - the calling thread hands each chunk to the decoding threads as soon as
 //!   it arrives, as long as the chunks decoded or waiting to be written
-//!   weigh less than [`super::in_flight::IN_FLIGHT_WEIGHT`] (see [`Chunk::weight`]); a thread
-//!   that finishes a chunk takes the next one at once, so no thread waits
-//!   for another's last chunk;
+//!   weigh less than [`super::in_flight::IN_FLIGHT_WEIGHT`] (see
+//!   [`Chunk::weight`]); a thread that finishes a chunk takes the next one
+//!   at once, so no thread waits for another's last chunk;
 //! - a writer thread ([`super::write`]) puts the decoded chunks back in
 //!   input order, leaves out duplicates and writes Parquet files.
 

@@ -323,8 +323,8 @@ impl Sinks {
 
     /// Writes the decoded chunks in input order (they arrive in the order
     /// they were finished), handing each one's weight back to `budget`. On
-    /// failure (or a panic) it closes `budget`, which stops the decoders; the caller
-    /// deletes the staging area it wrote into.
+    /// failure (or a panic) it closes `budget`, which stops the decoders;
+    /// the caller deletes the staging area it wrote into.
     pub(crate) fn run(mut self, rx: Receiver<Decoded>, budget: &Budget) -> Result<Written> {
         let _closer = budget.closer();
         self.write_in_order(rx, budget)?;
